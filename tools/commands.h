@@ -1,0 +1,10 @@
+// Subcommands of the `huddle` tool. Each takes its own argv (argv[0] is the
+// subcommand's name) and returns the process exit status: 0 ok, 1 failure or
+// bad input, 2 usage error.
+#pragma once
+
+namespace huddle::tools {
+
+int selftest(int argc, char** argv);
+
+}  // namespace huddle::tools

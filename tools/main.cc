@@ -1,0 +1,61 @@
+// The `huddle` command-line entry point: dispatches to subcommands.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <string_view>
+
+#include "kernels/isa.h"
+#include "tools/commands.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: huddle [--help] [--version] <command> [<args>]\n"
+    "\n"
+    "huddle recognises one scene with several devices on a LAN; each device runs\n"
+    "a node with an int8 engine.\n"
+    "\n"
+    "commands:\n"
+    "  selftest   check every int8 GEMM kernel variant this CPU runs against the\n"
+    "             scalar reference and report their speed\n"
+    "\n"
+    "Run 'huddle <command> --help' for a command's options.\n"
+    "Environment: HUDDLE_ISA=ref|avx2|avx512vnni|neon|neondot|i8mm forces a kernel variant.\n";
+
+int print_version() {
+  using namespace huddle::kernels;
+  std::printf("huddle %s\n", HUDDLE_VERSION);
+  std::string variants;
+  for (Isa isa : runnable_isas()) variants += std::string(variants.empty() ? "" : " ") + isa_name(isa);
+  std::printf("kernel variants this CPU runs: %s\n", variants.c_str());
+  std::printf("selected: %s\n", isa_name(selected_isa()));
+  std::printf("cpu features: %s\n", cpu_feature_summary().c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  const std::string_view cmd = argv[1];
+  try {
+    if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (cmd == "--version" || cmd == "-V") return print_version();
+    if (cmd == "selftest") return huddle::tools::selftest(argc - 1, argv + 1);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "huddle: %s\n", e.what());
+    return 1;
+  }
+  if (!cmd.empty() && cmd[0] == '-')
+    std::fprintf(stderr, "huddle: unknown option '%s' (see 'huddle --help')\n", argv[1]);
+  else
+    std::fprintf(stderr, "huddle: unknown command '%s' (see 'huddle --help')\n", argv[1]);
+  return 2;
+}
