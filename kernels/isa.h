@@ -33,6 +33,25 @@ Isa selected_isa();
 // Same rule for an explicit request (nullptr or "" = best runnable).
 Isa choose_isa(const char* request);
 
+// The variant of a family to use for `isa`: among `all` (each with an `isa`
+// member), the best one whose isa `isa` implies. `all` must contain a ref variant.
+template <class Variant>
+const Variant& best_variant(const std::vector<const Variant*>& all, Isa isa) {
+  const Variant* best = nullptr;
+  for (const Variant* v : all)
+    if (isa_implies(isa, v->isa) && (!best || static_cast<int>(v->isa) > static_cast<int>(best->isa))) best = v;
+  return *best;
+}
+
+// The variants of a family this CPU runs, in table order.
+template <class Variant>
+std::vector<const Variant*> runnable_variants(const std::vector<const Variant*>& all) {
+  std::vector<const Variant*> out;
+  for (const Variant* v : all)
+    if (isa_runnable(v->isa)) out.push_back(v);
+  return out;
+}
+
 // One line describing the CPU features read, e.g. "avx2 fma avx512vnni avxvnni".
 std::string cpu_feature_summary();
 

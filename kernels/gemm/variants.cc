@@ -15,19 +15,9 @@ const std::vector<const QGemmUkernel*>& qgemm_all() {
   return all;
 }
 
-std::vector<const QGemmUkernel*> qgemm_runnable() {
-  std::vector<const QGemmUkernel*> out;
-  for (const QGemmUkernel* uk : qgemm_all())
-    if (isa_runnable(uk->isa)) out.push_back(uk);
-  return out;
-}
+std::vector<const QGemmUkernel*> qgemm_runnable() { return runnable_variants(qgemm_all()); }
 
-const QGemmUkernel& qgemm_for(Isa isa) {
-  const QGemmUkernel* best = &qgemm_ref;
-  for (const QGemmUkernel* uk : qgemm_all())
-    if (isa_implies(isa, uk->isa) && static_cast<int>(uk->isa) >= static_cast<int>(best->isa)) best = uk;
-  return *best;
-}
+const QGemmUkernel& qgemm_for(Isa isa) { return best_variant(qgemm_all(), isa); }
 
 const QGemmUkernel& qgemm() {
   static const QGemmUkernel& chosen = qgemm_for(selected_isa());
