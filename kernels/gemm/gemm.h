@@ -34,25 +34,48 @@ using QGemmFn = void (*)(size_t m, size_t n, size_t k, const int8_t* a, size_t a
 // The int32 form: C (int32, row stride c_stride elements) = bias + sum, no requantisation.
 using QGemmI32Fn = void (*)(size_t m, size_t n, size_t k, const int8_t* a, size_t a_stride,
                             const void* packed, int32_t* c, size_t c_stride);
+// Indirect GEMM (convolution without im2col): row i of A is ks segments of kc
+// bytes each, segment s at in + indirection[...] or at `zero` (kc bytes of the
+// input zero point) where the entry is kIndirectZero. The indirection buffer
+// holds, for each tile of mr rows, ks * mr offsets (segment-major), rows past
+// m repeating the last row; see qgemm_indirection_size. Weights are packed
+// with qgemm_pack_segments.
+using QIGemmFn = void (*)(size_t m, size_t n, size_t kc, size_t ks, const int8_t* in,
+                          const size_t* indirection, const int8_t* zero, const void* packed, int8_t* c,
+                          size_t c_stride, const QGemmOutput& out);
+
+// The indirection entry that stands for padding.
+inline constexpr size_t kIndirectZero = ~size_t{0};
 
 // One variant of the family. Its tile is mr rows x nr columns; K is consumed in
 // groups of kr. The packed layout is the same shape for every variant, only
 // nr, kr and the weight encoding differ:
 //   per block of nr columns: int32 bias[nr], float scale[nr],
 //   then for each group of kr along K: for each of the nr columns: kr weights;
-//   block size rounded up to 16 bytes; K padded with zero weights,
-//   columns past n padded with zero weights, bias and scale.
+//   block size rounded up to 16 bytes; K padded with zero weights (per
+//   segment, for indirect GEMM), columns past n padded with zero weights,
+//   bias and scale.
 struct QGemmUkernel {
   const char* name;  // XNNPACK-style: family, tile, layout, isa
   Isa isa;
   uint32_t mr, nr, kr;
-  bool unsigned_weights;  // weights stored as w + 128 (for u8 x s8 dot products)
+  // Added to every A byte by the kernel (128 where it turns int8 into uint8 for
+  // u8 x s8 dot products); packing folds it into the bias.
+  int32_t a_offset;
   QGemmFn gemm;
   QGemmI32Fn gemm_i32;
+  QIGemmFn igemm;
 };
 
-// Bytes one block of nr columns takes in the packed buffer.
-size_t qgemm_block_bytes(const QGemmUkernel& uk, size_t k);
+// K rounded up to a whole number of groups of kr.
+inline constexpr size_t qgemm_round_k(size_t k, size_t kr) { return (k + kr - 1) / kr * kr; }
+// Bytes one block of nr columns takes in the packed buffer (k already padded or not).
+inline constexpr size_t qgemm_block_bytes(size_t nr, size_t kr, size_t k) {
+  return (nr * (sizeof(int32_t) + sizeof(float)) + nr * qgemm_round_k(k, kr) + 15) & ~size_t{15};
+}
+inline size_t qgemm_block_bytes(const QGemmUkernel& uk, size_t k) {
+  return qgemm_block_bytes(uk.nr, uk.kr, k);
+}
 // Bytes the packed buffer for an n x k weight matrix takes.
 size_t qgemm_packed_size(const QGemmUkernel& uk, size_t n, size_t k);
 // Packs W (n x k, row stride k, values in [-127, 127]), bias (n int32, or
@@ -61,18 +84,31 @@ size_t qgemm_packed_size(const QGemmUkernel& uk, size_t n, size_t k);
 // (qgemm_packed_size bytes, any alignment).
 void qgemm_pack(const QGemmUkernel& uk, size_t n, size_t k, const int8_t* w, const int32_t* bias,
                 const float* scale, int32_t a_zero_point, void* packed);
+// Bytes the packed buffer for indirect GEMM takes: K is ks segments of kc.
+size_t qgemm_packed_size_segments(const QGemmUkernel& uk, size_t n, size_t kc, size_t ks);
+// Packs W (n x (ks * kc): for each column, ks segments of kc weights) for igemm.
+void qgemm_pack_segments(const QGemmUkernel& uk, size_t n, size_t kc, size_t ks, const int8_t* w,
+                         const int32_t* bias, const float* scale, int32_t a_zero_point, void* packed);
 // The packed weights of columns n0.. (n0 a multiple of nr): lets a caller
-// split the columns of one GEMM between threads.
+// split the columns of one GEMM between threads. k is the packed K (for
+// igemm: ks * qgemm_round_k(kc, kr)).
 inline const void* qgemm_packed_at(const QGemmUkernel& uk, const void* packed, size_t k, size_t n0) {
   return static_cast<const uint8_t*>(packed) + (n0 / uk.nr) * qgemm_block_bytes(uk, k);
+}
+// Entries of the indirection buffer for m rows of ks segments.
+inline size_t qgemm_indirection_size(const QGemmUkernel& uk, size_t m, size_t ks) {
+  return (m + uk.mr - 1) / uk.mr * uk.mr * ks;
 }
 
 // The scalar reference: the specification every other variant must match.
 extern const QGemmUkernel qgemm_ref;
 #if defined(__x86_64__)
 extern const QGemmUkernel qgemm_avx2;
+extern const QGemmUkernel qgemm_avx512vnni;
 #elif defined(__aarch64__)
 extern const QGemmUkernel qgemm_neon;
+extern const QGemmUkernel qgemm_neondot;
+extern const QGemmUkernel qgemm_i8mm;
 #endif
 // Every variant this build contains, runnable on this CPU or not.
 const std::vector<const QGemmUkernel*>& qgemm_all();

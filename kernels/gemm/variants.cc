@@ -8,8 +8,11 @@ const std::vector<const QGemmUkernel*>& qgemm_all() {
     &qgemm_ref,
 #if defined(__x86_64__)
     &qgemm_avx2,
+    &qgemm_avx512vnni,
 #elif defined(__aarch64__)
     &qgemm_neon,
+    &qgemm_neondot,
+    &qgemm_i8mm,
 #endif
   };
   return all;

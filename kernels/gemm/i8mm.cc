@@ -1,0 +1,74 @@
+// int8 GEMM for AArch64 with the int8 matrix-multiply extension: 8x8 tile, K
+// in groups of 8 ("c8"). SMMLA multiplies a 2x8 block of A (two rows) by an
+// 8x2 block of W (two packed columns) into a 2x2 int32 block.
+#include <arm_neon.h>
+
+#include <cstring>
+
+#include "kernels/gemm/driver.h"
+#include "kernels/gemm/gemm.h"
+#include "kernels/gemm/neon_store.h"
+
+namespace huddle::kernels {
+namespace {
+
+struct I8mmTile {
+  static constexpr size_t kMr = 8, kNr = 8, kKr = 8;
+  static constexpr size_t kHeader = kNr * (sizeof(int32_t) + sizeof(float));
+
+  template <class Out>
+  static void run(size_t mr, size_t nc, size_t kc, size_t ks, const int8_t* base, const size_t* offsets,
+                  const int8_t* zero, const uint8_t* block, Out* c, size_t c_stride, const QGemmOutput& out) {
+    const int8_t* w = reinterpret_cast<const int8_t*>(block + kHeader);
+    // acc[p][q] = rows 2p, 2p+1 x columns 2q, 2q+1: {r0c0, r0c1, r1c0, r1c1}.
+    int32x4_t acc[kMr / 2][kNr / 2];
+    for (size_t p = 0; p < kMr / 2; ++p)
+      for (size_t q = 0; q < kNr / 2; ++q) acc[p][q] = vdupq_n_s32(0);
+    auto step = [&](const int8x16_t va[kMr / 2]) {
+      const int8x16_t b[4] = {vld1q_s8(w), vld1q_s8(w + 16), vld1q_s8(w + 32), vld1q_s8(w + 48)};
+      w += kNr * kKr;
+      for (size_t p = 0; p < kMr / 2; ++p)
+        for (size_t q = 0; q < kNr / 2; ++q) acc[p][q] = vmmlaq_s32(acc[p][q], va[p], b[q]);
+    };
+    for (size_t s = 0; s < ks; ++s) {
+      const int8_t* ar[kMr];
+      for (size_t i = 0; i < kMr; ++i) ar[i] = indirect_row(base, offsets[s * kMr + i], zero);
+      int8x16_t va[kMr / 2];
+      size_t kk = 0;
+      for (; kk + kKr <= kc; kk += kKr) {
+        for (size_t p = 0; p < kMr / 2; ++p)
+          va[p] = vcombine_s8(vld1_s8(ar[2 * p] + kk), vld1_s8(ar[2 * p + 1] + kk));
+        step(va);
+      }
+      if (kk < kc) {
+        for (size_t p = 0; p < kMr / 2; ++p) {
+          int8_t tmp[16] = {};
+          std::memcpy(tmp, ar[2 * p] + kk, kc - kk);
+          std::memcpy(tmp + 8, ar[2 * p + 1] + kk, kc - kk);
+          va[p] = vld1q_s8(tmp);
+        }
+        step(va);
+      }
+    }
+    const int32_t* bias = reinterpret_cast<const int32_t*>(block);
+    const float* scale = reinterpret_cast<const float*>(block + kNr * sizeof(int32_t));
+    for (size_t i = 0; i < mr; ++i) {
+      const int32x4_t* row = acc[i / 2];
+      int32x4_t v[2];
+      for (size_t h = 0; h < 2; ++h) {
+        const int64x2_t x = vreinterpretq_s64_s32(row[2 * h]), y = vreinterpretq_s64_s32(row[2 * h + 1]);
+        v[h] = vreinterpretq_s32_s64(i % 2 == 0 ? vzip1q_s64(x, y) : vzip2q_s64(x, y));
+      }
+      neon_store_row8(v, bias, scale, nc, c + i * c_stride, out);
+    }
+  }
+};
+
+using I8mm = TileEntryPoints<I8mmTile>;
+
+}  // namespace
+
+const QGemmUkernel qgemm_i8mm = {
+    "qs8_gemm_8x8c8__neoni8mm", Isa::i8mm, 8, 8, 8, 0, I8mm::gemm, I8mm::gemm_i32, I8mm::igemm};
+
+}  // namespace huddle::kernels
