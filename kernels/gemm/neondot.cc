@@ -24,16 +24,16 @@ struct NeonDotTile {
     for (size_t i = 0; i < kMr; ++i)
       for (size_t j = 0; j < 4; ++j) acc[i][j] = vdupq_n_s32(0);
         // One group of 4 along K: lane L of each row's 16 loaded bytes.
-#define HUDDLE_SDOT_GROUP(L)                                                                               \
-  do {                                                                                                     \
-    const int8x16_t b0 = vld1q_s8(w), b1 = vld1q_s8(w + 16), b2 = vld1q_s8(w + 32), b3 = vld1q_s8(w + 48); \
-    w += kNr * kKr;                                                                                        \
-    for (size_t i = 0; i < kMr; ++i) {                                                                     \
-      acc[i][0] = vdotq_laneq_s32(acc[i][0], b0, va[i], L);                                                \
-      acc[i][1] = vdotq_laneq_s32(acc[i][1], b1, va[i], L);                                                \
-      acc[i][2] = vdotq_laneq_s32(acc[i][2], b2, va[i], L);                                                \
-      acc[i][3] = vdotq_laneq_s32(acc[i][3], b3, va[i], L);                                                \
-    }                                                                                                      \
+#define HUDDLE_SDOT_GROUP(L)                                             \
+  do {                                                                   \
+    const int8x16x4_t b = vld1q_s8_x4(w); /* one LD1 of four registers */ \
+    w += kNr * kKr;                                                      \
+    for (size_t i = 0; i < kMr; ++i) {                                   \
+      acc[i][0] = vdotq_laneq_s32(acc[i][0], b.val[0], va[i], L);        \
+      acc[i][1] = vdotq_laneq_s32(acc[i][1], b.val[1], va[i], L);        \
+      acc[i][2] = vdotq_laneq_s32(acc[i][2], b.val[2], va[i], L);        \
+      acc[i][3] = vdotq_laneq_s32(acc[i][3], b.val[3], va[i], L);        \
+    }                                                                    \
   } while (0)
     for (size_t s = 0; s < ks; ++s) {
       const int8_t* ar[kMr];
