@@ -115,7 +115,8 @@ std::vector<QDwConvShape> shapes(Rng& rng, size_t count) {
   std::vector<size_t> cs = {1, 2, 3, 5, 7};
   for (const QDwConvUkernel* uk : dwconv_all())
     for (size_t t : {uk->cr, 2 * uk->cr, 4 * uk->cr})
-      for (size_t d : {t - 1, t, t + 1}) cs.push_back(d);
+      for (size_t d : {t - 1, t, t + 1})
+        if (d > 0) cs.push_back(d);
   for (size_t c : {7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65}) cs.push_back(c);
   std::vector<QDwConvShape> out;
   for (size_t c : cs)
