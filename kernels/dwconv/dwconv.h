@@ -93,6 +93,7 @@ inline const int8_t* dwconv_packed_zero(const QDwConvUkernel& uk, const void* pa
 extern const QDwConvUkernel dwconv_ref;
 #if defined(__x86_64__)
 extern const QDwConvUkernel dwconv_avx2;
+extern const QDwConvUkernel dwconv_avx512vnni;
 #elif defined(__aarch64__)
 extern const QDwConvUkernel dwconv_neon;
 #endif

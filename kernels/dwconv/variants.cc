@@ -8,6 +8,7 @@ const std::vector<const QDwConvUkernel*>& dwconv_all() {
     &dwconv_ref,
 #if defined(__x86_64__)
     &dwconv_avx2,
+    &dwconv_avx512vnni,
 #elif defined(__aarch64__)
     &dwconv_neon,
 #endif
