@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <sstream>
 #include <string>
@@ -121,6 +122,19 @@ std::vector<QDwConvShape> shapes(Rng& rng, size_t count) {
   std::vector<QDwConvShape> out;
   for (size_t c : cs)
     for (int i = 0; i < 8; ++i) out.push_back(random_shape(rng, c));
+  // Tiny inputs: 1x1 padded k-1 all round (every output pixel mostly padding), 2x3 and 3x2 padded k/2.
+  for (uint32_t k : {3u, 5u}) {
+    for (uint32_t stride : {1u, 2u}) {
+      for (size_t c : {size_t{1}, size_t{17}, size_t{33}}) {
+        for (auto [h, w, pad] : {std::array<size_t, 3>{1, 1, k - 1}, {2, 3, k / 2}, {3, 2, k / 2}}) {
+          QDwConvShape s = random_shape(rng, c);
+          s.in_h = h, s.in_w = w, s.kernel = k, s.stride = stride;
+          s.pad_top = s.pad_left = s.pad_bottom = s.pad_right = static_cast<uint32_t>(pad);
+          out.push_back(s);
+        }
+      }
+    }
+  }
   while (out.size() < count)
     out.push_back(random_shape(rng, rng.coin(0.1) ? rng.uniform(65, 200) : rng.uniform(1, 64)));
   return out;
@@ -248,6 +262,33 @@ TEST_CASE("dwconv: every variant on this CPU is bit-exact with ref", "[kernels][
         REQUIRE(run(*uk, p) == run(dwconv_ref, p));
       }
     }
+  }
+}
+
+TEST_CASE("dwconv: channel slices of a wider tensor run on their own", "[kernels][dwconv]") {
+  // A caller splitting the channels (e.g. between threads) packs each slice's
+  // weights and runs it with the full tensor's pixel strides.
+  Rng rng(3);
+  for (const QDwConvUkernel* uk : dwconv_runnable()) {
+    QDwConvShape whole = random_shape(rng, 2 * uk->cr + 21);
+    whole.in_stride = whole.out_stride = whole.channels;
+    const Problem p = make_problem(rng, whole);
+    const std::vector<int8_t> want = run(*uk, p);
+    std::vector<int8_t> got(want.size(), kCanary);
+    const size_t split = uk->cr + 5, taps = size_t{whole.kernel} * whole.kernel;
+    for (auto [c0, c1] : {std::array<size_t, 2>{0, split}, {split, whole.channels}}) {
+      QDwConvShape s = whole;
+      s.channels = c1 - c0;
+      std::vector<int8_t> w(taps * s.channels);
+      for (size_t t = 0; t < taps; ++t)
+        for (size_t c = 0; c < s.channels; ++c) w[t * s.channels + c] = p.w[t * whole.channels + c0 + c];
+      std::vector<uint8_t> packed(dwconv_packed_size(*uk, s.kernel, s.channels));
+      dwconv_pack(*uk, s.kernel, s.channels, w.data(), p.bias.data() + c0, p.scale.data() + c0, p.in_zp,
+                  packed.data());
+      uk->run(s, p.in.data() + c0, packed.data(), got.data() + kBorder + c0, p.out);
+    }
+    INFO(uk->name << " " << describe(p));
+    CHECK(got == want);
   }
 }
 
