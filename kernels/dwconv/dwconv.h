@@ -37,14 +37,13 @@ struct QDwConvShape {
   size_t out_stride = 0;  // elements from one output pixel to the next
 };
 
+// The helpers below are out of line on purpose: the ISA translation units call
+// them, and an inline instance compiled there could be the one the linker keeps.
+
 // Output rows of `s`.
-inline size_t dwconv_out_h(const QDwConvShape& s) {
-  return (s.in_h + s.pad_top + s.pad_bottom - s.kernel) / s.stride + 1;
-}
+size_t dwconv_out_h(const QDwConvShape& s);
 // Output columns of `s`.
-inline size_t dwconv_out_w(const QDwConvShape& s) {
-  return (s.in_w + s.pad_left + s.pad_right - s.kernel) / s.stride + 1;
-}
+size_t dwconv_out_w(const QDwConvShape& s);
 
 // Writes out (dwconv_out_h x dwconv_out_w pixels of s.channels values, pixel
 // stride s.out_stride) from in (s.in_h x s.in_w pixels, pixel stride
@@ -84,10 +83,8 @@ size_t dwconv_packed_size(const QDwConvUkernel& uk, uint32_t kernel, size_t chan
 void dwconv_pack(const QDwConvUkernel& uk, uint32_t kernel, size_t channels, const int8_t* w,
                  const int32_t* bias, const float* scale, int32_t in_zero_point, void* packed);
 // The row of in_zp values inside a packed buffer (what padded taps read).
-inline const int8_t* dwconv_packed_zero(const QDwConvUkernel& uk, const void* packed, uint32_t kernel,
-                                        size_t channels) {
-  return static_cast<const int8_t*>(packed) + (channels + uk.cr - 1) / uk.cr * dwconv_block_bytes(uk, kernel);
-}
+const int8_t* dwconv_packed_zero(const QDwConvUkernel& uk, const void* packed, uint32_t kernel,
+                                 size_t channels);
 
 // The scalar reference: the specification every other variant must match.
 extern const QDwConvUkernel dwconv_ref;

@@ -4,6 +4,14 @@
 
 namespace huddle::kernels {
 
+size_t dwconv_out_h(const QDwConvShape& s) {
+  return (s.in_h + s.pad_top + s.pad_bottom - s.kernel) / s.stride + 1;
+}
+
+size_t dwconv_out_w(const QDwConvShape& s) {
+  return (s.in_w + s.pad_left + s.pad_right - s.kernel) / s.stride + 1;
+}
+
 size_t dwconv_block_bytes(const QDwConvUkernel& uk, uint32_t kernel) {
   const size_t taps = (size_t{kernel} * kernel + uk.tr - 1) / uk.tr * uk.tr;
   const size_t bytes = uk.cr * (sizeof(int32_t) + sizeof(float)) + uk.cr * taps * (uk.wide_weights ? 2 : 1);
@@ -13,6 +21,11 @@ size_t dwconv_block_bytes(const QDwConvUkernel& uk, uint32_t kernel) {
 size_t dwconv_packed_size(const QDwConvUkernel& uk, uint32_t kernel, size_t channels) {
   const size_t cp = (channels + uk.cr - 1) / uk.cr * uk.cr;
   return cp / uk.cr * dwconv_block_bytes(uk, kernel) + ((cp + 15) & ~size_t{15});
+}
+
+const int8_t* dwconv_packed_zero(const QDwConvUkernel& uk, const void* packed, uint32_t kernel,
+                                 size_t channels) {
+  return static_cast<const int8_t*>(packed) + (channels + uk.cr - 1) / uk.cr * dwconv_block_bytes(uk, kernel);
 }
 
 void dwconv_pack(const QDwConvUkernel& uk, uint32_t kernel, size_t channels, const int8_t* w,
