@@ -7,7 +7,9 @@
 
 // GCC 12 warns about the deliberately undefined pass-through operand inside
 // its own AVX-512 intrinsics (GCC bug 105593).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include <immintrin.h>
 

@@ -4,8 +4,10 @@
 // bias (a_offset = 128). Weights stay int8, loaded once per group for all rows.
 // GCC 12's AVX-512 headers initialise "undefined" vectors from themselves
 // (_mm512_undefined_epi32), which -Wuninitialized reports once inlined.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <cstring>
