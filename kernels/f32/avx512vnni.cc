@@ -57,7 +57,7 @@ inline void store(const Tile& t, size_t mr, size_t nc, float* c, size_t c_stride
 }
 
 void gemm_avx512(size_t m, size_t n, size_t k, const float* a, size_t a_stride, const void* packed, float* c,
-               size_t c_stride, const F32Clamp& cl) {
+                 size_t c_stride, const F32Clamp& cl) {
   const size_t block = kNr * (k + 1);
   for (size_t m0 = 0; m0 < m; m0 += kMr) {
     const size_t mr = m - m0 < kMr ? m - m0 : kMr;
@@ -74,7 +74,7 @@ void gemm_avx512(size_t m, size_t n, size_t k, const float* a, size_t a_stride, 
 }
 
 void igemm_avx512(size_t m, size_t n, size_t ks, size_t kc, const size_t* indirection, const float* input,
-                const float* zero, const void* packed, float* c, size_t c_stride, const F32Clamp& cl) {
+                  const float* zero, const void* packed, float* c, size_t c_stride, const F32Clamp& cl) {
   const size_t block = kNr * (ks * kc + 1);
   for (size_t m0 = 0; m0 < m; m0 += kMr) {
     const size_t mr = m - m0 < kMr ? m - m0 : kMr;
@@ -97,6 +97,7 @@ void igemm_avx512(size_t m, size_t n, size_t ks, size_t kc, const size_t* indire
 
 }  // namespace
 
-const F32GemmUkernel f32gemm_avx512vnni = {"f32_gemm_8x32__avx512f", Isa::avx512vnni, kMr, kNr, gemm_avx512, igemm_avx512};
+const F32GemmUkernel f32gemm_avx512vnni = {
+    "f32_gemm_8x32__avx512f", Isa::avx512vnni, kMr, kNr, gemm_avx512, igemm_avx512};
 
 }  // namespace huddle::kernels

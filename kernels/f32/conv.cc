@@ -27,14 +27,20 @@ void check(const F32ConvShape& s) {
 
 }  // namespace
 
-size_t F32ConvShape::out_h() const { return out_size(in_h, pad_top, pad_bottom, kernel_h, stride_h, dilation_h); }
-size_t F32ConvShape::out_w() const { return out_size(in_w, pad_left, pad_right, kernel_w, stride_w, dilation_w); }
+size_t F32ConvShape::out_h() const {
+  return out_size(in_h, pad_top, pad_bottom, kernel_h, stride_h, dilation_h);
+}
+size_t F32ConvShape::out_w() const {
+  return out_size(in_w, pad_left, pad_right, kernel_w, stride_w, dilation_w);
+}
 bool F32ConvShape::is_gemm() const {
   return kernel_h == 1 && kernel_w == 1 && stride_h == 1 && stride_w == 1 && pad_top == 0 && pad_left == 0 &&
          pad_bottom == 0 && pad_right == 0;
 }
 
-size_t f32conv_indirection_size(const F32ConvShape& s) { return s.out_h() * s.out_w() * s.kernel_h * s.kernel_w; }
+size_t f32conv_indirection_size(const F32ConvShape& s) {
+  return s.out_h() * s.out_w() * s.kernel_h * s.kernel_w;
+}
 
 void f32conv_indirection(const F32ConvShape& s, size_t* ind) {
   const size_t oh = s.out_h(), ow = s.out_w(), stride = s.in_stride();
@@ -52,8 +58,9 @@ void f32conv_indirection(const F32ConvShape& s, size_t* ind) {
   }
 }
 
-void f32conv_run(const F32GemmUkernel& uk, const F32ConvShape& s, const void* packed, const size_t* indirection,
-                 const float* zero, const float* input, float* output, const F32Clamp& clamp) {
+void f32conv_run(const F32GemmUkernel& uk, const F32ConvShape& s, const void* packed,
+                 const size_t* indirection, const float* zero, const float* input, float* output,
+                 const F32Clamp& clamp) {
   const size_t in_image = s.in_h * s.in_w * s.in_stride();
   const size_t out_pixels = s.out_h() * s.out_w(), out_image = out_pixels * s.out_stride();
   for (size_t b = 0; b < s.batch; ++b) {

@@ -74,7 +74,8 @@ inline size_t f32gemm_block_floats(const F32GemmUkernel& uk, size_t k) { return 
 size_t f32gemm_packed_size(const F32GemmUkernel& uk, size_t n, size_t k);
 // Packs W (n x k, row stride k) and bias (n floats, or nullptr for zeros) into
 // `packed` (f32gemm_packed_size bytes, aligned for float).
-void f32gemm_pack(const F32GemmUkernel& uk, size_t n, size_t k, const float* w, const float* bias, void* packed);
+void f32gemm_pack(const F32GemmUkernel& uk, size_t n, size_t k, const float* w, const float* bias,
+                  void* packed);
 // The packed weights of columns n0.. (n0 a multiple of nr): lets a caller
 // split the columns of one GEMM between threads.
 inline const void* f32gemm_packed_at(const F32GemmUkernel& uk, const void* packed, size_t k, size_t n0) {

@@ -8,7 +8,8 @@ size_t f32gemm_packed_size(const F32GemmUkernel& uk, size_t n, size_t k) {
   return (n + uk.nr - 1) / uk.nr * f32gemm_block_floats(uk, k) * sizeof(float);
 }
 
-void f32gemm_pack(const F32GemmUkernel& uk, size_t n, size_t k, const float* w, const float* bias, void* packed) {
+void f32gemm_pack(const F32GemmUkernel& uk, size_t n, size_t k, const float* w, const float* bias,
+                  void* packed) {
   const size_t nr = uk.nr;
   float* out = static_cast<float*>(packed);
   for (size_t n0 = 0; n0 < n; n0 += nr, out += f32gemm_block_floats(uk, k)) {

@@ -112,20 +112,23 @@ Exact gemm_exact(const GemmProblem& p, size_t i, size_t j) {
   return {v, s};
 }
 
-// Checks c against `want` (tolerance) and that everything outside the m x n cells is the canary.
-void check_gemm(const GemmProblem& p, const std::vector<float>& c, const std::vector<float>& want) {
+// What is wrong with c: a cell off `want` by more than the tolerance, or a
+// cell outside the m x n ones that is not the canary; "" when nothing.
+std::string check_gemm(const GemmProblem& p, const std::vector<float>& c, const std::vector<float>& want) {
+  std::ostringstream err;
   for (size_t idx = 0; idx < c.size(); ++idx) {
     const size_t i = idx / p.c_stride, j = idx % p.c_stride;
     if (i < p.m && j < p.n) {
       if (!within_tolerance(c[idx], want[idx], gemm_exact(p, i, j).scale)) {
-        FAIL_CHECK(describe(p) << " at " << i << "," << j << ": " << c[idx] << " vs ref " << want[idx]);
-        return;
+        err << describe(p) << " at " << i << "," << j << ": " << c[idx] << " vs ref " << want[idx];
+        return err.str();
       }
     } else if (!is_canary(c[idx])) {
-      FAIL_CHECK(describe(p) << " wrote outside C at " << idx);
-      return;
+      err << describe(p) << " wrote outside C at " << idx;
+      return err.str();
     }
   }
+  return "";
 }
 
 // Shapes around the tiles of every variant, plus random ones.
@@ -242,15 +245,17 @@ std::vector<Exact> conv_exact(const ConvProblem& p, size_t b, size_t oy, size_t 
   return out;
 }
 
-// Checks every output against `check(got, exact, index)` and the canaries around them.
+// What is wrong with `out`: an output failing `check(got, exact, index)` or
+// a cell around the outputs that is not the canary; "" when nothing.
 template <class Check>
-void check_conv(const ConvProblem& p, const std::vector<float>& out, Check check) {
+std::string check_conv(const ConvProblem& p, const std::vector<float>& out, Check check) {
   const F32ConvShape& s = p.shape;
+  std::ostringstream err;
   const size_t oh = s.out_h(), ow = s.out_w();
   for (size_t idx = oh * ow * s.batch * s.out_stride(); idx < out.size(); ++idx) {
     if (!is_canary(out[idx])) {
-      FAIL_CHECK(describe(p) << " wrote past the output at " << idx);
-      return;
+      err << describe(p) << " wrote past the output at " << idx;
+      return err.str();
     }
   }
   for (size_t b = 0; b < s.batch; ++b) {
@@ -259,16 +264,18 @@ void check_conv(const ConvProblem& p, const std::vector<float>& out, Check check
         const size_t base = ((b * oh + oy) * ow + ox) * s.out_stride();
         const std::vector<Exact> want = conv_exact(p, b, oy, ox);
         for (size_t co = 0; co < s.out_stride(); ++co) {
-          const bool ok = co < s.out_c ? check(out[base + co], want[co], base + co) : is_canary(out[base + co]);
+          const bool ok =
+              co < s.out_c ? check(out[base + co], want[co], base + co) : is_canary(out[base + co]);
           if (!ok) {
-            FAIL_CHECK(describe(p) << " at b=" << b << " y=" << oy << " x=" << ox << " c=" << co << ": "
-                                   << out[base + co] << (co < s.out_c ? "" : " (outside the channels)"));
-            return;
+            err << describe(p) << " at b=" << b << " y=" << oy << " x=" << ox << " c=" << co << ": "
+                << out[base + co] << (co < s.out_c ? "" : " (outside the channels)");
+            return err.str();
           }
         }
       }
     }
   }
+  return "";
 }
 
 }  // namespace
@@ -374,9 +381,11 @@ TEST_CASE("f32 conv ref: agrees with a direct convolution in double", "[kernels]
   for (int t = 0; t < 300; ++t) {
     const ConvProblem p = make_conv(rng, 24);
     const std::vector<float> out = run(f32gemm_ref, p);
-    check_conv(p, out, [&](float got, const Exact& e, size_t) {
+    const std::string err = check_conv(p, out, [&](float got, const Exact& e, size_t) {
       return within_rounding(got, clamp(e.value, p.clamp), e.scale, p.shape.k());
     });
+    INFO(err);
+    REQUIRE(err.empty());
   }
 }
 
@@ -388,8 +397,9 @@ TEST_CASE("f32 gemm: every variant on this CPU is within tolerance of ref", "[ke
     DYNAMIC_SECTION(uk->name) {
       for (const auto& [m, n, k] : cases) {
         const GemmProblem p = make_gemm(rng, m, n, k);
-        INFO(uk->name);
-        check_gemm(p, run(*uk, p), run(f32gemm_ref, p));
+        const std::string err = check_gemm(p, run(*uk, p), run(f32gemm_ref, p));
+        INFO(uk->name << " " << err);
+        REQUIRE(err.empty());
       }
     }
   }
@@ -403,10 +413,11 @@ TEST_CASE("f32 conv: every variant on this CPU is within tolerance of ref", "[ke
       for (int t = 0; t < 1000; ++t) {
         const ConvProblem p = make_conv(rng, 40);
         const std::vector<float> want = run(f32gemm_ref, p);
-        INFO(uk->name);
-        check_conv(p, run(*uk, p), [&](float got, const Exact& e, size_t idx) {
+        const std::string err = check_conv(p, run(*uk, p), [&](float got, const Exact& e, size_t idx) {
           return within_tolerance(got, want[idx], e.scale);
         });
+        INFO(uk->name << " " << err);
+        REQUIRE(err.empty());
       }
     }
   }
