@@ -21,7 +21,8 @@ inline void init(Tile& t, const float* bias) {
 }
 
 // Adds rows[i][0..kc) times the kc x kNr weights at w.
-inline void accumulate(Tile& t, const float* const rows[kMr], size_t kc, const float* w) {
+// Taken and returned by value so the compiler keeps the accumulators in registers.
+inline Tile accumulate(Tile t, const float* const rows[kMr], size_t kc, const float* w) {
   for (size_t kk = 0; kk < kc; ++kk, w += kNr) {
     const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
     for (size_t i = 0; i < kMr; ++i) {
@@ -30,6 +31,7 @@ inline void accumulate(Tile& t, const float* const rows[kMr], size_t kc, const f
       t.acc[i][1] = _mm256_fmadd_ps(a, w1, t.acc[i][1]);
     }
   }
+  return t;
 }
 
 // Clamps and writes rows < mr, columns < nc (max first, so NaN passes as in ref).
@@ -62,7 +64,7 @@ void gemm_avx2(size_t m, size_t n, size_t k, const float* a, size_t a_stride, co
       const float* p = static_cast<const float*>(packed) + (n0 / kNr) * block;
       Tile t;
       init(t, p);
-      accumulate(t, rows, k, p + kNr);
+      t = accumulate(t, rows, k, p + kNr);
       store(t, mr, n - n0 < kNr ? n - n0 : kNr, c + m0 * c_stride + n0, c_stride, cl);
     }
   }
@@ -83,7 +85,7 @@ void igemm_avx2(size_t m, size_t n, size_t ks, size_t kc, const size_t* indirect
           const size_t off = indirection[(m0 + (i < mr ? i : mr - 1)) * ks + s];
           rows[i] = off == kF32IndirectZero ? zero : input + off;
         }
-        accumulate(t, rows, kc, p + kNr + s * kc * kNr);
+        t = accumulate(t, rows, kc, p + kNr + s * kc * kNr);
       }
       store(t, mr, n - n0 < kNr ? n - n0 : kNr, c + m0 * c_stride + n0, c_stride, cl);
     }

@@ -31,7 +31,8 @@ inline void step(Tile& t, const float32x4_t a[kMr], const float* w) {
 }
 
 // Adds rows[i][0..kc) times the kc x kNr weights at w.
-inline void accumulate(Tile& t, const float* const rows[kMr], size_t kc, const float* w) {
+// Taken and returned by value so the compiler keeps the accumulators in registers.
+inline Tile accumulate(Tile t, const float* const rows[kMr], size_t kc, const float* w) {
   size_t kk = 0;
   for (; kk + 4 <= kc; kk += 4, w += 4 * kNr) {
     float32x4_t a[kMr];
@@ -46,6 +47,7 @@ inline void accumulate(Tile& t, const float* const rows[kMr], size_t kc, const f
     for (size_t i = 0; i < kMr; ++i) a[i] = vld1q_dup_f32(rows[i] + kk);
     step<0>(t, a, w);
   }
+  return t;
 }
 
 // Clamps and writes rows < mr, columns < nc.
@@ -78,7 +80,7 @@ void gemm_neon(size_t m, size_t n, size_t k, const float* a, size_t a_stride, co
       const float* p = static_cast<const float*>(packed) + (n0 / kNr) * block;
       Tile t;
       init(t, p);
-      accumulate(t, rows, k, p + kNr);
+      t = accumulate(t, rows, k, p + kNr);
       store(t, mr, n - n0 < kNr ? n - n0 : kNr, c + m0 * c_stride + n0, c_stride, cl);
     }
   }
@@ -99,7 +101,7 @@ void igemm_neon(size_t m, size_t n, size_t ks, size_t kc, const size_t* indirect
           const size_t off = indirection[(m0 + (i < mr ? i : mr - 1)) * ks + s];
           rows[i] = off == kF32IndirectZero ? zero : input + off;
         }
-        accumulate(t, rows, kc, p + kNr + s * kc * kNr);
+        t = accumulate(t, rows, kc, p + kNr + s * kc * kNr);
       }
       store(t, mr, n - n0 < kNr ? n - n0 : kNr, c + m0 * c_stride + n0, c_stride, cl);
     }
