@@ -76,6 +76,14 @@ size_t f32gemm_packed_size(const F32GemmUkernel& uk, size_t n, size_t k);
 // `packed` (f32gemm_packed_size bytes, aligned for float).
 void f32gemm_pack(const F32GemmUkernel& uk, size_t n, size_t k, const float* w, const float* bias,
                   void* packed);
+// Packs like f32gemm_pack from W transposed: wt is k x n with row stride
+// wt_stride >= n, W[j][kk] = wt[kk * wt_stride + j]. With it the GEMM gives
+// the training gradients of C = A * W^T (A m x k, W n x k):
+//   dA = dC * W:   f32gemm_pack_transposed(uk, k, n, W, k, nullptr, p), then gemm(m, k, n, dC, ...);
+//   dW = dC^T * A: f32gemm_pack_transposed(uk, k, m, A, a_stride, nullptr, p), then gemm(n, k, m, dCt, ...)
+// with dCt the n x m transpose of dC (small: batch x classes for a head).
+void f32gemm_pack_transposed(const F32GemmUkernel& uk, size_t n, size_t k, const float* wt, size_t wt_stride,
+                             const float* bias, void* packed);
 // The packed weights of columns n0.. (n0 a multiple of nr): lets a caller
 // split the columns of one GEMM between threads.
 inline const void* f32gemm_packed_at(const F32GemmUkernel& uk, const void* packed, size_t k, size_t n0) {

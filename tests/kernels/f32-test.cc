@@ -445,3 +445,64 @@ TEST_CASE("f32 gemm: the variant table", "[kernels][f32]") {
   for (Isa isa : runnable_isas()) CHECK(isa_implies(isa, f32gemm_for(isa).isa));
   CHECK(isa_runnable(f32gemm().isa));
 }
+
+TEST_CASE("f32 gemm: packing W transposed gives the same buffer", "[kernels][f32]") {
+  Rng rng(16);
+  for (const F32GemmUkernel* uk : f32gemm_all()) {
+    for (int t = 0; t < 20; ++t) {
+      const size_t n = rng.uniform(1, 70), k = rng.uniform(1, 40), stride = n + rng.uniform(0, 3);
+      std::vector<float> w(n * k), wt(k * stride, kNaN), bias(n);
+      for (size_t j = 0; j < n; ++j)
+        for (size_t kk = 0; kk < k; ++kk) w[j * k + kk] = wt[kk * stride + j] = rng.normal();
+      for (auto& v : bias) v = rng.normal();
+      const bool with_bias = rng.coin(0.5);
+      std::vector<float> a(f32gemm_packed_size(*uk, n, k) / sizeof(float), 1.0f), b(a.size(), 2.0f);
+      f32gemm_pack(*uk, n, k, w.data(), with_bias ? bias.data() : nullptr, a.data());
+      f32gemm_pack_transposed(*uk, n, k, wt.data(), stride, with_bias ? bias.data() : nullptr, b.data());
+      INFO(uk->name << " n=" << n << " k=" << k << " stride=" << stride);
+      REQUIRE(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+    }
+  }
+}
+
+TEST_CASE("f32 gemm: training gradients through transposed packing", "[kernels][f32]") {
+  // C = A * W^T with A m x k, W n x k; given dC (m x n): dA = dC * W, dW = dC^T * A.
+  Rng rng(17);
+  for (const F32GemmUkernel* uk : f32gemm_runnable()) {
+    for (int t = 0; t < 30; ++t) {
+      const size_t m = rng.uniform(1, 20), n = rng.uniform(1, 40), k = rng.uniform(1, 50);
+      std::vector<float> a(m * k), w(n * k), dc(m * n), dct(n * m);
+      for (auto& v : a) v = rng.normal();
+      for (auto& v : w) v = rng.normal();
+      for (size_t i = 0; i < m; ++i)
+        for (size_t j = 0; j < n; ++j) dc[i * n + j] = dct[j * m + i] = rng.normal();
+      std::vector<float> packed(f32gemm_packed_size(*uk, k, std::max(n, m)) / sizeof(float));
+      std::vector<float> da(m * k), dw(n * k);
+      f32gemm_pack_transposed(*uk, k, n, w.data(), k, nullptr, packed.data());
+      uk->gemm(m, k, n, dc.data(), n, packed.data(), da.data(), k, kF32NoClamp);
+      f32gemm_pack_transposed(*uk, k, m, a.data(), k, nullptr, packed.data());
+      uk->gemm(n, k, m, dct.data(), m, packed.data(), dw.data(), k, kF32NoClamp);
+      INFO(uk->name << " m=" << m << " n=" << n << " k=" << k);
+      for (size_t i = 0; i < m; ++i) {
+        for (size_t kk = 0; kk < k; ++kk) {
+          double v = 0, s = 0;
+          for (size_t j = 0; j < n; ++j) {
+            const double p = double(dc[i * n + j]) * w[j * k + kk];
+            v += p, s += std::abs(p);
+          }
+          REQUIRE(within_rounding(da[i * k + kk], v, s, n));
+        }
+      }
+      for (size_t j = 0; j < n; ++j) {
+        for (size_t kk = 0; kk < k; ++kk) {
+          double v = 0, s = 0;
+          for (size_t i = 0; i < m; ++i) {
+            const double p = double(dc[i * n + j]) * a[i * k + kk];
+            v += p, s += std::abs(p);
+          }
+          REQUIRE(within_rounding(dw[j * k + kk], v, s, m));
+        }
+      }
+    }
+  }
+}
