@@ -2,7 +2,9 @@
 // 8 lanes at a time through int32 and fp32 in the order the specification
 // writes it (elementwise.h, pool.h); 16 results are packed back to int8 per
 // step. The lookup splits the 256-entry table into 16 vpshufb sub-tables.
-// Tails go through small stack buffers, so nothing past a tensor is touched.
+// A ragged end is one vector overlapping the last full one, recomputed from the
+// inputs; only rows shorter than a vector go through small stack buffers, so
+// nothing past a tensor is read or written.
 // Compiled with -mavx2 -mfma: everything here stays in this file.
 #include <immintrin.h>
 
@@ -57,28 +59,48 @@ inline void store16_part(int8_t* p, __m128i v, size_t n) {
   std::memcpy(p, tmp, n);
 }
 
-// y[i] = block(a[i..], b[i..]) 16 at a time, the tail through stack buffers.
+// y[i] = block(a[i..], b[i..]) 16 at a time. A ragged end of n >= 16 is one
+// block overlapping the last full one, computed before any store (so y may be
+// a); only n < 16 goes through stack buffers.
 template <class Block>
 inline void binary_row(size_t n, const int8_t* a, const int8_t* b, int8_t* y, const Block& block) {
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) store16(y + i, block(load16(a + i), load16(b + i)));
-  if (i < n) store16_part(y + i, block(load16_part(a + i, n - i), load16_part(b + i, n - i)), n - i);
+  if (n < 16) {
+    store16_part(y, block(load16_part(a, n), load16_part(b, n)), n);
+    return;
+  }
+  const __m128i last = block(load16(a + n - 16), load16(b + n - 16));
+  for (size_t i = 0; i + 16 <= n; i += 16) store16(y + i, block(load16(a + i), load16(b + i)));
+  store16(y + n - 16, last);
 }
 
-// y[i] = block(x[i..]) 16 at a time, the tail through stack buffers.
+// y[i] = block(x[i..]) 16 at a time, the ragged end as in binary_row.
 template <class Block>
 inline void unary_row(size_t n, const int8_t* x, int8_t* y, const Block& block) {
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) store16(y + i, block(load16(x + i)));
-  if (i < n) store16_part(y + i, block(load16_part(x + i, n - i)), n - i);
+  if (n < 16) {
+    store16_part(y, block(load16_part(x, n)), n);
+    return;
+  }
+  const __m128i last = block(load16(x + n - 16));
+  for (size_t i = 0; i + 16 <= n; i += 16) store16(y + i, block(load16(x + i)));
+  store16(y + n - 16, last);
 }
 
-// Rows of a binary op: one long row when b has a's shape, else one per row.
+// Rows of a binary op: one long row when b has a's shape; for a short
+// per-channel b, groups of rows against b repeated in a stack buffer.
 template <class Block>
 inline void binary_rows(size_t rows, size_t channels, const int8_t* a, const int8_t* b, size_t b_stride,
                         int8_t* y, const Block& block) {
-  if (b_stride == channels) {
+  constexpr size_t kRepeat = 256;
+  if (b_stride == channels || rows == 1) {
     binary_row(rows * channels, a, b, y, block);
+  } else if (b_stride == 0 && channels < kRepeat / 4) {
+    int8_t repeated[kRepeat];
+    const size_t group = kRepeat / channels;
+    for (size_t i = 0; i < group * channels; ++i) repeated[i] = b[i % channels];
+    for (size_t r = 0; r < rows; r += group) {
+      const size_t nr = rows - r < group ? rows - r : group;
+      binary_row(nr * channels, a + r * channels, repeated, y + r * channels, block);
+    }
   } else {
     for (size_t r = 0; r < rows; ++r)
       binary_row(channels, a + r * channels, b + r * b_stride, y + r * channels, block);
@@ -191,18 +213,18 @@ void lut_avx2(size_t n, const int8_t* x, int8_t* y, const int8_t* table) {
     }
     return r;
   };
-  size_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    const __m256i u = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), block(u));
-  }
-  if (i < n) {
+  auto load = [](const int8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); };
+  auto store = [](int8_t* p, __m256i v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); };
+  if (n < 32) {  // through a stack buffer
     int8_t tmp[32] = {};
-    std::memcpy(tmp, x + i, n - i);
-    const __m256i r = block(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(tmp)));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(tmp), r);
-    std::memcpy(y + i, tmp, n - i);
+    std::memcpy(tmp, x, n);
+    store(tmp, block(load(tmp)));
+    std::memcpy(y, tmp, n);
+    return;
   }
+  const __m256i last = block(load(x + n - 32));  // the ragged end, before any store (y may be x)
+  for (size_t i = 0; i + 32 <= n; i += 32) store(y + i, block(load(x + i)));
+  store(y + n - 32, last);
 }
 
 // 16 channels (nc of them real) of the input pixel p.
@@ -227,13 +249,14 @@ void maxpool_avx2(const QPoolShape& s, const int8_t* x, int8_t* y, int8_t min, i
         qs8_pool_window(ow, s.stride_w, s.pad_left, s.kernel_w, s.in_w, &w0, &w1);
         int8_t* out = y + ((b * s.out_h + oh) * s.out_w + ow) * s.channels;
         for (size_t c = 0; c < s.channels; c += 16) {
-          const size_t nc = s.channels - c < 16 ? s.channels - c : 16;
+          const size_t nc = s.channels < 16 ? s.channels : 16;
+          const size_t c0 = c + nc <= s.channels ? c : s.channels - 16;  // the ragged end overlaps
           __m128i m = _mm_set1_epi8(-128);
           for (size_t ih = h0; ih < h1; ++ih) {
-            const int8_t* row = x + ((b * s.in_h + ih) * s.in_w) * s.channels + c;
+            const int8_t* row = x + ((b * s.in_h + ih) * s.in_w) * s.channels + c0;
             for (size_t iw = w0; iw < w1; ++iw) m = _mm_max_epi8(m, load_channels(row + iw * s.channels, nc));
           }
-          store_channels(out + c, _mm_min_epi8(_mm_max_epi8(m, vmin), vmax), nc);
+          store_channels(out + c0, _mm_min_epi8(_mm_max_epi8(m, vmin), vmax), nc);
         }
       }
     }
@@ -265,17 +288,18 @@ void avgpool_avx2(const QPoolShape& s, const int8_t* x, int8_t* y, const QAvgPoo
         const __m256 m = _mm256_set1_ps(p.scale / static_cast<float>(count));
         int8_t* out = y + ((b * s.out_h + oh) * s.out_w + ow) * s.channels;
         for (size_t c = 0; c < s.channels; c += 16) {
-          const size_t nc = s.channels - c < 16 ? s.channels - c : 16;
+          const size_t nc = s.channels < 16 ? s.channels : 16;
+          const size_t c0 = c + nc <= s.channels ? c : s.channels - 16;  // the ragged end overlaps
           __m256i acc[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
           for (size_t ih = h0; ih < h1; ++ih) {
-            const int8_t* row = x + ((b * s.in_h + ih) * s.in_w) * s.channels + c;
+            const int8_t* row = x + ((b * s.in_h + ih) * s.in_w) * s.channels + c0;
             for (size_t iw = w0; iw < w1; ++iw) {
               const __m128i v = load_channels(row + iw * s.channels, nc);
               acc[0] = _mm256_add_epi32(acc[0], widen8(v, 0));
               acc[1] = _mm256_add_epi32(acc[1], widen8(v, 1));
             }
           }
-          store_channels(out + c, requant_sums(acc, cells, p.in_zero_point, m, rq), nc);
+          store_channels(out + c0, requant_sums(acc, cells, p.in_zero_point, m, rq), nc);
         }
       }
     }
@@ -289,14 +313,15 @@ void global_avgpool_avx2(size_t batch, size_t pixels, size_t channels, const int
   for (size_t b = 0; b < batch; ++b) {
     const int8_t* xb = x + b * pixels * channels;
     for (size_t c = 0; c < channels; c += 16) {
-      const size_t nc = channels - c < 16 ? channels - c : 16;
+      const size_t nc = channels < 16 ? channels : 16;
+      const size_t c0 = c + nc <= channels ? c : channels - 16;  // the ragged end overlaps
       __m256i acc[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
       for (size_t i = 0; i < pixels; ++i) {
-        const __m128i v = load_channels(xb + i * channels + c, nc);
+        const __m128i v = load_channels(xb + i * channels + c0, nc);
         acc[0] = _mm256_add_epi32(acc[0], widen8(v, 0));
         acc[1] = _mm256_add_epi32(acc[1], widen8(v, 1));
       }
-      store_channels(y + b * channels + c, requant_sums(acc, pixels, p.in_zero_point, m, rq), nc);
+      store_channels(y + b * channels + c0, requant_sums(acc, pixels, p.in_zero_point, m, rq), nc);
     }
   }
 }

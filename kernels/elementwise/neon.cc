@@ -3,7 +3,9 @@
 // specification writes it (elementwise.h, pool.h), 16 results narrowed back to
 // int8 per step with saturating moves; vcvtnq_s32_f32 rounds half to even.
 // The lookup reads the 256-entry table as four 64-byte slices with TBL/TBX.
-// Tails go through small stack buffers, so nothing past a tensor is touched.
+// A ragged end is one vector overlapping the last full one, recomputed from the
+// inputs; only rows shorter than a vector go through small stack buffers, so
+// nothing past a tensor is read or written.
 #include <arm_neon.h>
 
 #include <cstring>
@@ -60,28 +62,48 @@ inline void store16_part(int8_t* p, int8x16_t v, size_t n) {
   std::memcpy(p, tmp, n);
 }
 
-// y[i] = block(a[i..], b[i..]) 16 at a time, the tail through stack buffers.
+// y[i] = block(a[i..], b[i..]) 16 at a time. A ragged end of n >= 16 is one
+// block overlapping the last full one, computed before any store (so y may be
+// a); only n < 16 goes through stack buffers.
 template <class Block>
 inline void binary_row(size_t n, const int8_t* a, const int8_t* b, int8_t* y, const Block& block) {
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) vst1q_s8(y + i, block(vld1q_s8(a + i), vld1q_s8(b + i)));
-  if (i < n) store16_part(y + i, block(load16_part(a + i, n - i), load16_part(b + i, n - i)), n - i);
+  if (n < 16) {
+    store16_part(y, block(load16_part(a, n), load16_part(b, n)), n);
+    return;
+  }
+  const int8x16_t last = block(vld1q_s8(a + n - 16), vld1q_s8(b + n - 16));
+  for (size_t i = 0; i + 16 <= n; i += 16) vst1q_s8(y + i, block(vld1q_s8(a + i), vld1q_s8(b + i)));
+  vst1q_s8(y + n - 16, last);
 }
 
-// y[i] = block(x[i..]) 16 at a time, the tail through stack buffers.
+// y[i] = block(x[i..]) 16 at a time, the ragged end as in binary_row.
 template <class Block>
 inline void unary_row(size_t n, const int8_t* x, int8_t* y, const Block& block) {
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) vst1q_s8(y + i, block(vld1q_s8(x + i)));
-  if (i < n) store16_part(y + i, block(load16_part(x + i, n - i)), n - i);
+  if (n < 16) {
+    store16_part(y, block(load16_part(x, n)), n);
+    return;
+  }
+  const int8x16_t last = block(vld1q_s8(x + n - 16));
+  for (size_t i = 0; i + 16 <= n; i += 16) vst1q_s8(y + i, block(vld1q_s8(x + i)));
+  vst1q_s8(y + n - 16, last);
 }
 
-// Rows of a binary op: one long row when b has a's shape, else one per row.
+// Rows of a binary op: one long row when b has a's shape; for a short
+// per-channel b, groups of rows against b repeated in a stack buffer.
 template <class Block>
 inline void binary_rows(size_t rows, size_t channels, const int8_t* a, const int8_t* b, size_t b_stride,
                         int8_t* y, const Block& block) {
-  if (b_stride == channels) {
+  constexpr size_t kRepeat = 256;
+  if (b_stride == channels || rows == 1) {
     binary_row(rows * channels, a, b, y, block);
+  } else if (b_stride == 0 && channels < kRepeat / 4) {
+    int8_t repeated[kRepeat];
+    const size_t group = kRepeat / channels;
+    for (size_t i = 0; i < group * channels; ++i) repeated[i] = b[i % channels];
+    for (size_t r = 0; r < rows; r += group) {
+      const size_t nr = rows - r < group ? rows - r : group;
+      binary_row(nr * channels, a + r * channels, repeated, y + r * channels, block);
+    }
   } else {
     for (size_t r = 0; r < rows; ++r)
       binary_row(channels, a + r * channels, b + r * b_stride, y + r * channels, block);
@@ -211,13 +233,14 @@ void maxpool_neon(const QPoolShape& s, const int8_t* x, int8_t* y, int8_t min, i
         qs8_pool_window(ow, s.stride_w, s.pad_left, s.kernel_w, s.in_w, &w0, &w1);
         int8_t* out = y + ((b * s.out_h + oh) * s.out_w + ow) * s.channels;
         for (size_t c = 0; c < s.channels; c += 16) {
-          const size_t nc = s.channels - c < 16 ? s.channels - c : 16;
+          const size_t nc = s.channels < 16 ? s.channels : 16;
+          const size_t c0 = c + nc <= s.channels ? c : s.channels - 16;  // the ragged end overlaps
           int8x16_t m = vdupq_n_s8(-128);
           for (size_t ih = h0; ih < h1; ++ih) {
-            const int8_t* row = x + ((b * s.in_h + ih) * s.in_w) * s.channels + c;
+            const int8_t* row = x + ((b * s.in_h + ih) * s.in_w) * s.channels + c0;
             for (size_t iw = w0; iw < w1; ++iw) m = vmaxq_s8(m, load_channels(row + iw * s.channels, nc));
           }
-          store_channels(out + c, vminq_s8(vmaxq_s8(m, vmin), vmax), nc);
+          store_channels(out + c0, vminq_s8(vmaxq_s8(m, vmin), vmax), nc);
         }
       }
     }
@@ -257,13 +280,14 @@ void avgpool_neon(const QPoolShape& s, const int8_t* x, int8_t* y, const QAvgPoo
         const float32x4_t m = vdupq_n_f32(p.scale / static_cast<float>(count));
         int8_t* out = y + ((b * s.out_h + oh) * s.out_w + ow) * s.channels;
         for (size_t c = 0; c < s.channels; c += 16) {
-          const size_t nc = s.channels - c < 16 ? s.channels - c : 16;
+          const size_t nc = s.channels < 16 ? s.channels : 16;
+          const size_t c0 = c + nc <= s.channels ? c : s.channels - 16;  // the ragged end overlaps
           int32x4_t acc[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
           for (size_t ih = h0; ih < h1; ++ih) {
-            const int8_t* row = x + ((b * s.in_h + ih) * s.in_w) * s.channels + c;
+            const int8_t* row = x + ((b * s.in_h + ih) * s.in_w) * s.channels + c0;
             for (size_t iw = w0; iw < w1; ++iw) accumulate16(load_channels(row + iw * s.channels, nc), acc);
           }
-          store_channels(out + c, requant_sums(acc, cells, p.in_zero_point, m, rq), nc);
+          store_channels(out + c0, requant_sums(acc, cells, p.in_zero_point, m, rq), nc);
         }
       }
     }
@@ -277,10 +301,11 @@ void global_avgpool_neon(size_t batch, size_t pixels, size_t channels, const int
   for (size_t b = 0; b < batch; ++b) {
     const int8_t* xb = x + b * pixels * channels;
     for (size_t c = 0; c < channels; c += 16) {
-      const size_t nc = channels - c < 16 ? channels - c : 16;
+      const size_t nc = channels < 16 ? channels : 16;
+      const size_t c0 = c + nc <= channels ? c : channels - 16;  // the ragged end overlaps
       int32x4_t acc[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
-      for (size_t i = 0; i < pixels; ++i) accumulate16(load_channels(xb + i * channels + c, nc), acc);
-      store_channels(y + b * channels + c, requant_sums(acc, pixels, p.in_zero_point, m, rq), nc);
+      for (size_t i = 0; i < pixels; ++i) accumulate16(load_channels(xb + i * channels + c0, nc), acc);
+      store_channels(y + b * channels + c0, requant_sums(acc, pixels, p.in_zero_point, m, rq), nc);
     }
   }
 }

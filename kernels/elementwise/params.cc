@@ -48,4 +48,13 @@ size_t qs8_pool_out_size(size_t in, size_t kernel, size_t stride, size_t pad_bef
   return padded < kernel || stride == 0 ? 0 : (padded - kernel) / stride + 1;
 }
 
+void qs8_pool_window(size_t o, size_t stride, size_t pad, size_t kernel, size_t in, size_t* begin,
+                     size_t* end) {
+  const size_t start = o * stride;  // in padded coordinates
+  const size_t stop = start + kernel;
+  *begin = start < pad ? 0 : start - pad;
+  *end = stop < pad ? 0 : (stop - pad < in ? stop - pad : in);
+  if (*end < *begin) *end = *begin;
+}
+
 }  // namespace huddle::kernels

@@ -45,7 +45,7 @@ struct QAvgPoolParams {
 QAvgPoolParams qs8_avgpool_params(QuantParams x, QuantParams y, bool count_include_pad, int8_t min = -128,
                                   int8_t max = 127);
 
-// y = clamp(max over each window, min, max).
+// y = clamp(max over each window, min, max). y must not overlap x (as for all pooling).
 using QMaxPoolFn = void (*)(const QPoolShape& shape, const int8_t* x, int8_t* y, int8_t min, int8_t max);
 // y = requantised average over each window.
 using QAvgPoolFn = void (*)(const QPoolShape& shape, const int8_t* x, int8_t* y, const QAvgPoolParams& p);
@@ -80,14 +80,9 @@ const QPoolUkernel& qs8_pool_for(Isa isa);
 const QPoolUkernel& qs8_pool();
 
 // The window of output row/column `o` in one dimension, clipped to the input:
-// input indices [*begin, *end).
-inline void qs8_pool_window(size_t o, size_t stride, size_t pad, size_t kernel, size_t in, size_t* begin,
-                            size_t* end) {
-  const size_t start = o * stride;  // in padded coordinates
-  *begin = start < pad ? 0 : start - pad;
-  const size_t stop = start + kernel;
-  *end = stop < pad ? 0 : (stop - pad < in ? stop - pad : in);
-  if (*end < *begin) *end = *begin;
-}
+// input indices [*begin, *end) (empty when the window lies in the padding).
+// Out of line, so the ISA translation units call the portable copy.
+void qs8_pool_window(size_t o, size_t stride, size_t pad, size_t kernel, size_t in, size_t* begin,
+                     size_t* end);
 
 }  // namespace huddle::kernels

@@ -443,7 +443,9 @@ TEST_CASE("elementwise: every variant on this CPU is bit-exact with ref in add, 
              << qy.zero_point << " min=" << int(min) << " max=" << int(max);
         if (kind <= 1) {
           const size_t channels = kind == 0 ? random_length(rng) : rng.uniform(1, 100);
-          const size_t rows = kind == 0 ? rng.uniform(1, 3) : rng.uniform(1, 12);
+          const size_t rows = kind == 0       ? rng.uniform(1, 3)
+                              : rng.coin(0.2) ? rng.uniform(13, 300)
+                                              : rng.uniform(1, 12);
           const size_t b_stride = kind == 0 ? channels : 0;
           const std::vector<int8_t> a = random_bytes(rng, rows * channels);
           const std::vector<int8_t> b = random_bytes(rng, kind == 0 ? rows * channels : channels);
@@ -499,6 +501,10 @@ TEST_CASE("elementwise: every variant on this CPU is bit-exact with ref in add, 
       qs8_elementwise_ref.add(1, 77, a.data(), b.data(), 77, want.data(), p);
       uk->add(1, 77, a.data(), b.data(), 77, a.data(), p);
       CHECK(a == want);
+      std::vector<int8_t> x = random_bytes(rng, 45), x_want(45);
+      qs8_elementwise_ref.mul_scalar(45, x.data(), 17, x_want.data(), p);
+      uk->mul_scalar(45, x.data(), 17, x.data(), p);
+      CHECK(x == x_want);
     }
   }
 }
@@ -521,6 +527,8 @@ TEST_CASE("elementwise: every table lookup variant on this CPU is bit-exact with
         INFO(uk->name << " n=" << n);
         REQUIRE(want.canaries_intact());
         REQUIRE(y.bytes == want.bytes);
+        uk->apply(n, x.data(), x.data(), table.data());  // in place
+        REQUIRE(std::equal(x.begin(), x.end(), want.data()));
       }
     }
   }
