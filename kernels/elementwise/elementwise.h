@@ -144,6 +144,7 @@ struct QLutUkernel {
 extern const QLutUkernel x8_lut_ref;
 #if defined(__x86_64__)
 extern const QLutUkernel x8_lut_avx2;
+extern const QLutUkernel x8_lut_avx512;  // AVX-512 BW, listed under Isa::avx512vnni
 #elif defined(__aarch64__)
 extern const QLutUkernel x8_lut_neon;
 #endif

@@ -32,6 +32,7 @@ const std::vector<const QLutUkernel*>& x8_lut_all() {
     &x8_lut_ref,
 #if defined(__x86_64__)
     &x8_lut_avx2,
+    &x8_lut_avx512,
 #elif defined(__aarch64__)
     &x8_lut_neon,
 #endif

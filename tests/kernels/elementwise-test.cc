@@ -585,5 +585,11 @@ TEST_CASE("elementwise: the variant tables follow the ISA order", "[kernels][ele
     CHECK(isa_implies(isa, qs8_pool_for(isa).isa));
   }
   CHECK(qs8_elementwise_runnable().front() == &qs8_elementwise_ref);
-  CHECK(x8_lut_runnable().size() == qs8_pool_runnable().size());
+  CHECK(x8_lut_runnable().front() == &x8_lut_ref);
+  CHECK(qs8_pool_runnable().front() == &qs8_pool_ref);
+#if defined(__x86_64__)
+  CHECK(&x8_lut_for(Isa::avx2) == &x8_lut_avx2);
+  CHECK(&x8_lut_for(Isa::avx512vnni) == &x8_lut_avx512);
+  CHECK(&qs8_pool_for(Isa::avx512vnni) == &qs8_pool_avx2);
+#endif
 }
