@@ -227,18 +227,13 @@ void lut_avx2(size_t n, const int8_t* x, int8_t* y, const int8_t* table) {
   store(y + n - 32, last);
 }
 
-// 16 channels (nc of them real) of the input pixel p.
-inline __m128i load_channels(const int8_t* p, size_t nc) { return nc == 16 ? load16(p) : load16_part(p, nc); }
-
-inline void store_channels(int8_t* p, __m128i v, size_t nc) {
-  if (nc == 16) {
-    store16(p, v);
-  } else {
-    store16_part(p, v, nc);
-  }
-}
+// Pooling runs 16 channels per step, the ragged end as one step overlapping
+// the last full one; under 16 channels the reference loop is faster than
+// vectors of mostly padding, so those calls go to it.
+constexpr size_t kPoolChannels = 16;
 
 void maxpool_avx2(const QPoolShape& s, const int8_t* x, int8_t* y, int8_t min, int8_t max) {
+  if (s.channels < kPoolChannels) return qs8_pool_ref.maxpool(s, x, y, min, max);
   const __m128i vmin = _mm_set1_epi8(min), vmax = _mm_set1_epi8(max);
   for (size_t b = 0; b < s.batch; ++b) {
     for (size_t oh = 0; oh < s.out_h; ++oh) {
@@ -248,15 +243,14 @@ void maxpool_avx2(const QPoolShape& s, const int8_t* x, int8_t* y, int8_t min, i
         size_t w0, w1;
         qs8_pool_window(ow, s.stride_w, s.pad_left, s.kernel_w, s.in_w, &w0, &w1);
         int8_t* out = y + ((b * s.out_h + oh) * s.out_w + ow) * s.channels;
-        for (size_t c = 0; c < s.channels; c += 16) {
-          const size_t nc = s.channels < 16 ? s.channels : 16;
-          const size_t c0 = c + nc <= s.channels ? c : s.channels - 16;  // the ragged end overlaps
+        for (size_t c = 0; c < s.channels; c += kPoolChannels) {
+          const size_t c0 = c + kPoolChannels <= s.channels ? c : s.channels - kPoolChannels;
           __m128i m = _mm_set1_epi8(-128);
           for (size_t ih = h0; ih < h1; ++ih) {
             const int8_t* row = x + ((b * s.in_h + ih) * s.in_w) * s.channels + c0;
-            for (size_t iw = w0; iw < w1; ++iw) m = _mm_max_epi8(m, load_channels(row + iw * s.channels, nc));
+            for (size_t iw = w0; iw < w1; ++iw) m = _mm_max_epi8(m, load16(row + iw * s.channels));
           }
-          store_channels(out + c0, _mm_min_epi8(_mm_max_epi8(m, vmin), vmax), nc);
+          store16(out + c0, _mm_min_epi8(_mm_max_epi8(m, vmin), vmax));
         }
       }
     }
@@ -275,6 +269,7 @@ inline __m128i requant_sums(const __m256i acc[2], size_t cells, int32_t zero_poi
 }
 
 void avgpool_avx2(const QPoolShape& s, const int8_t* x, int8_t* y, const QAvgPoolParams& p) {
+  if (s.channels < kPoolChannels) return qs8_pool_ref.avgpool(s, x, y, p);
   const Requant rq = make_requant(p.out);
   for (size_t b = 0; b < s.batch; ++b) {
     for (size_t oh = 0; oh < s.out_h; ++oh) {
@@ -287,19 +282,18 @@ void avgpool_avx2(const QPoolShape& s, const int8_t* x, int8_t* y, const QAvgPoo
         const size_t count = p.count_include_pad ? s.kernel_h * s.kernel_w : (cells ? cells : 1);
         const __m256 m = _mm256_set1_ps(p.scale / static_cast<float>(count));
         int8_t* out = y + ((b * s.out_h + oh) * s.out_w + ow) * s.channels;
-        for (size_t c = 0; c < s.channels; c += 16) {
-          const size_t nc = s.channels < 16 ? s.channels : 16;
-          const size_t c0 = c + nc <= s.channels ? c : s.channels - 16;  // the ragged end overlaps
+        for (size_t c = 0; c < s.channels; c += kPoolChannels) {
+          const size_t c0 = c + kPoolChannels <= s.channels ? c : s.channels - kPoolChannels;
           __m256i acc[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
           for (size_t ih = h0; ih < h1; ++ih) {
             const int8_t* row = x + ((b * s.in_h + ih) * s.in_w) * s.channels + c0;
             for (size_t iw = w0; iw < w1; ++iw) {
-              const __m128i v = load_channels(row + iw * s.channels, nc);
+              const __m128i v = load16(row + iw * s.channels);
               acc[0] = _mm256_add_epi32(acc[0], widen8(v, 0));
               acc[1] = _mm256_add_epi32(acc[1], widen8(v, 1));
             }
           }
-          store_channels(out + c0, requant_sums(acc, cells, p.in_zero_point, m, rq), nc);
+          store16(out + c0, requant_sums(acc, cells, p.in_zero_point, m, rq));
         }
       }
     }
@@ -308,20 +302,20 @@ void avgpool_avx2(const QPoolShape& s, const int8_t* x, int8_t* y, const QAvgPoo
 
 void global_avgpool_avx2(size_t batch, size_t pixels, size_t channels, const int8_t* x, int8_t* y,
                          const QAvgPoolParams& p) {
+  if (channels < kPoolChannels) return qs8_pool_ref.global_avgpool(batch, pixels, channels, x, y, p);
   const Requant rq = make_requant(p.out);
   const __m256 m = _mm256_set1_ps(p.scale / static_cast<float>(pixels ? pixels : 1));
   for (size_t b = 0; b < batch; ++b) {
     const int8_t* xb = x + b * pixels * channels;
-    for (size_t c = 0; c < channels; c += 16) {
-      const size_t nc = channels < 16 ? channels : 16;
-      const size_t c0 = c + nc <= channels ? c : channels - 16;  // the ragged end overlaps
+    for (size_t c = 0; c < channels; c += kPoolChannels) {
+      const size_t c0 = c + kPoolChannels <= channels ? c : channels - kPoolChannels;
       __m256i acc[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
       for (size_t i = 0; i < pixels; ++i) {
-        const __m128i v = load_channels(xb + i * channels + c0, nc);
+        const __m128i v = load16(xb + i * channels + c0);
         acc[0] = _mm256_add_epi32(acc[0], widen8(v, 0));
         acc[1] = _mm256_add_epi32(acc[1], widen8(v, 1));
       }
-      store_channels(y + b * channels + c0, requant_sums(acc, pixels, p.in_zero_point, m, rq), nc);
+      store16(y + b * channels + c0, requant_sums(acc, pixels, p.in_zero_point, m, rq));
     }
   }
 }

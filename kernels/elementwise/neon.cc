@@ -209,20 +209,13 @@ void lut_neon(size_t n, const int8_t* x, int8_t* y, const int8_t* table) {
   unary_row(n, x, y, block);
 }
 
-// 16 channels (nc of them real) of one input pixel.
-inline int8x16_t load_channels(const int8_t* p, size_t nc) {
-  return nc == 16 ? vld1q_s8(p) : load16_part(p, nc);
-}
-
-inline void store_channels(int8_t* p, int8x16_t v, size_t nc) {
-  if (nc == 16) {
-    vst1q_s8(p, v);
-  } else {
-    store16_part(p, v, nc);
-  }
-}
+// Pooling runs 16 channels per step, the ragged end as one step overlapping
+// the last full one; under 16 channels the reference loop is faster than
+// vectors of mostly padding, so those calls go to it.
+constexpr size_t kPoolChannels = 16;
 
 void maxpool_neon(const QPoolShape& s, const int8_t* x, int8_t* y, int8_t min, int8_t max) {
+  if (s.channels < kPoolChannels) return qs8_pool_ref.maxpool(s, x, y, min, max);
   const int8x16_t vmin = vdupq_n_s8(min), vmax = vdupq_n_s8(max);
   for (size_t b = 0; b < s.batch; ++b) {
     for (size_t oh = 0; oh < s.out_h; ++oh) {
@@ -232,15 +225,14 @@ void maxpool_neon(const QPoolShape& s, const int8_t* x, int8_t* y, int8_t min, i
         size_t w0, w1;
         qs8_pool_window(ow, s.stride_w, s.pad_left, s.kernel_w, s.in_w, &w0, &w1);
         int8_t* out = y + ((b * s.out_h + oh) * s.out_w + ow) * s.channels;
-        for (size_t c = 0; c < s.channels; c += 16) {
-          const size_t nc = s.channels < 16 ? s.channels : 16;
-          const size_t c0 = c + nc <= s.channels ? c : s.channels - 16;  // the ragged end overlaps
+        for (size_t c = 0; c < s.channels; c += kPoolChannels) {
+          const size_t c0 = c + kPoolChannels <= s.channels ? c : s.channels - kPoolChannels;
           int8x16_t m = vdupq_n_s8(-128);
           for (size_t ih = h0; ih < h1; ++ih) {
             const int8_t* row = x + ((b * s.in_h + ih) * s.in_w) * s.channels + c0;
-            for (size_t iw = w0; iw < w1; ++iw) m = vmaxq_s8(m, load_channels(row + iw * s.channels, nc));
+            for (size_t iw = w0; iw < w1; ++iw) m = vmaxq_s8(m, vld1q_s8(row + iw * s.channels));
           }
-          store_channels(out + c0, vminq_s8(vmaxq_s8(m, vmin), vmax), nc);
+          vst1q_s8(out + c0, vminq_s8(vmaxq_s8(m, vmin), vmax));
         }
       }
     }
@@ -267,6 +259,7 @@ inline int8x16_t requant_sums(const int32x4_t acc[4], size_t cells, int32_t zero
 }
 
 void avgpool_neon(const QPoolShape& s, const int8_t* x, int8_t* y, const QAvgPoolParams& p) {
+  if (s.channels < kPoolChannels) return qs8_pool_ref.avgpool(s, x, y, p);
   const Requant rq = make_requant(p.out);
   for (size_t b = 0; b < s.batch; ++b) {
     for (size_t oh = 0; oh < s.out_h; ++oh) {
@@ -279,15 +272,14 @@ void avgpool_neon(const QPoolShape& s, const int8_t* x, int8_t* y, const QAvgPoo
         const size_t count = p.count_include_pad ? s.kernel_h * s.kernel_w : (cells ? cells : 1);
         const float32x4_t m = vdupq_n_f32(p.scale / static_cast<float>(count));
         int8_t* out = y + ((b * s.out_h + oh) * s.out_w + ow) * s.channels;
-        for (size_t c = 0; c < s.channels; c += 16) {
-          const size_t nc = s.channels < 16 ? s.channels : 16;
-          const size_t c0 = c + nc <= s.channels ? c : s.channels - 16;  // the ragged end overlaps
+        for (size_t c = 0; c < s.channels; c += kPoolChannels) {
+          const size_t c0 = c + kPoolChannels <= s.channels ? c : s.channels - kPoolChannels;
           int32x4_t acc[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
           for (size_t ih = h0; ih < h1; ++ih) {
             const int8_t* row = x + ((b * s.in_h + ih) * s.in_w) * s.channels + c0;
-            for (size_t iw = w0; iw < w1; ++iw) accumulate16(load_channels(row + iw * s.channels, nc), acc);
+            for (size_t iw = w0; iw < w1; ++iw) accumulate16(vld1q_s8(row + iw * s.channels), acc);
           }
-          store_channels(out + c0, requant_sums(acc, cells, p.in_zero_point, m, rq), nc);
+          vst1q_s8(out + c0, requant_sums(acc, cells, p.in_zero_point, m, rq));
         }
       }
     }
@@ -296,16 +288,16 @@ void avgpool_neon(const QPoolShape& s, const int8_t* x, int8_t* y, const QAvgPoo
 
 void global_avgpool_neon(size_t batch, size_t pixels, size_t channels, const int8_t* x, int8_t* y,
                          const QAvgPoolParams& p) {
+  if (channels < kPoolChannels) return qs8_pool_ref.global_avgpool(batch, pixels, channels, x, y, p);
   const Requant rq = make_requant(p.out);
   const float32x4_t m = vdupq_n_f32(p.scale / static_cast<float>(pixels ? pixels : 1));
   for (size_t b = 0; b < batch; ++b) {
     const int8_t* xb = x + b * pixels * channels;
-    for (size_t c = 0; c < channels; c += 16) {
-      const size_t nc = channels < 16 ? channels : 16;
-      const size_t c0 = c + nc <= channels ? c : channels - 16;  // the ragged end overlaps
+    for (size_t c = 0; c < channels; c += kPoolChannels) {
+      const size_t c0 = c + kPoolChannels <= channels ? c : channels - kPoolChannels;
       int32x4_t acc[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
-      for (size_t i = 0; i < pixels; ++i) accumulate16(load_channels(xb + i * channels + c0, nc), acc);
-      store_channels(y + b * channels + c0, requant_sums(acc, pixels, p.in_zero_point, m, rq), nc);
+      for (size_t i = 0; i < pixels; ++i) accumulate16(vld1q_s8(xb + i * channels + c0), acc);
+      vst1q_s8(y + b * channels + c0, requant_sums(acc, pixels, p.in_zero_point, m, rq));
     }
   }
 }
