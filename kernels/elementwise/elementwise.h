@@ -9,7 +9,8 @@
 //   add:     f = float(a - a_zp) * a_multiplier + float(b - b_zp) * b_multiplier
 //   mul:     f = float((a - a_zp) * (b - b_zp)) * a_multiplier
 //   rescale: f = float(x - x_zp) * multiplier
-//   q = clamp(round_half_even(clamp(f, min - zp, max - zp))) + zp
+//   q = round_half_even(clamp(f, min - zp, max - zp)) + zp
+// (the GEMM family's qgemm_requant, with its QGemmOutput for zp, min and max).
 // The multipliers are ratios of scales computed once by qs8_add_params and
 // friends (FMA contraction is off project-wide, so mul and add round separately).
 #pragma once
@@ -141,6 +142,7 @@ struct QLutUkernel {
   QLutFn apply;
 };
 
+// The scalar reference.
 extern const QLutUkernel x8_lut_ref;
 #if defined(__x86_64__)
 extern const QLutUkernel x8_lut_avx2;
@@ -159,7 +161,7 @@ const QLutUkernel& x8_lut();
 
 // Fills table[256] with y = fn(x) over every int8 x (at index uint8_t(x)):
 //   v = float(x - x.zero_point) * x.scale;  r = fn(v) / y.scale;
-//   table = clamp(round_half_even(clamp(r, min - zp, max - zp))) + zp  (a NaN r gives y's zero point).
+//   table = round_half_even(clamp(r, min - zp, max - zp)) + zp  (a NaN r counts as 0).
 void qs8_lut_build(QuantParams x, QuantParams y, const std::function<float(float)>& fn, int8_t* table,
                    int8_t min = -128, int8_t max = 127);
 // Tables of common activations (same quantisation rule as qs8_lut_build).
