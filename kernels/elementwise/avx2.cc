@@ -65,6 +65,7 @@ inline void store16_part(int8_t* p, __m128i v, size_t n) {
 template <class Block>
 inline void binary_row(size_t n, const int8_t* a, const int8_t* b, int8_t* y, const Block& block) {
   if (n < 16) {
+    if (n == 0) return;
     store16_part(y, block(load16_part(a, n), load16_part(b, n)), n);
     return;
   }
@@ -77,6 +78,7 @@ inline void binary_row(size_t n, const int8_t* a, const int8_t* b, int8_t* y, co
 template <class Block>
 inline void unary_row(size_t n, const int8_t* x, int8_t* y, const Block& block) {
   if (n < 16) {
+    if (n == 0) return;
     store16_part(y, block(load16_part(x, n)), n);
     return;
   }
@@ -216,6 +218,7 @@ void lut_avx2(size_t n, const int8_t* x, int8_t* y, const int8_t* table) {
   auto load = [](const int8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); };
   auto store = [](int8_t* p, __m256i v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); };
   if (n < 32) {  // through a stack buffer
+    if (n == 0) return;
     int8_t tmp[32] = {};
     std::memcpy(tmp, x, n);
     store(tmp, block(load(tmp)));

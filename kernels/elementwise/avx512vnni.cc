@@ -36,6 +36,7 @@ void lut_avx512(size_t n, const int8_t* x, int8_t* y, const int8_t* table) {
   auto load = [](const int8_t* p) { return _mm512_loadu_si512(p); };
   auto store = [](int8_t* p, __m512i r) { _mm512_storeu_si512(p, r); };
   if (n < 64) {  // through a stack buffer
+    if (n == 0) return;
     int8_t tmp[64] = {};
     std::memcpy(tmp, x, n);
     store(tmp, block(load(tmp)));

@@ -68,6 +68,7 @@ inline void store16_part(int8_t* p, int8x16_t v, size_t n) {
 template <class Block>
 inline void binary_row(size_t n, const int8_t* a, const int8_t* b, int8_t* y, const Block& block) {
   if (n < 16) {
+    if (n == 0) return;
     store16_part(y, block(load16_part(a, n), load16_part(b, n)), n);
     return;
   }
@@ -80,6 +81,7 @@ inline void binary_row(size_t n, const int8_t* a, const int8_t* b, int8_t* y, co
 template <class Block>
 inline void unary_row(size_t n, const int8_t* x, int8_t* y, const Block& block) {
   if (n < 16) {
+    if (n == 0) return;
     store16_part(y, block(load16_part(x, n)), n);
     return;
   }

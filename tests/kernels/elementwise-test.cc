@@ -575,6 +575,19 @@ TEST_CASE("elementwise: every pooling variant on this CPU is bit-exact with ref"
   }
 }
 
+TEST_CASE("elementwise: empty tensors touch nothing", "[kernels][elementwise]") {
+  const QBinaryParams p = qs8_add_params({1.0f, 0}, {1.0f, 0}, {1.0f, 0});
+  int8_t table[256] = {};
+  for (const QElementwiseUkernel* uk : qs8_elementwise_runnable()) {
+    uk->add(0, 5, nullptr, nullptr, 5, nullptr, p);
+    uk->add(3, 0, nullptr, nullptr, 0, nullptr, p);
+    uk->mul_scalar(0, nullptr, 1, nullptr, p);
+    uk->rescale(0, 4, nullptr, 4, nullptr, 4, qs8_rescale_params({1.0f, 0}, {2.0f, 0}));
+  }
+  for (const QLutUkernel* uk : x8_lut_runnable()) uk->apply(0, nullptr, nullptr, table);
+  for (const QPoolUkernel* uk : qs8_pool_runnable()) uk->global_avgpool(1, 0, 0, nullptr, nullptr, {});
+}
+
 TEST_CASE("elementwise: the variant tables follow the ISA order", "[kernels][elementwise]") {
   CHECK(&qs8_elementwise_for(Isa::ref) == &qs8_elementwise_ref);
   CHECK(&x8_lut_for(Isa::ref) == &x8_lut_ref);
