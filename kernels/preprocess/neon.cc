@@ -1,7 +1,6 @@
 // Preprocess for baseline AArch64 NEON: horizontal taps of 8 elements loaded
 // by lane and weighted with UMULL/UMLAL; vertical interpolation, normalisation
-// and quantisation 8 elements at a time. Source rows are interpolated once and
-// kept while output rows share them. Bit-exact with ref: the same integer and
+// and quantisation 8 elements at a time. Bit-exact with ref: the same integer and
 // fp32 operations (FCVTNS rounds half to even, as ref does).
 #include <arm_neon.h>
 
@@ -43,97 +42,66 @@ void horizontal(const PreprocessPlan& plan, const uint8_t* row, int32_t* h) {
   preprocess_horizontal(plan, row, e, plan.elems, h);
 }
 
-void pad(const PreprocessPlan& plan, size_t first, size_t count, float* dst) {
-  preprocess_pad_f32(plan, first, count, dst);
-}
-void pad(const PreprocessPlan& plan, size_t first, size_t count, int8_t* dst) {
-  preprocess_pad_qs8(plan, first, count, dst);
+// The vertically interpolated values of elements e..e+7 (before normalisation).
+inline void vertical(const int32_t* h0, const int32_t* h1, float32x4_t w0, float32x4_t w1, size_t e,
+                     float32x4_t v[2]) {
+  for (size_t i = 0; i < 2; ++i) {
+    const float32x4_t a = vcvtq_f32_s32(vld1q_s32(h0 + e + 4 * i));
+    const float32x4_t b = vcvtq_f32_s32(vld1q_s32(h1 + e + 4 * i));
+    v[i] = vaddq_f32(vmulq_f32(a, w0), vmulq_f32(b, w1));
+  }
 }
 
-// Runs every output row; box rows go 8 elements at a time through
-// store(v, e, count, dst) with v the vertically interpolated values.
-template <class T, class Store>
-void run(const PreprocessParams& p, const uint8_t* src, T* dst, void* scratch, Store store) {
-  const PreprocessPlan plan = preprocess_plan(p, scratch);
-  const size_t by = p.box.w == 0 ? 0 : p.box.y;
-  const size_t bh = p.box.w == 0 ? p.out_height : p.box.h;
-  int32_t* buf[2] = {plan.rows, plan.rows + ((plan.elems + 7) & ~size_t{7})};
-  int32_t tag[2] = {-1, -1};
-  // The horizontal sums of source row y, computed unless kept; `keep` is the row not to evict.
-  auto row_sums = [&](int32_t y, int32_t keep) -> const int32_t* {
-    for (size_t s = 0; s < 2; ++s)
-      if (tag[s] == y) return buf[s];
-    const size_t s = tag[0] == keep ? 1 : 0;
-    horizontal(plan, src + static_cast<size_t>(y) * p.stride, buf[s]);
-    tag[s] = y;
-    return buf[s];
-  };
-  for (size_t oy = 0; oy < p.out_height; ++oy, dst += plan.row_elems) {
-    if (oy < by || oy >= by + bh) {
-      pad(plan, 0, plan.row_elems, dst);
-      continue;
+void vertical_f32(const PreprocessPlan& plan, const int32_t* h0, const int32_t* h1, int32_t wy, float* out) {
+  const float32x4_t w0 = vdupq_n_f32(static_cast<float>(2048 - wy)), w1 = vdupq_n_f32(static_cast<float>(wy));
+  for (size_t e = 0; e < plan.elems; e += 8) {
+    float32x4_t y[2];
+    vertical(h0, h1, w0, w1, e, y);
+    for (size_t i = 0; i < 2; ++i) {
+      const size_t at = (e + 4 * i) % 24;
+      y[i] = vaddq_f32(vmulq_f32(y[i], vld1q_f32(plan.mul + at)), vld1q_f32(plan.add + at));
     }
-    const int32_t* y = plan.ys + 3 * (oy - by);
-    const int32_t* h0 = row_sums(y[0], y[1]);
-    const int32_t* h1 = row_sums(y[1], y[0]);
-    const float32x4_t w0 = vdupq_n_f32(static_cast<float>(2048 - y[2]));
-    const float32x4_t w1 = vdupq_n_f32(static_cast<float>(y[2]));
-    pad(plan, 0, plan.left_elems, dst);
-    T* out = dst + plan.left_elems;
-    for (size_t e = 0; e < plan.elems; e += 8) {
-      float32x4_t v[2];
-      for (size_t i = 0; i < 2; ++i) {
-        const float32x4_t a = vcvtq_f32_s32(vld1q_s32(h0 + e + 4 * i));
-        const float32x4_t b = vcvtq_f32_s32(vld1q_s32(h1 + e + 4 * i));
-        v[i] = vaddq_f32(vmulq_f32(a, w0), vmulq_f32(b, w1));
-      }
-      const size_t count = plan.elems - e < 8 ? plan.elems - e : 8;
-      store(v, e, count, out + e, plan);
+    if (plan.elems - e >= 8) {
+      vst1q_f32(out + e, y[0]);
+      vst1q_f32(out + e + 4, y[1]);
+    } else {
+      float tmp[8];
+      vst1q_f32(tmp, y[0]);
+      vst1q_f32(tmp + 4, y[1]);
+      std::memcpy(out + e, tmp, (plan.elems - e) * sizeof(float));
     }
-    const size_t right = plan.left_elems + plan.elems;
-    pad(plan, right, plan.row_elems - right, dst + right);
+  }
+}
+
+void vertical_qs8(const PreprocessPlan& plan, const int32_t* h0, const int32_t* h1, int32_t wy, int8_t* out) {
+  const float32x4_t w0 = vdupq_n_f32(static_cast<float>(2048 - wy)), w1 = vdupq_n_f32(static_cast<float>(wy));
+  const float32x4_t lo = vdupq_n_f32(-128.0f), hi = vdupq_n_f32(127.0f);
+  for (size_t e = 0; e < plan.elems; e += 8) {
+    float32x4_t v[2];
+    vertical(h0, h1, w0, w1, e, v);
+    int32x4_t q[2];
+    for (size_t i = 0; i < 2; ++i) {
+      const size_t at = (e + 4 * i) % 24;
+      const float32x4_t f = vaddq_f32(vmulq_f32(v[i], vld1q_f32(plan.qmul + at)), vld1q_f32(plan.qadd + at));
+      q[i] = vcvtnq_s32_f32(vminq_f32(vmaxq_f32(f, lo), hi));
+    }
+    const int8x8_t q8 = vqmovn_s16(vcombine_s16(vqmovn_s32(q[0]), vqmovn_s32(q[1])));
+    if (plan.elems - e >= 8) {
+      vst1_s8(out + e, q8);
+    } else {
+      int8_t tmp[8];
+      vst1_s8(tmp, q8);
+      std::memcpy(out + e, tmp, plan.elems - e);
+    }
   }
 }
 
 void f32_neon(const PreprocessParams& p, const uint8_t* src, float* dst, void* scratch) {
-  run(p, src, dst, scratch,
-      [](const float32x4_t* v, size_t e, size_t count, float* out, const PreprocessPlan& plan) {
-        float32x4_t y[2];
-        for (size_t i = 0; i < 2; ++i) {
-          const size_t at = (e + 4 * i) % 24;
-          y[i] = vaddq_f32(vmulq_f32(v[i], vld1q_f32(plan.mul + at)), vld1q_f32(plan.add + at));
-        }
-        if (count == 8) {
-          vst1q_f32(out, y[0]);
-          vst1q_f32(out + 4, y[1]);
-        } else {
-          float tmp[8];
-          vst1q_f32(tmp, y[0]);
-          vst1q_f32(tmp + 4, y[1]);
-          std::memcpy(out, tmp, count * sizeof(float));
-        }
-      });
+  preprocess_run(p, src, dst, scratch, horizontal, vertical_f32);
 }
 
 void qs8_neon(const PreprocessParams& p, const uint8_t* src, int8_t* dst, void* scratch) {
-  run(p, src, dst, scratch,
-      [](const float32x4_t* v, size_t e, size_t count, int8_t* out, const PreprocessPlan& plan) {
-        int32x4_t q[2];
-        for (size_t i = 0; i < 2; ++i) {
-          const size_t at = (e + 4 * i) % 24;
-          float32x4_t f = vaddq_f32(vmulq_f32(v[i], vld1q_f32(plan.qmul + at)), vld1q_f32(plan.qadd + at));
-          f = vminq_f32(vmaxq_f32(f, vdupq_n_f32(-128.0f)), vdupq_n_f32(127.0f));
-          q[i] = vcvtnq_s32_f32(f);
-        }
-        const int8x8_t q8 = vqmovn_s16(vcombine_s16(vqmovn_s32(q[0]), vqmovn_s32(q[1])));
-        if (count == 8) {
-          vst1_s8(out, q8);
-        } else {
-          int8_t tmp[8];
-          vst1_s8(tmp, q8);
-          std::memcpy(out, tmp, count);
-        }
-      });
+  preprocess_run(p, src, dst, scratch, horizontal, vertical_qs8);
 }
 
 }  // namespace

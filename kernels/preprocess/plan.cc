@@ -173,12 +173,63 @@ void preprocess_horizontal(const PreprocessPlan& plan, const uint8_t* row, size_
   }
 }
 
-void preprocess_pad_f32(const PreprocessPlan& plan, size_t first, size_t count, float* dst) {
-  for (size_t i = 0; i < count; ++i) dst[i] = plan.pad_f32[(first + i) % plan.channels];
+namespace {
+
+// Writes `count` padding elements starting at element `first` of an output row.
+template <class T>
+void pad(const T* value, size_t channels, size_t first, size_t count, T* dst) {
+  size_t c = first % channels;
+  for (size_t i = 0; i < count; ++i) {
+    dst[i] = value[c];
+    if (++c == channels) c = 0;
+  }
 }
 
-void preprocess_pad_qs8(const PreprocessPlan& plan, size_t first, size_t count, int8_t* dst) {
-  for (size_t i = 0; i < count; ++i) dst[i] = plan.pad_qs8[(first + i) % plan.channels];
+const float* pad_values(const PreprocessPlan& plan, const float*) { return plan.pad_f32; }
+const int8_t* pad_values(const PreprocessPlan& plan, const int8_t*) { return plan.pad_qs8; }
+
+template <class T, class Vertical>
+void run(const PreprocessParams& p, const uint8_t* src, T* dst, void* scratch,
+         PreprocessHorizontalFn horizontal, Vertical vertical) {
+  const PreprocessPlan plan = preprocess_plan(p, scratch);
+  const T* pad_value = pad_values(plan, dst);
+  const PixelRect box = resolved(p.box, p.out_width, p.out_height);
+  int32_t* buf[2] = {plan.rows, plan.rows + round8(plan.elems)};
+  int32_t tag[2] = {-1, -1};
+  // The horizontal sums of source row y, computed unless kept; `keep` is the row not to evict.
+  auto row_sums = [&](int32_t y, int32_t keep) -> const int32_t* {
+    for (size_t s = 0; s < 2; ++s)
+      if (tag[s] == y) return buf[s];
+    const size_t s = tag[0] == keep ? 1 : 0;
+    horizontal(plan, src + static_cast<size_t>(y) * p.stride, buf[s]);
+    tag[s] = y;
+    return buf[s];
+  };
+  const size_t channels = plan.channels, right = plan.left_elems + plan.elems;
+  for (size_t oy = 0; oy < p.out_height; ++oy, dst += plan.row_elems) {
+    if (oy < box.y || oy >= box.y + box.h) {
+      pad(pad_value, channels, 0, plan.row_elems, dst);
+      continue;
+    }
+    const int32_t* y = plan.ys + 3 * (oy - box.y);
+    const int32_t* h0 = row_sums(y[0], y[1]);
+    const int32_t* h1 = row_sums(y[1], y[0]);
+    pad(pad_value, channels, 0, plan.left_elems, dst);
+    vertical(plan, h0, h1, y[2], dst + plan.left_elems);
+    pad(pad_value, channels, right, plan.row_elems - right, dst + right);
+  }
+}
+
+}  // namespace
+
+void preprocess_run(const PreprocessParams& p, const uint8_t* src, float* dst, void* scratch,
+                    PreprocessHorizontalFn horizontal, PreprocessVerticalF32Fn vertical) {
+  run(p, src, dst, scratch, horizontal, vertical);
+}
+
+void preprocess_run(const PreprocessParams& p, const uint8_t* src, int8_t* dst, void* scratch,
+                    PreprocessHorizontalFn horizontal, PreprocessVerticalQs8Fn vertical) {
+  run(p, src, dst, scratch, horizontal, vertical);
 }
 
 }  // namespace huddle::kernels

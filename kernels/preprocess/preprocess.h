@@ -100,9 +100,22 @@ PreprocessPlan preprocess_plan(const PreprocessParams& p, void* scratch);
 // Horizontal sums of elements [begin, end) of source row `row` (as in the formula).
 void preprocess_horizontal(const PreprocessPlan& plan, const uint8_t* row, size_t begin, size_t end,
                            int32_t* h);
-// Writes `count` padding elements starting at element `first` of an output row.
-void preprocess_pad_f32(const PreprocessPlan& plan, size_t first, size_t count, float* dst);
-void preprocess_pad_qs8(const PreprocessPlan& plan, size_t first, size_t count, int8_t* dst);
+
+// The parts of a run a variant supplies; preprocess_run does the rest (plan,
+// padding, keeping the horizontal sums of a source row while output rows share it).
+// h = the horizontal sums of all elements of one source row.
+using PreprocessHorizontalFn = void (*)(const PreprocessPlan& plan, const uint8_t* row, int32_t* h);
+// The box elements of one output row from the sums of its two source rows
+// (buffers of elements rounded up to 8, the extra ones 0) and weight wy.
+using PreprocessVerticalF32Fn = void (*)(const PreprocessPlan& plan, const int32_t* h0, const int32_t* h1,
+                                         int32_t wy, float* out);
+using PreprocessVerticalQs8Fn = void (*)(const PreprocessPlan& plan, const int32_t* h0, const int32_t* h1,
+                                         int32_t wy, int8_t* out);
+// A whole run from a variant's parts.
+void preprocess_run(const PreprocessParams& p, const uint8_t* src, float* dst, void* scratch,
+                    PreprocessHorizontalFn horizontal, PreprocessVerticalF32Fn vertical);
+void preprocess_run(const PreprocessParams& p, const uint8_t* src, int8_t* dst, void* scratch,
+                    PreprocessHorizontalFn horizontal, PreprocessVerticalQs8Fn vertical);
 
 // The scalar reference: the specification every other variant must match.
 extern const PreprocessUkernel preprocess_ref;
