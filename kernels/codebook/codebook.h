@@ -8,7 +8,7 @@
 // with ref only within rounding: for each output,
 //   |y - y_ref| <= 2 (k + 3) 2^-24 (|bias| + in_scale * sum_k |x' w|)
 // with x' = x (fp32) or q - zero_point (int8); an int8 output differs from
-// ref by at most 1. The int8 forms compute, per output,
+// ref by at most 1 (while that bound is below out.scale). The int8 forms compute, per output,
 //   acc = sum_k float(q[k] - in.zero_point) * w[k]   (fp32, any order)
 //   y   = bias[n] + in.scale * acc                   (fp32, this order)
 //   int8: f = clamp(y / out.scale, out.min - out.zero_point, out.max - out.zero_point);
@@ -111,6 +111,7 @@ void codebook_fc_pack(const CodebookFcUkernel& uk, unsigned bits, size_t n, size
 extern const CodebookFcUkernel codebook_fc_ref;
 #if defined(__x86_64__)
 extern const CodebookFcUkernel codebook_fc_avx2;
+extern const CodebookFcUkernel codebook_fc_avx512;  // needs the avx512vnni level (F/BW/VL)
 #elif defined(__aarch64__)
 extern const CodebookFcUkernel codebook_fc_neon;
 #endif

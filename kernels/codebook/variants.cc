@@ -8,6 +8,7 @@ const std::vector<const CodebookFcUkernel*>& codebook_fc_all() {
     &codebook_fc_ref,
 #if defined(__x86_64__)
     &codebook_fc_avx2,
+    &codebook_fc_avx512,
 #elif defined(__aarch64__)
     &codebook_fc_neon,
 #endif
