@@ -17,9 +17,9 @@ constexpr size_t kMr = 4, kNr = 8, kKc = 8;
 
 // The fp16 table of `packed`, widened to fp32 (entries a multiple of 8).
 void widen_table(const void* packed, size_t entries, float* out) {
-  const uint16_t* t = static_cast<const uint16_t*>(packed);
+  const uint8_t* t = static_cast<const uint8_t*>(packed);  // any alignment
   for (size_t i = 0; i < entries; i += 8)
-    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t + i))));
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t + 2 * i))));
 }
 
 // Up to kKc inputs of one row as fp32, zero past kc.
@@ -90,7 +90,7 @@ template <unsigned kBits, class X, class Emit>
 void run(size_t m, size_t n, size_t k, const X* x, size_t x_stride, int32_t zero_point, const void* packed,
          Emit emit) {
   alignas(32) float table[256];
-  widen_table(packed, codebook_entries(kBits), table);
+  widen_table(packed, size_t{1} << kBits, table);
   const uint8_t* blocks = static_cast<const uint8_t*>(packed) + codebook_fc_table_bytes(kBits);
   const size_t block = codebook_fc_block_bytes(codebook_fc_avx2, kBits, k);
   for (size_t n0 = 0; n0 < n; n0 += kNr) {

@@ -71,11 +71,12 @@ void accumulate(size_t mr, size_t k, const X* x, size_t x_stride, int32_t zero_p
 template <unsigned kBits, class X, class Emit>
 void run(size_t m, size_t n, size_t k, const X* x, size_t x_stride, int32_t zero_point, const void* packed,
          Emit emit) {
+  constexpr size_t kEntries = size_t{1} << kBits;
   alignas(64) float table[256];
-  const uint16_t* t16 = static_cast<const uint16_t*>(packed);
-  for (size_t i = 0; i < codebook_entries(kBits); i += 16)
+  const uint8_t* t16 = static_cast<const uint8_t*>(packed);  // any alignment
+  for (size_t i = 0; i < kEntries; i += 16)
     _mm512_store_ps(table + i,
-                    _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(t16 + i))));
+                    _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(t16 + 2 * i))));
   const uint8_t* blocks = static_cast<const uint8_t*>(packed) + codebook_fc_table_bytes(kBits);
   const size_t block = codebook_fc_block_bytes(codebook_fc_avx512, kBits, k);
   for (size_t n0 = 0; n0 < n; n0 += kNr) {

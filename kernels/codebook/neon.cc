@@ -113,9 +113,9 @@ void run(size_t m, size_t n, size_t k, const X* x, size_t x_stride, int32_t zero
          Emit emit) {
   float table32[256];
   if (kBits == 8) {
-    const uint16_t* t = static_cast<const uint16_t*>(packed);
+    const uint8_t* t = static_cast<const uint8_t*>(packed);  // any alignment
     for (size_t i = 0; i < 256; i += 4)
-      vst1q_f32(table32 + i, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(t + i))));
+      vst1q_f32(table32 + i, vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(t + 2 * i))));
   }
   const uint8_t* blocks = static_cast<const uint8_t*>(packed) + codebook_fc_table_bytes(kBits);
   const size_t block = codebook_fc_block_bytes(codebook_fc_neon, kBits, k);

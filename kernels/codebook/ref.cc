@@ -23,7 +23,8 @@ float dot(size_t k, const X* x, const uint8_t* w, const uint16_t* table, Load lo
 template <unsigned kBits, class X, class Load, class Emit>
 void run(size_t m, size_t n, size_t k, const X* x, size_t x_stride, const void* packed, Load load,
          Emit emit) {
-  const uint16_t* table = static_cast<const uint16_t*>(packed);
+  uint16_t table[256];  // the packed buffer may have any alignment
+  std::memcpy(table, packed, codebook_entries(kBits) * sizeof(uint16_t));
   const uint8_t* blocks = static_cast<const uint8_t*>(packed) + codebook_fc_table_bytes(kBits);
   const size_t block = codebook_fc_block_bytes(codebook_fc_ref, kBits, k);
   for (size_t j = 0; j < n; ++j) {

@@ -12,9 +12,11 @@
 #include <sstream>
 #include <string>
 
+#include "tests/kernels/mismatches.h"
 #include "tests/kernels/shapes.h"
 
 using namespace huddle::kernels;
+using huddle::test::Mismatches;
 using huddle::test::Rng;
 
 namespace {
@@ -100,16 +102,20 @@ constexpr float kCanaryF = -12345.5f;
 constexpr int8_t kCanaryQ = 0x5a;
 
 Outputs run(const CodebookFcUkernel& uk, const Problem& p) {
-  const std::vector<uint8_t> packed = pack(uk, p);
+  // Any alignment: the packed weights start 0-2 bytes into their buffer.
+  const std::vector<uint8_t> aligned = pack(uk, p);
+  const size_t shift = p.k % 3;
+  std::vector<uint8_t> buffer(aligned.size() + shift);
+  std::memcpy(buffer.data() + shift, aligned.data(), aligned.size());
+  const void* packed = buffer.data() + shift;
   const CodebookFcKernels& f = uk.kernels(p.bits);
   Outputs o;
   o.f32.assign(p.y_stride * p.m + 16, kCanaryF);
   o.qs8_f32.assign(p.y_stride * p.m + 16, kCanaryF);
   o.qs8.assign(p.y_stride * p.m + 16, kCanaryQ);
-  f.f32(p.m, p.n, p.k, p.xf.data(), p.x_stride, packed.data(), o.f32.data(), p.y_stride, p.out_f32);
-  f.qs8_f32(p.m, p.n, p.k, p.xq.data(), p.x_stride, packed.data(), o.qs8_f32.data(), p.y_stride, p.in,
-            p.out_f32);
-  f.qs8(p.m, p.n, p.k, p.xq.data(), p.x_stride, packed.data(), o.qs8.data(), p.y_stride, p.in, p.out_q);
+  f.f32(p.m, p.n, p.k, p.xf.data(), p.x_stride, packed, o.f32.data(), p.y_stride, p.out_f32);
+  f.qs8_f32(p.m, p.n, p.k, p.xq.data(), p.x_stride, packed, o.qs8_f32.data(), p.y_stride, p.in, p.out_f32);
+  f.qs8(p.m, p.n, p.k, p.xq.data(), p.x_stride, packed, o.qs8.data(), p.y_stride, p.in, p.out_q);
   return o;
 }
 
@@ -224,27 +230,37 @@ TEST_CASE("codebook ref: hand-computed cases", "[kernels][codebook]") {
 
 TEST_CASE("codebook ref: agrees with the formula in double", "[kernels][codebook]") {
   Rng rng(11);
+  Mismatches bad;
   for (const auto& [m, n, k] : shapes(rng, 200)) {
     for (unsigned bits : {4u, 8u}) {
       const Problem p = make_problem(rng, bits, m, n, k);
       const Outputs o = run(codebook_fc_ref, p);
       for (size_t i = 0; i < m; ++i) {
         for (size_t j = 0; j < n; ++j) {
-          INFO(describe(p) << " at " << i << "," << j);
           const Exact e = exact(p, i, j);
           const size_t at = i * p.y_stride + j;
-          REQUIRE(std::fabs(o.f32[at] - std::clamp<double>(e.f32, p.out_f32.min, p.out_f32.max)) <=
-                  e.f32_bound);
-          REQUIRE(std::fabs(o.qs8_f32[at] - std::clamp<double>(e.qs8, p.out_f32.min, p.out_f32.max)) <=
-                  e.qs8_bound);
           // int8: the exact value, requantised in double, within one step (rounding may tip a half).
           const double f = std::clamp(e.qs8 / p.out_q.scale, double(p.out_q.min - p.out_q.zero_point),
                                       double(p.out_q.max - p.out_q.zero_point));
-          REQUIRE(std::abs(int(o.qs8[at]) - (std::lrint(f) + p.out_q.zero_point)) <= 1);
+          const double want_f32 = std::clamp<double>(e.f32, p.out_f32.min, p.out_f32.max);
+          const double want_qs8_f32 = std::clamp<double>(e.qs8, p.out_f32.min, p.out_f32.max);
+          const long want_qs8 = std::lrint(f) + p.out_q.zero_point;
+          bad.check(std::fabs(o.f32[at] - want_f32) <= e.f32_bound &&
+                        std::fabs(o.qs8_f32[at] - want_qs8_f32) <= e.qs8_bound &&
+                        std::abs(int(o.qs8[at]) - want_qs8) <= 1,
+                    [&] {
+                      std::ostringstream s;
+                      s << describe(p) << " at " << i << "," << j << ": f32 " << o.f32[at] << " vs "
+                        << want_f32 << ", qs8_f32 " << o.qs8_f32[at] << " vs " << want_qs8_f32 << ", qs8 "
+                        << int(o.qs8[at]) << " vs " << want_qs8;
+                      return s.str();
+                    });
         }
       }
     }
   }
+  INFO(bad.first());
+  CHECK(bad.count() == 0);
 }
 
 TEST_CASE("codebook: every variant on this CPU agrees with ref", "[kernels][codebook]") {
@@ -254,25 +270,33 @@ TEST_CASE("codebook: every variant on this CPU agrees with ref", "[kernels][code
     if (uk == &codebook_fc_ref) continue;
     DYNAMIC_SECTION(uk->name) {
       size_t qs8_off_by_one = 0;
+      Mismatches bad;
       for (const auto& [m, n, k] : cases) {
         const Problem p = make_problem(rng, rng.coin(0.5) ? 4 : 8, m, n, k);
-        INFO(uk->name << " " << describe(p));
         const Outputs got = run(*uk, p), want = run(codebook_fc_ref, p);
         for (size_t at = 0; at < got.f32.size(); ++at) {
-          INFO("at " << at / p.y_stride << "," << at % p.y_stride);
-          if (!inside(p, at)) {
-            REQUIRE(std::memcmp(&got.f32[at], &kCanaryF, sizeof(float)) == 0);
-            REQUIRE(std::memcmp(&got.qs8_f32[at], &kCanaryF, sizeof(float)) == 0);
-            REQUIRE(got.qs8[at] == kCanaryQ);
-            continue;
+          bool ok;
+          if (!inside(p, at)) {  // canaries untouched
+            ok = std::memcmp(&got.f32[at], &kCanaryF, sizeof(float)) == 0 &&
+                 std::memcmp(&got.qs8_f32[at], &kCanaryF, sizeof(float)) == 0 && got.qs8[at] == kCanaryQ;
+          } else {
+            const Exact e = exact(p, at / p.y_stride, at % p.y_stride);
+            ok = std::fabs(got.f32[at] - want.f32[at]) <= e.f32_bound &&
+                 std::fabs(got.qs8_f32[at] - want.qs8_f32[at]) <= e.qs8_bound &&
+                 std::abs(int(got.qs8[at]) - int(want.qs8[at])) <= 1;
+            qs8_off_by_one += got.qs8[at] != want.qs8[at];
           }
-          const Exact e = exact(p, at / p.y_stride, at % p.y_stride);
-          REQUIRE(std::fabs(got.f32[at] - want.f32[at]) <= e.f32_bound);
-          REQUIRE(std::fabs(got.qs8_f32[at] - want.qs8_f32[at]) <= e.qs8_bound);
-          REQUIRE(std::abs(int(got.qs8[at]) - int(want.qs8[at])) <= 1);
-          qs8_off_by_one += got.qs8[at] != want.qs8[at];
+          bad.check(ok, [&] {
+            std::ostringstream s;
+            s << describe(p) << " at " << at / p.y_stride << "," << at % p.y_stride << ": f32 " << got.f32[at]
+              << " vs " << want.f32[at] << ", qs8_f32 " << got.qs8_f32[at] << " vs " << want.qs8_f32[at]
+              << ", qs8 " << int(got.qs8[at]) << " vs " << int(want.qs8[at]);
+            return s.str();
+          });
         }
       }
+      INFO(uk->name << ": " << bad.first());
+      CHECK(bad.count() == 0);
       WARN(uk->name << ": int8 outputs off by one from ref: " << qs8_off_by_one);
     }
   }
