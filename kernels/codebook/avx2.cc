@@ -49,25 +49,25 @@ inline __m256 decode16(__m256i idx, __m256 lo, __m256 hi) {
 }
 
 // acc[i] = sum_k x[i][k] * w[k] for the 8 columns of one block.
-template <unsigned kBits, class X>
-void accumulate(size_t mr, size_t k, const X* x, size_t x_stride, int32_t zero_point, const uint8_t* w,
+template <unsigned kBits, size_t kRows, class X>
+void accumulate(size_t k, const X* x, size_t x_stride, int32_t zero_point, const uint8_t* w,
                 const float* table, __m256 acc[kMr]) {
-  const X* xr[kMr];
-  for (size_t i = 0; i < kMr; ++i) {
-    xr[i] = x + (i < mr ? i : mr - 1) * x_stride;
+  const X* xr[kRows];
+  for (size_t i = 0; i < kRows; ++i) {
+    xr[i] = x + i * x_stride;
     acc[i] = _mm256_setzero_ps();
   }
   __m256 tlo = _mm256_setzero_ps(), thi = _mm256_setzero_ps();
   if (kBits == 4) tlo = _mm256_loadu_ps(table), thi = _mm256_loadu_ps(table + 8);
-  alignas(32) float xf[kMr][kKc];
+  alignas(32) float xf[kRows][kKc];
   for (size_t k0 = 0; k0 < k; k0 += kKc) {
     const size_t kc = k - k0 < kKc ? k - k0 : kKc;
-    for (size_t i = 0; i < kMr; ++i) load_x(xr[i] + k0, kc, zero_point, xf[i]);
+    for (size_t i = 0; i < kRows; ++i) load_x(xr[i] + k0, kc, zero_point, xf[i]);
     if (kBits == 8) {
       for (size_t kk = 0; kk < kc; ++kk, w += kNr) {
         const __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w)));
         const __m256 wv = _mm256_i32gather_ps(table, idx, 4);
-        for (size_t i = 0; i < kMr; ++i)
+        for (size_t i = 0; i < kRows; ++i)
           acc[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(&xf[i][kk]), wv, acc[i]);
       }
     } else {
@@ -76,12 +76,28 @@ void accumulate(size_t mr, size_t k, const X* x, size_t x_stride, int32_t zero_p
         const __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w)));
         const __m256 w0 = decode16(_mm256_and_si256(b, _mm256_set1_epi32(15)), tlo, thi);
         const __m256 w1 = decode16(_mm256_srli_epi32(b, 4), tlo, thi);
-        for (size_t i = 0; i < kMr; ++i) {
+        for (size_t i = 0; i < kRows; ++i) {
           acc[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(&xf[i][kk]), w0, acc[i]);
           acc[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(&xf[i][kk + 1]), w1, acc[i]);
         }
       }
     }
+  }
+}
+
+// The tile of mr rows (1 to kMr): no work is spent on rows past m.
+template <unsigned kBits, class X>
+void accumulate_tile(size_t mr, size_t k, const X* x, size_t x_stride, int32_t zero_point, const uint8_t* w,
+                     const float* table, __m256 acc[kMr]) {
+  switch (mr) {
+    case 1:
+      return accumulate<kBits, 1>(k, x, x_stride, zero_point, w, table, acc);
+    case 2:
+      return accumulate<kBits, 2>(k, x, x_stride, zero_point, w, table, acc);
+    case 3:
+      return accumulate<kBits, 3>(k, x, x_stride, zero_point, w, table, acc);
+    default:
+      return accumulate<kBits, kMr>(k, x, x_stride, zero_point, w, table, acc);
   }
 }
 
@@ -100,7 +116,8 @@ void run(size_t m, size_t n, size_t k, const X* x, size_t x_stride, int32_t zero
     for (size_t m0 = 0; m0 < m; m0 += kMr) {
       const size_t mr = m - m0 < kMr ? m - m0 : kMr;
       __m256 acc[kMr];
-      accumulate<kBits>(mr, k, x + m0 * x_stride, x_stride, zero_point, p + kNr * sizeof(float), table, acc);
+      accumulate_tile<kBits>(mr, k, x + m0 * x_stride, x_stride, zero_point, p + kNr * sizeof(float), table,
+                             acc);
       for (size_t i = 0; i < mr; ++i) emit(m0 + i, n0, nc, bias, acc[i]);
     }
   }

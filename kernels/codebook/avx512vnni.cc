@@ -32,24 +32,24 @@ inline void load_x(const int8_t* x, size_t kc, int32_t zero_point, float* out) {
 }
 
 // acc[i] = sum_k x[i][k] * w[k] for the 16 columns of one block.
-template <unsigned kBits, class X>
-void accumulate(size_t mr, size_t k, const X* x, size_t x_stride, int32_t zero_point, const uint8_t* w,
+template <unsigned kBits, size_t kRows, class X>
+void accumulate(size_t k, const X* x, size_t x_stride, int32_t zero_point, const uint8_t* w,
                 const float* table, __m512 acc[kMr]) {
-  const X* xr[kMr];
-  for (size_t i = 0; i < kMr; ++i) {
-    xr[i] = x + (i < mr ? i : mr - 1) * x_stride;
+  const X* xr[kRows];
+  for (size_t i = 0; i < kRows; ++i) {
+    xr[i] = x + i * x_stride;
     acc[i] = _mm512_setzero_ps();
   }
   const __m512 t16 = _mm512_loadu_ps(table);
-  alignas(32) float xf[kMr][kKc];
+  alignas(32) float xf[kRows][kKc];
   for (size_t k0 = 0; k0 < k; k0 += kKc) {
     const size_t kc = k - k0 < kKc ? k - k0 : kKc;
-    for (size_t i = 0; i < kMr; ++i) load_x(xr[i] + k0, kc, zero_point, xf[i]);
+    for (size_t i = 0; i < kRows; ++i) load_x(xr[i] + k0, kc, zero_point, xf[i]);
     if (kBits == 8) {
       for (size_t kk = 0; kk < kc; ++kk, w += kNr) {
         const __m512i idx = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w)));
         const __m512 wv = _mm512_i32gather_ps(idx, table, 4);
-        for (size_t i = 0; i < kMr; ++i) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(xf[i][kk]), wv, acc[i]);
+        for (size_t i = 0; i < kRows; ++i) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(xf[i][kk]), wv, acc[i]);
       }
     } else {
       // Pairs of k; past an odd K the second weight meets x = 0.
@@ -57,12 +57,28 @@ void accumulate(size_t mr, size_t k, const X* x, size_t x_stride, int32_t zero_p
         const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w)));
         const __m512 w0 = _mm512_permutexvar_ps(_mm512_and_si512(b, _mm512_set1_epi32(15)), t16);
         const __m512 w1 = _mm512_permutexvar_ps(_mm512_srli_epi32(b, 4), t16);
-        for (size_t i = 0; i < kMr; ++i) {
+        for (size_t i = 0; i < kRows; ++i) {
           acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(xf[i][kk]), w0, acc[i]);
           acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(xf[i][kk + 1]), w1, acc[i]);
         }
       }
     }
+  }
+}
+
+// The tile of mr rows (1 to kMr): no work is spent on rows past m.
+template <unsigned kBits, class X>
+void accumulate_tile(size_t mr, size_t k, const X* x, size_t x_stride, int32_t zero_point, const uint8_t* w,
+                     const float* table, __m512 acc[kMr]) {
+  switch (mr) {
+    case 1:
+      return accumulate<kBits, 1>(k, x, x_stride, zero_point, w, table, acc);
+    case 2:
+      return accumulate<kBits, 2>(k, x, x_stride, zero_point, w, table, acc);
+    case 3:
+      return accumulate<kBits, 3>(k, x, x_stride, zero_point, w, table, acc);
+    default:
+      return accumulate<kBits, kMr>(k, x, x_stride, zero_point, w, table, acc);
   }
 }
 
@@ -87,7 +103,8 @@ void run(size_t m, size_t n, size_t k, const X* x, size_t x_stride, int32_t zero
     for (size_t m0 = 0; m0 < m; m0 += kMr) {
       const size_t mr = m - m0 < kMr ? m - m0 : kMr;
       __m512 acc[kMr];
-      accumulate<kBits>(mr, k, x + m0 * x_stride, x_stride, zero_point, p + kNr * sizeof(float), table, acc);
+      accumulate_tile<kBits>(mr, k, x + m0 * x_stride, x_stride, zero_point, p + kNr * sizeof(float), table,
+                             acc);
       for (size_t i = 0; i < mr; ++i) emit(m0 + i, n0, mask, bias, acc[i]);
     }
   }

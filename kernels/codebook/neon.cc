@@ -34,9 +34,9 @@ inline float32x4_t load_x(const int8_t* x, size_t kc, int32_t zero_point) {
 }
 
 // acc[i][c] += x[i][lane L] * w[c] for the 16 columns (4 vectors) of one block.
-template <int L>
-inline void fma_lane(float32x4_t acc[kMr][4], const float32x4_t xv[kMr], const float32x4_t w[4]) {
-  for (size_t i = 0; i < kMr; ++i)
+template <int L, size_t kRows>
+inline void fma_lane(float32x4_t acc[kMr][4], const float32x4_t xv[kRows], const float32x4_t w[4]) {
+  for (size_t i = 0; i < kRows; ++i)
     for (size_t c = 0; c < 4; ++c) acc[i][c] = vfmaq_laneq_f32(acc[i][c], w[c], xv[i], L);
 }
 
@@ -64,12 +64,12 @@ inline void decode16(uint8x16_t idx, uint8x16x2_t table, float32x4_t w[4]) {
 }
 
 // acc[i][c] = sum_k x[i][k] * w[k] for the 16 columns of one block.
-template <unsigned kBits, class X>
-void accumulate(size_t mr, size_t k, const X* x, size_t x_stride, int32_t zero_point, const uint8_t* w,
+template <unsigned kBits, size_t kRows, class X>
+void accumulate(size_t k, const X* x, size_t x_stride, int32_t zero_point, const uint8_t* w,
                 const void* packed, const float* table32, float32x4_t acc[kMr][4]) {
-  const X* xr[kMr];
-  for (size_t i = 0; i < kMr; ++i) {
-    xr[i] = x + (i < mr ? i : mr - 1) * x_stride;
+  const X* xr[kRows];
+  for (size_t i = 0; i < kRows; ++i) {
+    xr[i] = x + i * x_stride;
     for (size_t c = 0; c < 4; ++c) acc[i][c] = vdupq_n_f32(0.0f);
   }
   // The fp16 table split into its low (even) and high (odd) bytes.
@@ -77,32 +77,48 @@ void accumulate(size_t mr, size_t k, const X* x, size_t x_stride, int32_t zero_p
   if (kBits == 4) table16 = vld2q_u8(static_cast<const uint8_t*>(packed));
   for (size_t k0 = 0; k0 < k; k0 += kKc) {
     const size_t kc = k - k0 < kKc ? k - k0 : kKc;
-    float32x4_t xv[kMr];
-    for (size_t i = 0; i < kMr; ++i) xv[i] = load_x(xr[i] + k0, kc, zero_point);
+    float32x4_t xv[kRows];
+    for (size_t i = 0; i < kRows; ++i) xv[i] = load_x(xr[i] + k0, kc, zero_point);
     float32x4_t wv[4];
     if (kBits == 8) {
       decode256(w, table32, wv);
-      fma_lane<0>(acc, xv, wv);
-      if (kc > 1) decode256(w + kNr, table32, wv), fma_lane<1>(acc, xv, wv);
-      if (kc > 2) decode256(w + 2 * kNr, table32, wv), fma_lane<2>(acc, xv, wv);
-      if (kc > 3) decode256(w + 3 * kNr, table32, wv), fma_lane<3>(acc, xv, wv);
+      fma_lane<0, kRows>(acc, xv, wv);
+      if (kc > 1) decode256(w + kNr, table32, wv), fma_lane<1, kRows>(acc, xv, wv);
+      if (kc > 2) decode256(w + 2 * kNr, table32, wv), fma_lane<2, kRows>(acc, xv, wv);
+      if (kc > 3) decode256(w + 3 * kNr, table32, wv), fma_lane<3, kRows>(acc, xv, wv);
       w += kc * kNr;
     } else {
       // Pairs of k; past an odd K the second weight meets x = 0.
       const uint8x16_t b = vld1q_u8(w);
       decode16(vandq_u8(b, vdupq_n_u8(15)), table16, wv);
-      fma_lane<0>(acc, xv, wv);
+      fma_lane<0, kRows>(acc, xv, wv);
       decode16(vshrq_n_u8(b, 4), table16, wv);
-      fma_lane<1>(acc, xv, wv);
+      fma_lane<1, kRows>(acc, xv, wv);
       if (kc > 2) {
         const uint8x16_t b2 = vld1q_u8(w + kNr);
         decode16(vandq_u8(b2, vdupq_n_u8(15)), table16, wv);
-        fma_lane<2>(acc, xv, wv);
+        fma_lane<2, kRows>(acc, xv, wv);
         decode16(vshrq_n_u8(b2, 4), table16, wv);
-        fma_lane<3>(acc, xv, wv);
+        fma_lane<3, kRows>(acc, xv, wv);
       }
       w += (kc + 1) / 2 * kNr;
     }
+  }
+}
+
+// The tile of mr rows (1 to kMr): no work is spent on rows past m.
+template <unsigned kBits, class X>
+void accumulate_tile(size_t mr, size_t k, const X* x, size_t x_stride, int32_t zero_point, const uint8_t* w,
+                     const void* packed, const float* table32, float32x4_t acc[kMr][4]) {
+  switch (mr) {
+    case 1:
+      return accumulate<kBits, 1>(k, x, x_stride, zero_point, w, packed, table32, acc);
+    case 2:
+      return accumulate<kBits, 2>(k, x, x_stride, zero_point, w, packed, table32, acc);
+    case 3:
+      return accumulate<kBits, 3>(k, x, x_stride, zero_point, w, packed, table32, acc);
+    default:
+      return accumulate<kBits, kMr>(k, x, x_stride, zero_point, w, packed, table32, acc);
   }
 }
 
@@ -126,8 +142,8 @@ void run(size_t m, size_t n, size_t k, const X* x, size_t x_stride, int32_t zero
     for (size_t m0 = 0; m0 < m; m0 += kMr) {
       const size_t mr = m - m0 < kMr ? m - m0 : kMr;
       float32x4_t acc[kMr][4];
-      accumulate<kBits>(mr, k, x + m0 * x_stride, x_stride, zero_point, p + kNr * sizeof(float), packed,
-                        table32, acc);
+      accumulate_tile<kBits>(mr, k, x + m0 * x_stride, x_stride, zero_point, p + kNr * sizeof(float), packed,
+                             table32, acc);
       for (size_t i = 0; i < mr; ++i) emit(m0 + i, n0, nc, bias, acc[i]);
     }
   }
