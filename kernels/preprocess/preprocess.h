@@ -88,7 +88,7 @@ struct PreprocessPlan {
   const int32_t* off1;  // per element: byte offset of tap x1
   const int32_t* wx;    // per element: (2^F - wx) | wx << 16
   const int32_t* ys;    // per box row: y0, y1 (source rows), wy (3 per row)
-  int32_t* rows;        // 2 buffers of elems (rounded up to 8) horizontal sums
+  int32_t* rows;        // 2 buffers of elems (rounded up to 8) horizontal sums, 32-byte aligned
   // Per-channel constants repeated over 24 elements (a multiple of 1, 3, 4 and 8).
   float mul[24], add[24], qmul[24], qadd[24];
   float pad_f32[3];
