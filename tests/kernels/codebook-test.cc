@@ -384,3 +384,26 @@ TEST_CASE("codebook: a column range of the packed weights runs on its own", "[ke
     }
   }
 }
+
+TEST_CASE("codebook: k = 0 gives the bias; m = 0 or n = 0 writes nothing", "[kernels][codebook]") {
+  const std::vector<uint16_t> table(256, 0x3c00);
+  const float bias[] = {1.5f, -2.0f, 3.0f, 0.25f, 7.0f};
+  const float x[2] = {};
+  for (const CodebookFcUkernel* uk : codebook_fc_runnable()) {
+    for (unsigned bits : {4u, 8u}) {
+      INFO(uk->name << " bits " << bits);
+      std::vector<uint8_t> packed(codebook_fc_packed_size(*uk, bits, 5, 0));
+      codebook_fc_pack(*uk, bits, 5, 0, table.data(), nullptr, 0, bias, packed.data());
+      const CodebookFcKernels& f = uk->kernels(bits);
+      std::vector<float> y(12, kCanaryF);
+      f.f32(2, 5, 0, x, 0, packed.data(), y.data(), 6, CodebookF32Output{});
+      for (size_t i = 0; i < 2; ++i)
+        for (size_t j = 0; j < 5; ++j) CHECK(y[i * 6 + j] == bias[j]);
+      CHECK(y[5] == kCanaryF);
+      std::vector<float> untouched(12, kCanaryF);
+      f.f32(0, 5, 0, x, 0, packed.data(), untouched.data(), 6, CodebookF32Output{});
+      f.f32(2, 0, 0, x, 0, packed.data(), untouched.data(), 6, CodebookF32Output{});
+      CHECK(untouched == std::vector<float>(12, kCanaryF));
+    }
+  }
+}
