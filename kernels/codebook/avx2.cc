@@ -1,0 +1,191 @@
+// Codebook fully connected for AVX2 + F16C: 4x8 tile, one 8-column vector of
+// weights decoded per k and multiplied into 4 rows with FMA. The fp16 table is
+// widened to fp32 once per call (on the stack); 8-bit indices are decoded with
+// a gather from it, 4-bit ones with two vpermps over its halves and a blend on
+// bit 3. Inputs are widened to fp32 8 k at a time.
+// Compiled with -mavx2 -mfma -mf16c: everything here stays in this file.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/codebook/codebook.h"
+
+namespace huddle::kernels {
+namespace {
+
+constexpr size_t kMr = 4, kNr = 8, kKc = 8;
+
+// The fp16 table of `packed`, widened to fp32 (entries a multiple of 8).
+void widen_table(const void* packed, size_t entries, float* out) {
+  const uint8_t* t = static_cast<const uint8_t*>(packed);  // any alignment
+  for (size_t i = 0; i < entries; i += 8)
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t + 2 * i))));
+}
+
+// Up to kKc inputs of one row as fp32, zero past kc.
+inline void load_x(const float* x, size_t kc, int32_t, float* out) {
+  if (kc == kKc) {
+    _mm256_storeu_ps(out, _mm256_loadu_ps(x));
+    return;
+  }
+  _mm256_storeu_ps(out, _mm256_setzero_ps());
+  std::memcpy(out, x, kc * sizeof(float));
+}
+
+inline void load_x(const int8_t* x, size_t kc, int32_t zero_point, float* out) {
+  int64_t v = 0;
+  std::memcpy(&v, x, kc == kKc ? kKc : kc);
+  __m256i q = _mm256_sub_epi32(_mm256_cvtepi8_epi32(_mm_cvtsi64_si128(v)), _mm256_set1_epi32(zero_point));
+  // Lanes past kc become 0 (they are 0 - zero_point after the subtraction).
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  q = _mm256_and_si256(q, _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int32_t>(kc)), lane));
+  _mm256_storeu_ps(out, _mm256_cvtepi32_ps(q));
+}
+
+// 8 weights from indices 0..15 in the low bits of each lane.
+inline __m256 decode16(__m256i idx, __m256 lo, __m256 hi) {
+  return _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo, idx), _mm256_permutevar8x32_ps(hi, idx),
+                          _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
+}
+
+// acc[i] = sum_k x[i][k] * w[k] for the 8 columns of one block.
+template <unsigned kBits, size_t kRows, class X>
+void accumulate(size_t k, const X* x, size_t x_stride, int32_t zero_point, const uint8_t* w,
+                const float* table, __m256 acc[kMr]) {
+  const X* xr[kRows];
+  for (size_t i = 0; i < kRows; ++i) {
+    xr[i] = x + i * x_stride;
+    acc[i] = _mm256_setzero_ps();
+  }
+  __m256 tlo = _mm256_setzero_ps(), thi = _mm256_setzero_ps();
+  if (kBits == 4) tlo = _mm256_loadu_ps(table), thi = _mm256_loadu_ps(table + 8);
+  alignas(32) float xf[kRows][kKc];
+  for (size_t k0 = 0; k0 < k; k0 += kKc) {
+    const size_t kc = k - k0 < kKc ? k - k0 : kKc;
+    for (size_t i = 0; i < kRows; ++i) load_x(xr[i] + k0, kc, zero_point, xf[i]);
+    if (kBits == 8) {
+      for (size_t kk = 0; kk < kc; ++kk, w += kNr) {
+        const __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w)));
+        const __m256 wv = _mm256_i32gather_ps(table, idx, 4);
+        for (size_t i = 0; i < kRows; ++i)
+          acc[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(&xf[i][kk]), wv, acc[i]);
+      }
+    } else {
+      // Pairs of k; past an odd K the second weight meets x = 0.
+      for (size_t kk = 0; kk < kc; kk += 2, w += kNr) {
+        const __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(w)));
+        const __m256 w0 = decode16(_mm256_and_si256(b, _mm256_set1_epi32(15)), tlo, thi);
+        const __m256 w1 = decode16(_mm256_srli_epi32(b, 4), tlo, thi);
+        for (size_t i = 0; i < kRows; ++i) {
+          acc[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(&xf[i][kk]), w0, acc[i]);
+          acc[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(&xf[i][kk + 1]), w1, acc[i]);
+        }
+      }
+    }
+  }
+}
+
+// The tile of mr rows (1 to kMr): no work is spent on rows past m.
+template <unsigned kBits, class X>
+void accumulate_tile(size_t mr, size_t k, const X* x, size_t x_stride, int32_t zero_point, const uint8_t* w,
+                     const float* table, __m256 acc[kMr]) {
+  switch (mr) {
+    case 1:
+      return accumulate<kBits, 1>(k, x, x_stride, zero_point, w, table, acc);
+    case 2:
+      return accumulate<kBits, 2>(k, x, x_stride, zero_point, w, table, acc);
+    case 3:
+      return accumulate<kBits, 3>(k, x, x_stride, zero_point, w, table, acc);
+    default:
+      return accumulate<kBits, kMr>(k, x, x_stride, zero_point, w, table, acc);
+  }
+}
+
+// Runs the tiles and hands each row of 8 sums (with the block's bias) to `emit(row, n0, nc, bias, acc)`.
+template <unsigned kBits, class X, class Emit>
+void run(size_t m, size_t n, size_t k, const X* x, size_t x_stride, int32_t zero_point, const void* packed,
+         Emit emit) {
+  alignas(32) float table[256];
+  widen_table(packed, size_t{1} << kBits, table);
+  const uint8_t* blocks = static_cast<const uint8_t*>(packed) + codebook_fc_table_bytes(kBits);
+  const size_t block = codebook_fc_block_bytes(codebook_fc_avx2, kBits, k);
+  for (size_t n0 = 0; n0 < n; n0 += kNr) {
+    const uint8_t* p = blocks + (n0 / kNr) * block;
+    const __m256 bias = _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+    const size_t nc = n - n0 < kNr ? n - n0 : kNr;
+    for (size_t m0 = 0; m0 < m; m0 += kMr) {
+      const size_t mr = m - m0 < kMr ? m - m0 : kMr;
+      __m256 acc[kMr];
+      accumulate_tile<kBits>(mr, k, x + m0 * x_stride, x_stride, zero_point, p + kNr * sizeof(float), table,
+                             acc);
+      for (size_t i = 0; i < mr; ++i) emit(m0 + i, n0, nc, bias, acc[i]);
+    }
+  }
+}
+
+inline void store_f32(float* dst, size_t nc, __m256 v) {
+  if (nc == kNr) {
+    _mm256_storeu_ps(dst, v);
+  } else {
+    float tmp[kNr];
+    _mm256_storeu_ps(tmp, v);
+    std::memcpy(dst, tmp, nc * sizeof(float));
+  }
+}
+
+template <unsigned kBits>
+void f32_avx2(size_t m, size_t n, size_t k, const float* x, size_t x_stride, const void* packed, float* y,
+              size_t y_stride, const CodebookF32Output& out) {
+  const __m256 lo = _mm256_set1_ps(out.min), hi = _mm256_set1_ps(out.max);
+  run<kBits>(m, n, k, x, x_stride, 0, packed, [&](size_t i, size_t n0, size_t nc, __m256 bias, __m256 acc) {
+    store_f32(y + i * y_stride + n0, nc, _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(bias, acc), lo), hi));
+  });
+}
+
+template <unsigned kBits>
+void qs8_f32_avx2(size_t m, size_t n, size_t k, const int8_t* x, size_t x_stride, const void* packed,
+                  float* y, size_t y_stride, const CodebookQs8Input& in, const CodebookF32Output& out) {
+  const __m256 lo = _mm256_set1_ps(out.min), hi = _mm256_set1_ps(out.max);
+  const __m256 scale = _mm256_set1_ps(in.scale);
+  run<kBits>(m, n, k, x, x_stride, in.zero_point, packed,
+             [&](size_t i, size_t n0, size_t nc, __m256 bias, __m256 acc) {
+               const __m256 v = _mm256_add_ps(bias, _mm256_mul_ps(scale, acc));
+               store_f32(y + i * y_stride + n0, nc, _mm256_min_ps(_mm256_max_ps(v, lo), hi));
+             });
+}
+
+template <unsigned kBits>
+void qs8_avx2(size_t m, size_t n, size_t k, const int8_t* x, size_t x_stride, const void* packed, int8_t* y,
+              size_t y_stride, const CodebookQs8Input& in, const CodebookQs8Output& out) {
+  const __m256 lo = _mm256_set1_ps(static_cast<float>(out.min - out.zero_point));
+  const __m256 hi = _mm256_set1_ps(static_cast<float>(out.max - out.zero_point));
+  const __m256 scale = _mm256_set1_ps(in.scale), out_scale = _mm256_set1_ps(out.scale);
+  const __m256i zp = _mm256_set1_epi32(out.zero_point);
+  run<kBits>(m, n, k, x, x_stride, in.zero_point, packed,
+             [&](size_t i, size_t n0, size_t nc, __m256 bias, __m256 acc) {
+               __m256 f = _mm256_div_ps(_mm256_add_ps(bias, _mm256_mul_ps(scale, acc)), out_scale);
+               f = _mm256_min_ps(_mm256_max_ps(f, lo), hi);
+               const __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(f), zp);
+               const __m128i q16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+               const __m128i q8 = _mm_packs_epi16(q16, q16);
+               int8_t* dst = y + i * y_stride + n0;
+               if (nc == kNr) {
+                 _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), q8);
+               } else {
+                 int8_t tmp[16];
+                 _mm_storeu_si128(reinterpret_cast<__m128i*>(tmp), q8);
+                 std::memcpy(dst, tmp, nc);
+               }
+             });
+}
+
+}  // namespace
+
+const CodebookFcUkernel codebook_fc_avx2 = {"codebook_fc_4x8__avx2",
+                                            Isa::avx2,
+                                            kMr,
+                                            kNr,
+                                            {f32_avx2<4>, qs8_f32_avx2<4>, qs8_avx2<4>},
+                                            {f32_avx2<8>, qs8_f32_avx2<8>, qs8_avx2<8>}};
+
+}  // namespace huddle::kernels

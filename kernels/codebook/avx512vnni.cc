@@ -1,0 +1,161 @@
+// Codebook fully connected for AVX-512 (F/BW/VL; the avx512vnni level): 4x16
+// tile, one 16-column vector of weights decoded per k and multiplied into 4
+// rows with FMA. The fp16 table is widened to fp32 once per call (on the
+// stack); 4-bit indices are decoded with one vpermps over the 16 entries,
+// 8-bit ones with a gather. Partial columns are written with masked stores.
+// Compiled with AVX-512 flags: everything here stays in this file.
+// GCC 12 warns about the _mm512_undefined_* placeholders inside its own headers.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+
+#include <cstring>
+
+#include "kernels/codebook/codebook.h"
+
+namespace huddle::kernels {
+namespace {
+
+constexpr size_t kMr = 4, kNr = 16, kKc = 8;
+
+// Up to kKc inputs of one row as fp32, zero past kc.
+inline void load_x(const float* x, size_t kc, int32_t, float* out) {
+  _mm256_storeu_ps(out, _mm256_maskz_loadu_ps(static_cast<__mmask8>((1u << kc) - 1), x));
+}
+
+inline void load_x(const int8_t* x, size_t kc, int32_t zero_point, float* out) {
+  const __mmask8 live = static_cast<__mmask8>((1u << kc) - 1);
+  const __m256i q = _mm256_cvtepi8_epi32(_mm_maskz_loadu_epi8(live, x));
+  _mm256_storeu_ps(out, _mm256_cvtepi32_ps(_mm256_maskz_sub_epi32(live, q, _mm256_set1_epi32(zero_point))));
+}
+
+// acc[i] = sum_k x[i][k] * w[k] for the 16 columns of one block.
+template <unsigned kBits, size_t kRows, class X>
+void accumulate(size_t k, const X* x, size_t x_stride, int32_t zero_point, const uint8_t* w,
+                const float* table, __m512 acc[kMr]) {
+  const X* xr[kRows];
+  for (size_t i = 0; i < kRows; ++i) {
+    xr[i] = x + i * x_stride;
+    acc[i] = _mm512_setzero_ps();
+  }
+  const __m512 t16 = _mm512_loadu_ps(table);
+  alignas(32) float xf[kRows][kKc];
+  for (size_t k0 = 0; k0 < k; k0 += kKc) {
+    const size_t kc = k - k0 < kKc ? k - k0 : kKc;
+    for (size_t i = 0; i < kRows; ++i) load_x(xr[i] + k0, kc, zero_point, xf[i]);
+    if (kBits == 8) {
+      for (size_t kk = 0; kk < kc; ++kk, w += kNr) {
+        const __m512i idx = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w)));
+        const __m512 wv = _mm512_i32gather_ps(idx, table, 4);
+        for (size_t i = 0; i < kRows; ++i) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(xf[i][kk]), wv, acc[i]);
+      }
+    } else {
+      // Pairs of k; past an odd K the second weight meets x = 0.
+      for (size_t kk = 0; kk < kc; kk += 2, w += kNr) {
+        const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w)));
+        const __m512 w0 = _mm512_permutexvar_ps(_mm512_and_si512(b, _mm512_set1_epi32(15)), t16);
+        const __m512 w1 = _mm512_permutexvar_ps(_mm512_srli_epi32(b, 4), t16);
+        for (size_t i = 0; i < kRows; ++i) {
+          acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(xf[i][kk]), w0, acc[i]);
+          acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(xf[i][kk + 1]), w1, acc[i]);
+        }
+      }
+    }
+  }
+}
+
+// The tile of mr rows (1 to kMr): no work is spent on rows past m.
+template <unsigned kBits, class X>
+void accumulate_tile(size_t mr, size_t k, const X* x, size_t x_stride, int32_t zero_point, const uint8_t* w,
+                     const float* table, __m512 acc[kMr]) {
+  switch (mr) {
+    case 1:
+      return accumulate<kBits, 1>(k, x, x_stride, zero_point, w, table, acc);
+    case 2:
+      return accumulate<kBits, 2>(k, x, x_stride, zero_point, w, table, acc);
+    case 3:
+      return accumulate<kBits, 3>(k, x, x_stride, zero_point, w, table, acc);
+    default:
+      return accumulate<kBits, kMr>(k, x, x_stride, zero_point, w, table, acc);
+  }
+}
+
+// Runs the tiles and hands each row of 16 sums (with the block's bias) to
+// `emit(row, n0, mask, bias, acc)`, mask selecting the columns below n.
+template <unsigned kBits, class X, class Emit>
+void run(size_t m, size_t n, size_t k, const X* x, size_t x_stride, int32_t zero_point, const void* packed,
+         Emit emit) {
+  constexpr size_t kEntries = size_t{1} << kBits;
+  alignas(64) float table[256];
+  const uint8_t* t16 = static_cast<const uint8_t*>(packed);  // any alignment
+  for (size_t i = 0; i < kEntries; i += 16)
+    _mm512_store_ps(table + i,
+                    _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(t16 + 2 * i))));
+  const uint8_t* blocks = static_cast<const uint8_t*>(packed) + codebook_fc_table_bytes(kBits);
+  const size_t block = codebook_fc_block_bytes(codebook_fc_avx512, kBits, k);
+  for (size_t n0 = 0; n0 < n; n0 += kNr) {
+    const uint8_t* p = blocks + (n0 / kNr) * block;
+    const __m512 bias = _mm512_loadu_ps(reinterpret_cast<const float*>(p));
+    const size_t nc = n - n0 < kNr ? n - n0 : kNr;
+    const __mmask16 mask = static_cast<__mmask16>((1u << nc) - 1);
+    for (size_t m0 = 0; m0 < m; m0 += kMr) {
+      const size_t mr = m - m0 < kMr ? m - m0 : kMr;
+      __m512 acc[kMr];
+      accumulate_tile<kBits>(mr, k, x + m0 * x_stride, x_stride, zero_point, p + kNr * sizeof(float), table,
+                             acc);
+      for (size_t i = 0; i < mr; ++i) emit(m0 + i, n0, mask, bias, acc[i]);
+    }
+  }
+}
+
+template <unsigned kBits>
+void f32_avx512(size_t m, size_t n, size_t k, const float* x, size_t x_stride, const void* packed, float* y,
+                size_t y_stride, const CodebookF32Output& out) {
+  const __m512 lo = _mm512_set1_ps(out.min), hi = _mm512_set1_ps(out.max);
+  run<kBits>(m, n, k, x, x_stride, 0, packed,
+             [&](size_t i, size_t n0, __mmask16 mask, __m512 bias, __m512 acc) {
+               _mm512_mask_storeu_ps(y + i * y_stride + n0, mask,
+                                     _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(bias, acc), lo), hi));
+             });
+}
+
+template <unsigned kBits>
+void qs8_f32_avx512(size_t m, size_t n, size_t k, const int8_t* x, size_t x_stride, const void* packed,
+                    float* y, size_t y_stride, const CodebookQs8Input& in, const CodebookF32Output& out) {
+  const __m512 lo = _mm512_set1_ps(out.min), hi = _mm512_set1_ps(out.max);
+  const __m512 scale = _mm512_set1_ps(in.scale);
+  run<kBits>(m, n, k, x, x_stride, in.zero_point, packed,
+             [&](size_t i, size_t n0, __mmask16 mask, __m512 bias, __m512 acc) {
+               const __m512 v = _mm512_add_ps(bias, _mm512_mul_ps(scale, acc));
+               _mm512_mask_storeu_ps(y + i * y_stride + n0, mask, _mm512_min_ps(_mm512_max_ps(v, lo), hi));
+             });
+}
+
+template <unsigned kBits>
+void qs8_avx512(size_t m, size_t n, size_t k, const int8_t* x, size_t x_stride, const void* packed, int8_t* y,
+                size_t y_stride, const CodebookQs8Input& in, const CodebookQs8Output& out) {
+  const __m512 lo = _mm512_set1_ps(static_cast<float>(out.min - out.zero_point));
+  const __m512 hi = _mm512_set1_ps(static_cast<float>(out.max - out.zero_point));
+  const __m512 scale = _mm512_set1_ps(in.scale), out_scale = _mm512_set1_ps(out.scale);
+  const __m512i zp = _mm512_set1_epi32(out.zero_point);
+  run<kBits>(m, n, k, x, x_stride, in.zero_point, packed,
+             [&](size_t i, size_t n0, __mmask16 mask, __m512 bias, __m512 acc) {
+               __m512 f = _mm512_div_ps(_mm512_add_ps(bias, _mm512_mul_ps(scale, acc)), out_scale);
+               f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
+               const __m128i q8 = _mm512_cvtsepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(f), zp));
+               _mm_mask_storeu_epi8(y + i * y_stride + n0, mask, q8);
+             });
+}
+
+}  // namespace
+
+const CodebookFcUkernel codebook_fc_avx512 = {"codebook_fc_4x16__avx512",
+                                              Isa::avx512vnni,
+                                              kMr,
+                                              kNr,
+                                              {f32_avx512<4>, qs8_f32_avx512<4>, qs8_avx512<4>},
+                                              {f32_avx512<8>, qs8_f32_avx512<8>, qs8_avx512<8>}};
+
+}  // namespace huddle::kernels
