@@ -4,12 +4,7 @@
 // stack); 4-bit indices are decoded with one vpermps over the 16 entries,
 // 8-bit ones with a gather. Partial columns are written with masked stores.
 // Compiled with AVX-512 flags: everything here stays in this file.
-// GCC 12 warns about the _mm512_undefined_* placeholders inside its own headers.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#include "kernels/avx512_intrinsics.h"
 
 #include <cstring>
 

@@ -4,14 +4,7 @@
 // vpdpwssd multiplies and accumulates in one exact step. Channel tails use
 // masked loads and stores. Compiled with AVX-512 F/BW/VL/VNNI: everything here
 // stays in this file.
-
-// GCC 12 warns about the deliberately undefined pass-through operand inside
-// its own AVX-512 intrinsics (GCC bug 105593).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
-#include <immintrin.h>
+#include "kernels/avx512_intrinsics.h"
 
 #include <cstddef>
 

@@ -2,13 +2,7 @@
 // multiplies unsigned by signed bytes, so A is turned into uint8 (a + 128, an
 // xor of the sign bit) as it is broadcast; packing folds 128 * sum(w) into the
 // bias (a_offset = 128). Weights stay int8, loaded once per group for all rows.
-// GCC 12's AVX-512 headers initialise "undefined" vectors from themselves
-// (_mm512_undefined_epi32), which -Wuninitialized reports once inlined.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
+#include "kernels/avx512_intrinsics.h"
 
 #include <cstring>
 
