@@ -183,7 +183,5 @@ TEST_CASE("model file: write the fuzz seed", "[.write-seed]") {
 }
 
 TEST_CASE("model file: the committed fuzz seed is a valid model", "[engine][model_file]") {
-  const char* src = std::getenv("HUDDLE_SOURCE_DIR");
-  REQUIRE(src != nullptr);
-  CHECK_NOTHROW(ModelFile::open(std::string(src) + "/tests/fuzz/seeds/model_file/valid.hdm"));
+  CHECK_NOTHROW(ModelFile::open(HUDDLE_SOURCE_DIR "/tests/fuzz/seeds/model_file/valid.hdm"));
 }
