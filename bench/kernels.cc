@@ -83,8 +83,8 @@ Case pointwise(const char* net, const char* prefix, const char* part, size_t hw,
 }
 
 // A k x k convolution with stride s on an hw x hw input, padded by k / 2.
-Case conv(const char* net, const char* prefix, const char* part, size_t hw, size_t cin, size_t cout,
-          size_t k, size_t s, int count) {
+Case conv(const char* net, const char* prefix, const char* part, size_t hw, size_t cin, size_t cout, size_t k,
+          size_t s, int count) {
   char name[64];
   if (s > 1)
     std::snprintf(name, sizeof name, "%s%zux%zus%zu.%zu-%zu@%zu", prefix, k, k, s, cin, cout, hw);
@@ -118,10 +118,10 @@ std::vector<Case> cases() {
     size_t hw, cin, cout;
     int count;
   } pw[] = {
-      {112, 32, 16, 1},   {112, 16, 96, 1},  {56, 96, 24, 1},  {56, 24, 144, 2},  {56, 144, 24, 1},
-      {28, 144, 32, 1},   {28, 32, 192, 3},  {28, 192, 32, 2}, {14, 192, 64, 1},  {14, 64, 384, 4},
-      {14, 384, 64, 3},   {14, 384, 96, 1},  {14, 96, 576, 3}, {14, 576, 96, 2},  {7, 576, 160, 1},
-      {7, 160, 960, 3},   {7, 960, 160, 2},  {7, 960, 320, 1}, {7, 320, 1280, 1},
+      {112, 32, 16, 1}, {112, 16, 96, 1}, {56, 96, 24, 1},  {56, 24, 144, 2},  {56, 144, 24, 1},
+      {28, 144, 32, 1}, {28, 32, 192, 3}, {28, 192, 32, 2}, {14, 192, 64, 1},  {14, 64, 384, 4},
+      {14, 384, 64, 3}, {14, 384, 96, 1}, {14, 96, 576, 3}, {14, 576, 96, 2},  {7, 576, 160, 1},
+      {7, 160, 960, 3}, {7, 960, 160, 2}, {7, 960, 320, 1}, {7, 320, 1280, 1},
   };
   for (const auto& p : pw) v.push_back(pointwise(kMbv2, "mbv2.", "pointwise", p.hw, p.cin, p.cout, p.count));
   // ResNet18-224: conv1, the 3x3 convolutions of the four stages (the first
@@ -186,7 +186,8 @@ Run prepare_huddle(const QGemmUkernel& uk, const Case& c, Data& d) {
       };
     }
     case Kind::conv: {
-      auto qc = std::make_shared<QConv>(uk, c.shape, d.weights.data(), d.bias.data(), d.scale.data(), d.in_zp);
+      auto qc =
+          std::make_shared<QConv>(uk, c.shape, d.weights.data(), d.bias.data(), d.scale.data(), d.in_zp);
       return [&d, qc] { qc->run(d.in.data(), d.out.data(), d.params); };
     }
   }
@@ -363,21 +364,25 @@ int bench(const Options& o) {
   std::vector<std::string> nets;
   std::map<std::string, std::vector<std::string>> parts;
   for (const Row& r : rows) {
+    if (r.c->net == kSquare) continue;
     if (std::find(nets.begin(), nets.end(), r.c->net) == nets.end()) nets.push_back(r.c->net);
     auto& p = parts[r.c->net];
     if (std::find(p.begin(), p.end(), r.c->part) == p.end()) p.push_back(r.c->part);
   }
-  std::printf("\n== totals (each layer times its count)\n");
-  print_header(variants);
-  print_rule(variants.size());
+  if (!nets.empty()) {
+    std::printf("\n== totals (each layer times its count)\n");
+    print_header(variants);
+    print_rule(variants.size());
+  }
   for (const std::string& n : nets) {
-    if (n == kSquare) continue;
     std::vector<std::string> labels = parts[n].size() > 1 ? parts[n] : std::vector<std::string>{};
     labels.push_back("");
     for (const std::string& part : labels) {
       const Total t = total(rows, n, part, variants.size());
-      const std::string label = (n == kMbv2 ? "MobileNetV2" : n == kRn18 ? "ResNet18" : n) + " " +
-                                (part.empty() ? "all" : part);
+      const std::string label = (n == kMbv2   ? "MobileNetV2"
+                                 : n == kRn18 ? "ResNet18"
+                                              : n) +
+                                " " + (part.empty() ? "all" : part);
       char mmac[32];
       std::snprintf(mmac, sizeof mmac, "%.0f MMAC", t.macs * 1e-6);
       print_times(label.c_str(), "", mmac, t.macs, t.ms, t.peer_ms, variants, peaks);
@@ -395,9 +400,11 @@ int bench(const Options& o) {
       const Peak* p = peak_for(peaks, variants[i]->isa);
       const double gmacs = r.c->macs() / r.ms[i] * 1e-6;
       if (p)
-        std::printf("512^3 GEMM: %.1f GMAC/s = %.1f%% of measured peak (target >= 70%%) [%s%s; peak %s %.1f GMAC/s]\n",
-                    gmacs, 100.0 * gmacs / p->gmacs, isa_name(variants[i]->isa),
-                    i + 1 == variants.size() ? ", best" : "", p->what.c_str(), p->gmacs);
+        std::printf(
+            "512^3 GEMM: %.1f GMAC/s = %.1f%% of measured peak (target >= 70%%) [%s%s; peak %s %.1f "
+            "GMAC/s]\n",
+            gmacs, 100.0 * gmacs / p->gmacs, isa_name(variants[i]->isa),
+            i + 1 == variants.size() ? ", best" : "", p->what.c_str(), p->gmacs);
       else
         std::printf("512^3 GEMM: %.1f GMAC/s [%s; no measured peak]\n", gmacs, isa_name(variants[i]->isa));
     }
@@ -419,8 +426,8 @@ int bench(const Options& o) {
       std::printf("%s vs XNNPACK: %.2f x%s [%s %.3f ms, XNNPACK %.3f ms]\n", h.label, t.peer_ms / t.ms.back(),
                   h.target, isa_name(variants.back()->isa), t.ms.back(), t.peer_ms);
     else
-      std::printf("%s vs XNNPACK: n/a (%s) [%s %.3f ms]\n", h.label, peer ? "not measured" : peer_missing.c_str(),
-                  isa_name(variants.back()->isa), t.ms.back());
+      std::printf("%s vs XNNPACK: n/a (%s) [%s %.3f ms]\n", h.label,
+                  peer ? "not measured" : peer_missing.c_str(), isa_name(variants.back()->isa), t.ms.back());
   }
   return 0;
 }

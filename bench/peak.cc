@@ -22,7 +22,6 @@ struct Loop {
   void (*run)(size_t iters);
 };
 
-
 #if defined(__x86_64__)
 
 // 24 vpdpbusd zmm per iteration into 24 independent accumulators
@@ -85,38 +84,36 @@ const Loop kLoops[] = {
 
 #elif defined(__aarch64__)
 
-// 24 independent accumulators; each instruction depends only on its own
-// previous result. The checksum keeps the loops from being removed.
-template <class Acc, class Step>
-void accumulate(size_t iters, Acc init, Step step) {
-  Acc acc[24];
-  for (int j = 0; j < 24; ++j) acc[j] = init;
-  for (size_t i = 0; i < iters; ++i) {
-#pragma GCC unroll 24
-    for (int j = 0; j < 24; ++j) acc[j] = step(acc[j]);
-  }
-  for (int j = 0; j < 24; ++j) asm volatile("" : : "w"(acc[j]));
-}
+// 24 independent accumulators, each instruction depending only on its own
+// previous result; the empty asm keeps the results (and so the loop) alive.
+// A macro rather than a template: each loop needs its function's target.
+#define HUDDLE_PEAK_LOOP(Acc, init, step)                                \
+  Acc acc[24];                                                           \
+  for (int j = 0; j < 24; ++j) acc[j] = init;                            \
+  for (size_t i = 0; i < iters; ++i) {                                   \
+    _Pragma("GCC unroll 24") for (int j = 0; j < 24; ++j) acc[j] = step; \
+  }                                                                      \
+  for (int j = 0; j < 24; ++j) asm volatile("" : : "w"(acc[j]))
 
 // SMLAL .8h (8 int8 products into int16), the baseline NEON kernel's instruction.
 void smlal_8h(size_t iters) {
   int8x8_t a = vdup_n_s8(1), b = vdup_n_s8(2);
   asm volatile("" : "+w"(a), "+w"(b));
-  accumulate(iters, vdupq_n_s16(0), [&](int16x8_t acc) { return vmlal_s8(acc, a, b); });
+  HUDDLE_PEAK_LOOP(int16x8_t, vdupq_n_s16(0), vmlal_s8(acc[j], a, b));
 }
 
 // SDOT .4s (16 int8 products).
 __attribute__((target("arch=armv8.2-a+dotprod"))) void sdot_4s(size_t iters) {
   int8x16_t a = vdupq_n_s8(1), b = vdupq_n_s8(2);
   asm volatile("" : "+w"(a), "+w"(b));
-  accumulate(iters, vdupq_n_s32(0), [&](int32x4_t acc) { return vdotq_s32(acc, a, b); });
+  HUDDLE_PEAK_LOOP(int32x4_t, vdupq_n_s32(0), vdotq_s32(acc[j], a, b));
 }
 
 // SMMLA (a 2x8 by 8x2 int8 matrix product: 32 products).
 __attribute__((target("arch=armv8.6-a+i8mm"))) void smmla_4s(size_t iters) {
   int8x16_t a = vdupq_n_s8(1), b = vdupq_n_s8(2);
   asm volatile("" : "+w"(a), "+w"(b));
-  accumulate(iters, vdupq_n_s32(0), [&](int32x4_t acc) { return vmmlaq_s32(acc, a, b); });
+  HUDDLE_PEAK_LOOP(int32x4_t, vdupq_n_s32(0), vmmlaq_s32(acc[j], a, b));
 }
 
 const Loop kLoops[] = {

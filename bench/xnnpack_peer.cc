@@ -22,9 +22,9 @@ void check(xnn_status status, const char* what) {
 
 std::string xnnpack_unavailable() {
   static const xnn_status status = xnn_initialize(nullptr);
-  return status == xnn_status_success ? ""
-                                      : "xnn_initialize failed (status " +
-                                            std::to_string(static_cast<int>(status)) + ")";
+  return status == xnn_status_success
+             ? ""
+             : "xnn_initialize failed (status " + std::to_string(static_cast<int>(status)) + ")";
 }
 
 XnnConv::XnnConv(const kernels::ConvShape& s, size_t groups, const int8_t* weights, const int32_t* bias,
@@ -39,9 +39,9 @@ XnnConv::XnnConv(const kernels::ConvShape& s, size_t groups, const int8_t* weigh
             static_cast<uint32_t>(s.dilation_h), static_cast<uint32_t>(s.dilation_w),
             static_cast<uint32_t>(groups), s.in_c, s.out_c,
             s.in_pixel_stride ? s.in_pixel_stride : groups * s.in_c,
-            s.out_pixel_stride ? s.out_pixel_stride : groups * s.out_c,
-            static_cast<int8_t>(in_zero_point), 1.0f, scale, weights, bias,
-            static_cast<int8_t>(params.zero_point), 1.0f, params.min, params.max, 0, &op),
+            s.out_pixel_stride ? s.out_pixel_stride : groups * s.out_c, static_cast<int8_t>(in_zero_point),
+            1.0f, scale, weights, bias, static_cast<int8_t>(params.zero_point), 1.0f, params.min, params.max,
+            0, &op),
         "xnn_create_convolution2d_nhwc_qc8");
   op_ = op;
   check(xnn_setup_convolution2d_nhwc_qc8(op, 1, s.in_h, s.in_w, in, out, nullptr),
