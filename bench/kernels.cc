@@ -392,6 +392,12 @@ int bench(const Options& o) {
     std::printf("\noutputs: best variant vs XNNPACK identical on %d of %d cases (max |difference| %d)\n",
                 identical, compared, worst_diff);
 
+  // The peak again: how much the machine's load moved during the run.
+  std::printf("\nmeasured int8 peak again after the cases:");
+  for (const Peak& p : measure_peaks(std::max(o.seconds, 0.3)))
+    std::printf("  %s %.1f GMAC/s", p.what.c_str(), p.gmacs);
+  std::printf("\n");
+
   // Headlines.
   std::printf("\n== headlines\n");
   for (const Row& r : rows) {
