@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/clock.h"
 #include "bench/peak.h"
 #include "bench/xnnpack_peer.h"
 #include "kernels/conv/conv.h"
@@ -36,10 +37,10 @@ constexpr const char* kHelp =
     "       kernels --list\n"
     "       kernels --run VARIANT CASE [--reps N]\n"
     "\n"
-    "Times every int8 GEMM variant this CPU runs (one thread, median per call,\n"
-    "each case repeated for at least S seconds, default 0.2) on the convolutions\n"
-    "of MobileNetV2-224 and ResNet18-224 and a 512^3 GEMM, against the measured\n"
-    "int8 peak and XNNPACK (when built in), then prints headline lines.\n"
+    "Times every int8 GEMM variant this CPU runs (one thread, median thread CPU\n"
+    "time per call, at least S seconds per case and variant, default 0.2) on the\n"
+    "convolutions of MobileNetV2-224 and ResNet18-224 and a 512^3 GEMM, against\n"
+    "the measured int8 peak and XNNPACK (when built in), then prints headlines.\n"
     "\n"
     "  --variants a,b   only these variants (isa names: ref avx2 avx512vnni neon neondot i8mm)\n"
     "  --filter TEXT    only the cases whose name contains TEXT\n"
@@ -206,24 +207,38 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Median milliseconds per call: after one warm-up call, samples of a batch
-// of calls lasting about 1 ms each, until `seconds` have passed and at least
-// 5 samples (3 when one call takes over 100 ms) are in.
-double median_ms(const Run& run, double seconds) {
-  auto t0 = std::chrono::steady_clock::now();
-  run();
-  const double first = seconds_since(t0);
-  const size_t batch = first >= 1e-3 ? 1 : static_cast<size_t>(1e-3 / std::max(first, 1e-8)) + 1;
-  const size_t min_samples = first > 0.1 ? 3 : 5;
-  std::vector<double> ms;
-  const auto start = std::chrono::steady_clock::now();
-  while (ms.size() < min_samples || seconds_since(start) < seconds) {
-    t0 = std::chrono::steady_clock::now();
-    for (size_t i = 0; i < batch; ++i) run();
-    ms.push_back(seconds_since(t0) * 1e3 / static_cast<double>(batch));
+// Median milliseconds per call of each of `runs` (thread CPU time, see
+// clock.h), measured in rounds: a round takes one sample of every run in
+// turn, so a change in the machine's load hits them all alike. A sample is a
+// batch of calls lasting about 1 ms (one call when it takes longer); rounds go
+// on until `seconds` per run have passed and at least 5 rounds (3 when a
+// round takes over 0.3 s) are in. Each run is called once first to warm up.
+std::vector<double> median_ms(const std::vector<Run>& runs, double seconds) {
+  std::vector<size_t> batch;
+  double round = 0;
+  for (const Run& run : runs) {
+    const double t0 = thread_seconds();
+    run();
+    const double first = thread_seconds() - t0;
+    round += first;
+    batch.push_back(first >= 1e-3 ? 1 : static_cast<size_t>(1e-3 / std::max(first, 1e-8)) + 1);
   }
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+  const size_t min_rounds = round > 0.3 ? 3 : 5;
+  std::vector<std::vector<double>> ms(runs.size());
+  const auto start = std::chrono::steady_clock::now();
+  while (ms[0].size() < min_rounds || seconds_since(start) < seconds * static_cast<double>(runs.size())) {
+    for (size_t r = 0; r < runs.size(); ++r) {
+      const double t0 = thread_seconds();
+      for (size_t i = 0; i < batch[r]; ++i) runs[r]();
+      ms[r].push_back((thread_seconds() - t0) * 1e3 / static_cast<double>(batch[r]));
+    }
+  }
+  std::vector<double> out;
+  for (auto& v : ms) {
+    std::sort(v.begin(), v.end());
+    out.push_back(v[v.size() / 2]);
+  }
+  return out;
 }
 
 std::string cpu_model() {
@@ -310,40 +325,38 @@ int bench(const Options& o) {
   const std::string peer_missing = o.peer ? xnnpack_unavailable() : "skipped (--no-peer)";
   const bool peer = peer_missing.empty();
 
-  std::printf("huddle kernels bench: int8 GEMM family, 1 thread, median ms per call (>= %.2f s per case)\n",
-              o.seconds);
+  std::printf(
+      "huddle kernels bench: int8 GEMM family, 1 thread, median thread CPU ms per call (>= %.2f s per "
+      "case)\n",
+      o.seconds);
   std::printf("CPU: %s (%s)\n", cpu_model().c_str(), cpu_feature_summary().c_str());
   std::printf("variants:");
   for (const QGemmUkernel* uk : variants) std::printf(" %s", uk->name);
   std::printf("\npeer: %s\n", peer ? "XNNPACK (qc8 convolution, per-channel int8; 1x1 for the GEMMs)"
                                    : ("none: " + peer_missing).c_str());
 
-  const std::vector<Peak> peaks = measure_peaks(std::max(o.seconds, 0.3));
-  std::printf("\nmeasured int8 peak, 1 thread:\n");
-  if (peaks.empty()) std::printf("  none: no peak loop for this CPU\n");
-  for (const Peak& p : peaks)
-    std::printf("  %-22s %8.1f GMAC/s  (the %s tier's peak)\n", p.what.c_str(), p.gmacs, isa_name(p.isa));
+  // The peak before and after the cases; the better of the two counts (the
+  // load of a shared machine only ever lowers it).
+  const double peak_seconds = std::max(o.seconds, 0.3);
+  const std::vector<Peak> before = measure_peaks(peak_seconds);
 
   std::vector<Case> all = cases();
   std::vector<Row> rows;
-  std::string net;
   int compared = 0, identical = 0, worst_diff = 0;
   for (const Case& c : all) {
     if (!o.filter.empty() && c.name.find(o.filter) == std::string::npos) continue;
-    if (c.net != net) {
-      net = c.net;
-      std::printf("\n== %s%s\n", net.c_str(),
-                  net == kMbv2 ? ": stem and pointwise convolutions (depthwise not yet benchmarked)" : "");
-      print_header(variants);
-      print_rule(variants.size());
-    }
+    std::fprintf(stderr, "kernels: %s\n", c.name.c_str());
     Row r{&c, {}, 0, -1};
     Data d = make_data(c);
-    for (const QGemmUkernel* uk : variants) r.ms.push_back(median_ms(prepare_huddle(*uk, c, d), o.seconds));
+    std::vector<Run> runs;
+    for (const QGemmUkernel* uk : variants) runs.push_back(prepare_huddle(*uk, c, d));
+    std::vector<int8_t> peer_out(d.out.size());
+    if (peer) runs.push_back(prepare_peer(c, d, peer_out));
+    r.ms = median_ms(runs, o.seconds);
     if (peer) {
-      std::vector<int8_t> peer_out(d.out.size());
-      r.peer_ms = median_ms(prepare_peer(c, d, peer_out), o.seconds);
-      prepare_huddle(*variants.back(), c, d)();
+      r.peer_ms = r.ms.back();
+      r.ms.pop_back();
+      runs[variants.size() - 1]();
       int diff = 0;
       for (size_t i = 0; i < d.out.size(); ++i) diff = std::max(diff, std::abs(d.out[i] - peer_out[i]));
       r.peer_diff = diff;
@@ -351,13 +364,35 @@ int bench(const Options& o) {
       identical += diff == 0;
       worst_diff = std::max(worst_diff, diff);
     }
+    rows.push_back(r);
+  }
+
+  std::vector<Peak> peaks = measure_peaks(peak_seconds);
+  std::printf(
+      "\nmeasured int8 peak, 1 thread (median of samples before / after the cases; the better counts):\n");
+  if (peaks.empty()) std::printf("  none: no peak loop for this CPU\n");
+  for (size_t i = 0; i < peaks.size() && i < before.size(); ++i) {
+    std::printf("  %-22s %8.1f GMAC/s  (before %.1f, after %.1f; the %s tier's peak)\n",
+                peaks[i].what.c_str(), std::max(before[i].gmacs, peaks[i].gmacs), before[i].gmacs,
+                peaks[i].gmacs, isa_name(peaks[i].isa));
+    peaks[i].gmacs = std::max(before[i].gmacs, peaks[i].gmacs);
+  }
+
+  std::string net;
+  for (const Row& r : rows) {
+    const Case& c = *r.c;
+    if (c.net != net) {
+      net = c.net;
+      std::printf("\n== %s%s\n", net.c_str(),
+                  net == kMbv2 ? ": stem and pointwise convolutions (depthwise not yet benchmarked)" : "");
+      print_header(variants);
+      print_rule(variants.size());
+    }
     char count[16];
     std::snprintf(count, sizeof count, "%d", c.count);
     const std::string gemm =
         std::to_string(c.gemm_m()) + "x" + std::to_string(c.gemm_n()) + "x" + std::to_string(c.gemm_k());
     print_times(c.name.c_str(), count, gemm, c.macs(), r.ms, r.peer_ms, variants, peaks);
-    std::fflush(stdout);
-    rows.push_back(r);
   }
 
   // Totals per net, and per part where a net has several.
@@ -391,12 +426,6 @@ int bench(const Options& o) {
   if (compared)
     std::printf("\noutputs: best variant vs XNNPACK identical on %d of %d cases (max |difference| %d)\n",
                 identical, compared, worst_diff);
-
-  // The peak again: how much the machine's load moved during the run.
-  std::printf("\nmeasured int8 peak again after the cases:");
-  for (const Peak& p : measure_peaks(std::max(o.seconds, 0.3)))
-    std::printf("  %s %.1f GMAC/s", p.what.c_str(), p.gmacs);
-  std::printf("\n");
 
   // Headlines.
   std::printf("\n== headlines\n");

@@ -1,5 +1,7 @@
 #include "bench/peak.h"
 
+#include "bench/clock.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
@@ -131,24 +133,23 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// GMAC/s of one loop: samples of a fixed iteration count (about 2 ms each)
-// until `seconds` have passed, median.
+// GMAC/s of one loop: samples of a fixed iteration count (about 2 ms of
+// thread CPU time each) until `seconds` have passed, median.
 double time_loop(const Loop& loop, double seconds) {
-  using clock = std::chrono::steady_clock;
   size_t iters = 1000;
   for (;;) {  // grow the sample until it takes at least 2 ms
-    const auto t0 = clock::now();
+    const double t0 = thread_seconds();
     loop.run(iters);
-    if (std::chrono::duration<double>(clock::now() - t0).count() >= 2e-3) break;
+    if (thread_seconds() - t0 >= 2e-3) break;
     iters *= 2;
   }
   std::vector<double> rates;
-  const auto start = clock::now();
-  while (rates.size() < 5 || std::chrono::duration<double>(clock::now() - start).count() < seconds) {
-    const auto t0 = clock::now();
+  const auto start = std::chrono::steady_clock::now();
+  while (rates.size() < 5 ||
+         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < seconds) {
+    const double t0 = thread_seconds();
     loop.run(iters);
-    const double s = std::chrono::duration<double>(clock::now() - t0).count();
-    rates.push_back(static_cast<double>(iters) * loop.macs_per_iter / s * 1e-9);
+    rates.push_back(static_cast<double>(iters) * loop.macs_per_iter / (thread_seconds() - t0) * 1e-9);
   }
   return median(rates);
 }
