@@ -41,6 +41,8 @@ constexpr const char* kHelp =
     "time per call, at least S seconds per case and variant, default 0.2) on the\n"
     "convolutions of MobileNetV2-224 and ResNet18-224 and a 512^3 GEMM, against\n"
     "the measured int8 peak and XNNPACK (when built in), then prints headlines.\n"
+    "The variants, XNNPACK and the peak loops are sampled in turn, so a change in\n"
+    "the machine's load hits them alike.\n"
     "\n"
     "  --variants a,b   only these variants (isa names: ref avx2 avx512vnni neon neondot i8mm)\n"
     "  --filter TEXT    only the cases whose name contains TEXT\n"
@@ -259,9 +261,10 @@ const QGemmUkernel* find_variant(const std::string& name) {
 // Results of one case.
 struct Row {
   const Case* c;
-  std::vector<double> ms;  // per variant
-  double peer_ms = 0;      // 0: not measured
-  int peer_diff = -1;      // max |huddle - XNNPACK| of the best variant's output, -1: not compared
+  std::vector<double> ms;   // per variant
+  double peer_ms = 0;       // 0: not measured
+  int peer_diff = -1;       // max |huddle - XNNPACK| of the best variant's output, -1: not compared
+  std::vector<Peak> peaks;  // the peak loops, timed in turn with this case
 };
 
 struct Options {
@@ -335,10 +338,9 @@ int bench(const Options& o) {
   std::printf("\npeer: %s\n", peer ? "XNNPACK (qc8 convolution, per-channel int8; 1x1 for the GEMMs)"
                                    : ("none: " + peer_missing).c_str());
 
-  // The peak before and after the cases; the better of the two counts (the
-  // load of a shared machine only ever lowers it).
-  const double peak_seconds = std::max(o.seconds, 0.3);
-  const std::vector<Peak> before = measure_peaks(peak_seconds);
+  // The peak loops are timed in turn with the kernels of every case, so a
+  // case's "% of peak" compares two figures taken under the same load.
+  const std::vector<PeakLoop> loops = peak_loops();
 
   std::vector<Case> all = cases();
   std::vector<Row> rows;
@@ -346,16 +348,21 @@ int bench(const Options& o) {
   for (const Case& c : all) {
     if (!o.filter.empty() && c.name.find(o.filter) == std::string::npos) continue;
     std::fprintf(stderr, "kernels: %s\n", c.name.c_str());
-    Row r{&c, {}, 0, -1};
+    Row r{&c, {}, 0, -1, {}};
     Data d = make_data(c);
     std::vector<Run> runs;
     for (const QGemmUkernel* uk : variants) runs.push_back(prepare_huddle(*uk, c, d));
     std::vector<int8_t> peer_out(d.out.size());
     if (peer) runs.push_back(prepare_peer(c, d, peer_out));
-    r.ms = median_ms(runs, o.seconds);
+    for (const PeakLoop& l : loops) runs.push_back(l.call);
+    std::vector<double> ms = median_ms(runs, o.seconds);
+    for (size_t i = 0; i < loops.size(); ++i)
+      r.peaks.push_back(
+          {loops[i].what, loops[i].isa, loops[i].macs / ms[runs.size() - loops.size() + i] * 1e-6});
+    ms.resize(variants.size() + (peer ? 1 : 0));
     if (peer) {
-      r.peer_ms = r.ms.back();
-      r.ms.pop_back();
+      r.peer_ms = ms.back();
+      ms.pop_back();
       runs[variants.size() - 1]();
       int diff = 0;
       for (size_t i = 0; i < d.out.size(); ++i) diff = std::max(diff, std::abs(d.out[i] - peer_out[i]));
@@ -364,18 +371,21 @@ int bench(const Options& o) {
       identical += diff == 0;
       worst_diff = std::max(worst_diff, diff);
     }
+    r.ms = ms;
     rows.push_back(r);
   }
 
-  std::vector<Peak> peaks = measure_peaks(peak_seconds);
-  std::printf(
-      "\nmeasured int8 peak, 1 thread (median of samples before / after the cases; the better counts):\n");
-  if (peaks.empty()) std::printf("  none: no peak loop for this CPU\n");
-  for (size_t i = 0; i < peaks.size() && i < before.size(); ++i) {
-    std::printf("  %-22s %8.1f GMAC/s  (before %.1f, after %.1f; the %s tier's peak)\n",
-                peaks[i].what.c_str(), std::max(before[i].gmacs, peaks[i].gmacs), before[i].gmacs,
-                peaks[i].gmacs, isa_name(peaks[i].isa));
-    peaks[i].gmacs = std::max(before[i].gmacs, peaks[i].gmacs);
+  // The peak the totals are rated against: per loop, the median over the cases.
+  std::vector<Peak> peaks;
+  std::printf("\nmeasured int8 peak, 1 thread, timed in turn with every case (median over the cases):\n");
+  if (loops.empty() || rows.empty()) std::printf("  none: no peak loop for this CPU\n");
+  for (size_t i = 0; i < loops.size() && !rows.empty(); ++i) {
+    std::vector<double> g;
+    for (const Row& r : rows) g.push_back(r.peaks[i].gmacs);
+    std::sort(g.begin(), g.end());
+    peaks.push_back({loops[i].what, loops[i].isa, g[g.size() / 2]});
+    std::printf("  %-22s %8.1f GMAC/s  (range %.1f to %.1f; the %s tier's peak)\n", loops[i].what.c_str(),
+                g[g.size() / 2], g.front(), g.back(), isa_name(loops[i].isa));
   }
 
   std::string net;
@@ -392,7 +402,7 @@ int bench(const Options& o) {
     std::snprintf(count, sizeof count, "%d", c.count);
     const std::string gemm =
         std::to_string(c.gemm_m()) + "x" + std::to_string(c.gemm_n()) + "x" + std::to_string(c.gemm_k());
-    print_times(c.name.c_str(), count, gemm, c.macs(), r.ms, r.peer_ms, variants, peaks);
+    print_times(c.name.c_str(), count, gemm, c.macs(), r.ms, r.peer_ms, variants, r.peaks);
   }
 
   // Totals per net, and per part where a net has several.
@@ -432,7 +442,7 @@ int bench(const Options& o) {
   for (const Row& r : rows) {
     if (r.c->name != kSquareName) continue;
     for (size_t i = variants.size(); i-- > 0;) {
-      const Peak* p = peak_for(peaks, variants[i]->isa);
+      const Peak* p = peak_for(r.peaks, variants[i]->isa);
       const double gmacs = r.c->macs() / r.ms[i] * 1e-6;
       if (p)
         std::printf(

@@ -128,38 +128,27 @@ const Loop kLoops[] = {
 const Loop kLoops[] = {};
 #endif
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-// GMAC/s of one loop: samples of a fixed iteration count (about 2 ms of
-// thread CPU time each) until `seconds` have passed, median.
-double time_loop(const Loop& loop, double seconds) {
+// Iterations of `loop` that take at least `seconds` of thread CPU time.
+size_t calibrate(const Loop& loop, double seconds) {
   size_t iters = 1000;
-  for (;;) {  // grow the sample until it takes at least 2 ms
+  for (;;) {
     const double t0 = thread_seconds();
     loop.run(iters);
-    if (thread_seconds() - t0 >= 2e-3) break;
+    if (thread_seconds() - t0 >= seconds) return iters;
     iters *= 2;
   }
-  std::vector<double> rates;
-  const auto start = std::chrono::steady_clock::now();
-  while (rates.size() < 5 ||
-         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < seconds) {
-    const double t0 = thread_seconds();
-    loop.run(iters);
-    rates.push_back(static_cast<double>(iters) * loop.macs_per_iter / (thread_seconds() - t0) * 1e-9);
-  }
-  return median(rates);
 }
 
 }  // namespace
 
-std::vector<Peak> measure_peaks(double seconds) {
-  std::vector<Peak> out;
-  for (const Loop& loop : kLoops)
-    if (kernels::isa_runnable(loop.isa)) out.push_back({loop.what, loop.isa, time_loop(loop, seconds)});
+std::vector<PeakLoop> peak_loops() {
+  std::vector<PeakLoop> out;
+  for (const Loop& loop : kLoops) {
+    if (!kernels::isa_runnable(loop.isa)) continue;
+    const size_t iters = calibrate(loop, 1e-3);
+    out.push_back({loop.what, loop.isa, static_cast<double>(iters) * loop.macs_per_iter,
+                   [run = loop.run, iters] { run(iters); }});
+  }
   return out;
 }
 
