@@ -52,9 +52,17 @@ constexpr const char* kHelp =
     "                   printing one line: for instruction counts under qemu\n"
     "Exit status: 0 done, 1 failure, 2 usage error.\n";
 
-// What a case runs. To add depthwise convolutions (kernels/dwconv/): a
-// `dwconv` kind, its shapes in cases() (groups = channels), and its branch
-// in prepare_huddle(); XNNPACK runs it through prepare_peer() unchanged.
+// What a case runs. To add depthwise convolutions (kernels/dwconv/):
+//  1. a `dwconv` kind here;
+//  2. in cases(), MobileNetV2's depthwise layers as conv(...) cases with
+//     kind = Kind::dwconv, groups = channels and shape.in_c = shape.out_c = 1
+//     (gemm_n/gemm_k/macs and make_data then size everything right; the
+//     weights are XNNPACK's [channel][kh][kw], the same bytes as TFLite's
+//     [kh][kw][channel] only when kh = kw = 1, so repack if the family's
+//     layout differs and the XNNPACK output check should hold);
+//  3. its branch in prepare_huddle(), using the dwconv variant for uk.isa
+//     (a column is "what huddle runs with HUDDLE_ISA=<isa>").
+// XNNPACK runs it through prepare_peer() unchanged (groups = channels).
 enum class Kind { gemm, conv };
 
 // One benchmark case: a layer shape and how often its network runs it.
