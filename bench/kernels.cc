@@ -1,0 +1,601 @@
+// `bench/kernels`: the int8 kernel benchmark that `bench/run kernels` drives.
+//
+// Times every runnable int8 GEMM variant, one thread, on the convolutions of
+// MobileNetV2-224 and ResNet18-224 and a square 512^3 GEMM, against the
+// measured int8 peak of this CPU and against XNNPACK on the same shapes, and
+// ends with grep-able headline lines. `--run` runs one variant on one shape
+// a given number of times and nothing else, for instruction counts under
+// qemu (see bench/run).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bench/clock.h"
+#include "bench/peak.h"
+#include "bench/xnnpack_peer.h"
+#include "kernels/conv/conv.h"
+#include "kernels/gemm/gemm.h"
+
+namespace huddle::bench {
+namespace {
+
+using namespace huddle::kernels;
+
+constexpr const char* kHelp =
+    "usage: kernels [--seconds S] [--variants a,b] [--filter TEXT] [--no-peer]\n"
+    "       kernels --list\n"
+    "       kernels --run VARIANT CASE [--reps N]\n"
+    "\n"
+    "Times every int8 GEMM variant this CPU runs (one thread, median thread CPU\n"
+    "time per call, at least S seconds per case and variant, default 0.2) on the\n"
+    "convolutions of MobileNetV2-224 and ResNet18-224 and a 512^3 GEMM, against\n"
+    "the measured int8 peak and XNNPACK (when built in), then prints headlines.\n"
+    "The variants, XNNPACK and the peak loops are sampled in turn, so a change in\n"
+    "the machine's load hits them alike.\n"
+    "\n"
+    "  --variants a,b   only these variants (isa names: ref avx2 avx512vnni neon neondot i8mm)\n"
+    "  --filter TEXT    only the cases whose name contains TEXT\n"
+    "  --no-peer        skip XNNPACK\n"
+    "  --list           print the case names\n"
+    "  --run V C        prepare case C for variant V and run it N times (default 1),\n"
+    "                   printing one line: for instruction counts under qemu\n"
+    "Exit status: 0 done, 1 failure, 2 usage error.\n";
+
+// What a case runs. To add depthwise convolutions (kernels/dwconv/):
+//  1. a `dwconv` kind here;
+//  2. in cases(), MobileNetV2's depthwise layers as conv(...) cases with
+//     kind = Kind::dwconv, groups = channels and shape.in_c = shape.out_c = 1
+//     (gemm_n/gemm_k/macs and make_data then size everything right; the
+//     weights are XNNPACK's [channel][kh][kw], the same bytes as TFLite's
+//     [kh][kw][channel] only when kh = kw = 1, so repack if the family's
+//     layout differs and the XNNPACK output check should hold);
+//  3. its branch in prepare_huddle(), using the dwconv variant for uk.isa
+//     (a column is "what huddle runs with HUDDLE_ISA=<isa>").
+// XNNPACK runs it through prepare_peer() unchanged (groups = channels).
+enum class Kind { gemm, conv };
+
+// One benchmark case: a layer shape and how often its network runs it.
+struct Case {
+  std::string net;   // "MobileNetV2-224", ...: totals are per net
+  std::string part;  // a subtotal within the net, e.g. "pointwise"
+  std::string name;  // unique, no spaces: what --run and --filter take
+  Kind kind;
+  ConvShape shape;  // gemm: in_h = M, in_w = 1, in_c = K, out_c = N
+  int count = 1;    // layers of the net with this shape
+  size_t groups = 1;
+
+  size_t gemm_m() const { return shape.out_h() * shape.out_w(); }
+  size_t gemm_n() const { return shape.out_c * groups; }
+  size_t gemm_k() const { return shape.kernel_h * shape.kernel_w * shape.in_c; }
+  double macs() const { return static_cast<double>(gemm_m()) * gemm_n() * gemm_k(); }
+};
+
+// A pointwise convolution as a GEMM: M = hw * hw pixels, K = cin, N = cout.
+Case pointwise(const char* net, const char* prefix, const char* part, size_t hw, size_t cin, size_t cout,
+               int count) {
+  char name[64];
+  std::snprintf(name, sizeof name, "%spw%zu-%zu@%zu", prefix, cin, cout, hw);
+  Case c{net, part, name, Kind::gemm, {}, count};
+  c.shape.in_h = hw * hw;
+  c.shape.in_c = cin;
+  c.shape.out_c = cout;
+  return c;
+}
+
+// A k x k convolution with stride s on an hw x hw input, padded by k / 2.
+Case conv(const char* net, const char* prefix, const char* part, size_t hw, size_t cin, size_t cout, size_t k,
+          size_t s, int count) {
+  char name[64];
+  if (s > 1)
+    std::snprintf(name, sizeof name, "%s%zux%zus%zu.%zu-%zu@%zu", prefix, k, k, s, cin, cout, hw);
+  else
+    std::snprintf(name, sizeof name, "%s%zux%zu.%zu-%zu@%zu", prefix, k, k, cin, cout, hw);
+  Case c{net, part, name, Kind::conv, {}, count};
+  ConvShape& sh = c.shape;
+  sh.in_h = sh.in_w = hw;
+  sh.in_c = cin;
+  sh.out_c = cout;
+  sh.kernel_h = sh.kernel_w = k;
+  sh.stride_h = sh.stride_w = s;
+  sh.pad_top = sh.pad_left = sh.pad_bottom = sh.pad_right = k / 2;
+  return c;
+}
+
+const char* const kMbv2 = "MobileNetV2-224";
+const char* const kRn18 = "ResNet18-224";
+const char* const kSquare = "square GEMM";
+const char* const kSquareName = "gemm.512x512x512";
+
+// Every case, in network order.
+std::vector<Case> cases() {
+  std::vector<Case> v;
+  // MobileNetV2-224 (width 1.0): stem, then the inverted residual blocks'
+  // expansion and projection 1x1 convolutions (depthwise excluded for now),
+  // then the last 1x1. Counts: blocks of a stage after the first share a shape
+  // with the next stage's first expansion.
+  v.push_back(conv(kMbv2, "mbv2.", "stem", 224, 3, 32, 3, 2, 1));
+  const struct {
+    size_t hw, cin, cout;
+    int count;
+  } pw[] = {
+      {112, 32, 16, 1}, {112, 16, 96, 1}, {56, 96, 24, 1},  {56, 24, 144, 2},  {56, 144, 24, 1},
+      {28, 144, 32, 1}, {28, 32, 192, 3}, {28, 192, 32, 2}, {14, 192, 64, 1},  {14, 64, 384, 4},
+      {14, 384, 64, 3}, {14, 384, 96, 1}, {14, 96, 576, 3}, {14, 576, 96, 2},  {7, 576, 160, 1},
+      {7, 160, 960, 3}, {7, 960, 160, 2}, {7, 960, 320, 1}, {7, 320, 1280, 1},
+  };
+  for (const auto& p : pw) v.push_back(pointwise(kMbv2, "mbv2.", "pointwise", p.hw, p.cin, p.cout, p.count));
+  // ResNet18-224: conv1, the 3x3 convolutions of the four stages (the first
+  // of stages 2-4 with stride 2), the 1x1 stride-2 downsample convolutions.
+  v.push_back(conv(kRn18, "rn18.", "conv1", 224, 3, 64, 7, 2, 1));
+  v.push_back(conv(kRn18, "rn18.", "3x3", 56, 64, 64, 3, 1, 4));
+  for (size_t c = 64; c < 512; c *= 2) {
+    v.push_back(conv(kRn18, "rn18.", "3x3", 56 * 64 / c, c, 2 * c, 3, 2, 1));
+    v.push_back(conv(kRn18, "rn18.", "3x3", 28 * 64 / c, 2 * c, 2 * c, 3, 1, 3));
+  }
+  for (size_t c = 64; c < 512; c *= 2)
+    v.push_back(conv(kRn18, "rn18.", "downsample", 56 * 64 / c, c, 2 * c, 1, 2, 1));
+  Case sq = pointwise(kSquare, "", "gemm", 1, 512, 512, 1);
+  sq.name = kSquareName;
+  sq.shape.in_h = 512;
+  v.push_back(sq);
+  return v;
+}
+
+// Random operands for one case, the same for every variant and the peer.
+struct Data {
+  std::vector<int8_t> in, weights, out;
+  std::vector<int32_t> bias;
+  std::vector<float> scale;
+  int32_t in_zp = 0;
+  QGemmOutput params;
+};
+
+Data make_data(const Case& c) {
+  std::mt19937 gen(1234);
+  std::uniform_int_distribution<int> byte(-128, 127), weight(-127, 127), unit(0, 1000);
+  Data d;
+  const ConvShape& s = c.shape;
+  d.in.resize(s.in_h * s.in_w * s.in_c * c.groups);
+  d.weights.resize(c.gemm_n() * c.gemm_k());
+  d.out.resize(c.gemm_m() * c.gemm_n());
+  for (auto& x : d.in) x = static_cast<int8_t>(byte(gen));
+  for (auto& x : d.weights) x = static_cast<int8_t>(weight(gen));
+  d.bias.resize(c.gemm_n());
+  d.scale.resize(c.gemm_n());
+  for (auto& x : d.bias) x = byte(gen) * 64;
+  // Accumulators spread about 74 * 73 * sqrt(K): scale them to about +-40.
+  const float spread = 40.0f / (74.0f * 73.0f * std::sqrt(static_cast<float>(c.gemm_k())));
+  for (auto& x : d.scale) x = spread * (0.5f + static_cast<float>(unit(gen)) / 1000.0f);
+  d.in_zp = byte(gen);
+  d.params = {3, -128, 127};
+  return d;
+}
+
+using Run = std::function<void()>;
+
+// huddle on `uk`: weights packed (or the convolution prepared) once; the
+// returned call computes d.out from d.in.
+Run prepare_huddle(const QGemmUkernel& uk, const Case& c, Data& d) {
+  switch (c.kind) {
+    case Kind::gemm: {
+      const size_t m = c.gemm_m(), n = c.gemm_n(), k = c.gemm_k();
+      auto packed = std::make_shared<std::vector<uint8_t>>(qgemm_packed_size(uk, n, k));
+      qgemm_pack(uk, n, k, d.weights.data(), d.bias.data(), d.scale.data(), d.in_zp, packed->data());
+      return [&uk, &d, packed, m, n, k] {
+        uk.gemm(m, n, k, d.in.data(), k, packed->data(), d.out.data(), n, d.params);
+      };
+    }
+    case Kind::conv: {
+      auto qc =
+          std::make_shared<QConv>(uk, c.shape, d.weights.data(), d.bias.data(), d.scale.data(), d.in_zp);
+      return [&d, qc] { qc->run(d.in.data(), d.out.data(), d.params); };
+    }
+  }
+  return {};
+}
+
+// The same case in XNNPACK (every kind is a convolution there), writing
+// `out` (d.out's size).
+Run prepare_peer(const Case& c, Data& d, std::vector<int8_t>& out) {
+  auto op = std::make_shared<XnnConv>(c.shape, c.groups, d.weights.data(), d.bias.data(), d.scale.data(),
+                                      d.in_zp, d.params, d.in.data(), out.data());
+  return [op] { op->run(); };
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Median milliseconds per call of each of `runs` (thread CPU time, see
+// clock.h), measured in rounds: a round takes one sample of every run in
+// turn, so a change in the machine's load hits them all alike. A sample is a
+// batch of calls lasting about 1 ms (one call when it takes longer); rounds go
+// on until `seconds` per run have passed and at least 5 rounds (3 when a
+// round takes over 0.3 s) are in. Each run is called once first to warm up.
+std::vector<double> median_ms(const std::vector<Run>& runs, double seconds) {
+  std::vector<size_t> batch;
+  double round = 0;
+  for (const Run& run : runs) {
+    const double t0 = thread_seconds();
+    run();
+    const double first = thread_seconds() - t0;
+    round += first;
+    batch.push_back(first >= 1e-3 ? 1 : static_cast<size_t>(1e-3 / std::max(first, 1e-8)) + 1);
+  }
+  const size_t min_rounds = round > 0.3 ? 3 : 5;
+  std::vector<std::vector<double>> ms(runs.size());
+  const auto start = std::chrono::steady_clock::now();
+  while (ms[0].size() < min_rounds || seconds_since(start) < seconds * static_cast<double>(runs.size())) {
+    for (size_t r = 0; r < runs.size(); ++r) {
+      const double t0 = thread_seconds();
+      for (size_t i = 0; i < batch[r]; ++i) runs[r]();
+      ms[r].push_back((thread_seconds() - t0) * 1e3 / static_cast<double>(batch[r]));
+    }
+  }
+  std::vector<double> out;
+  for (auto& v : ms) {
+    std::sort(v.begin(), v.end());
+    out.push_back(v[v.size() / 2]);
+  }
+  return out;
+}
+
+std::string cpu_model() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos)
+      return line.substr(line.find(':') + 2);
+  return "unknown CPU model";
+}
+
+const QGemmUkernel* find_variant(const std::string& name) {
+  for (const QGemmUkernel* uk : qgemm_all())
+    if (name == isa_name(uk->isa) || name == uk->name) return uk;
+  return nullptr;
+}
+
+// Results of one case.
+struct Row {
+  const Case* c;
+  std::vector<double> ms;   // per variant
+  double peer_ms = 0;       // 0: not measured
+  int peer_diff = -1;       // max |huddle - XNNPACK| of the best variant's output, -1: not compared
+  std::vector<Peak> peaks;  // the peak loops, timed in turn with this case
+};
+
+struct Options {
+  double seconds = 0.2;
+  std::vector<const QGemmUkernel*> variants;
+  std::string filter;
+  bool peer = true;
+};
+
+void print_rule(size_t variants) { std::printf("%s\n", std::string(46 + variants * 24 + 29, '-').c_str()); }
+
+void print_header(const std::vector<const QGemmUkernel*>& variants) {
+  std::printf("%-26s %3s %19s", "case", "x", "GEMM M x N x K");
+  for (const QGemmUkernel* uk : variants) std::printf(" | %22s", isa_name(uk->isa));
+  std::printf(" | %16s %8s\n", "XNNPACK", "vs XNN");
+  std::printf("%-26s %3s %19s", "", "", "");
+  for (size_t i = 0; i < variants.size(); ++i) std::printf(" | %8s %7s %5s", "ms", "GMAC/s", "%peak");
+  std::printf(" | %8s %7s %8s\n", "ms", "GMAC/s", "");
+}
+
+// One line of times: per variant ms, GMAC/s and % of its peak, then the peer
+// and the best variant's speed relative to it (>1: huddle faster).
+void print_times(const char* label, const char* count, const std::string& gemm, double macs,
+                 const std::vector<double>& ms, double peer_ms,
+                 const std::vector<const QGemmUkernel*>& variants, const std::vector<Peak>& peaks) {
+  std::printf("%-26s %3s %19s", label, count, gemm.c_str());
+  for (size_t i = 0; i < variants.size(); ++i) {
+    const Peak* p = peak_for(peaks, variants[i]->isa);
+    const double gmacs = macs / ms[i] * 1e-6;
+    std::printf(" | %8.3f %7.1f %4.0f%%", ms[i], gmacs, p ? 100.0 * gmacs / p->gmacs : 0.0);
+  }
+  if (peer_ms > 0)
+    std::printf(" | %8.3f %7.1f %7.2fx\n", peer_ms, macs / peer_ms * 1e-6, peer_ms / ms.back());
+  else
+    std::printf(" | %8s %7s %8s\n", "-", "-", "-");
+}
+
+// Sum over rows (each times its count) of one net, or one part of it.
+struct Total {
+  double macs = 0, peer_ms = 0;
+  std::vector<double> ms;
+  bool peer = true;
+};
+
+Total total(const std::vector<Row>& rows, const std::string& net, const std::string& part, size_t nv) {
+  Total t;
+  t.ms.assign(nv, 0.0);
+  for (const Row& r : rows) {
+    if (r.c->net != net || (!part.empty() && r.c->part != part)) continue;
+    t.macs += r.c->macs() * r.c->count;
+    for (size_t i = 0; i < nv; ++i) t.ms[i] += r.ms[i] * r.c->count;
+    t.peer_ms += r.peer_ms * r.c->count;
+    t.peer = t.peer && r.peer_ms > 0;
+  }
+  if (!t.peer) t.peer_ms = 0;
+  return t;
+}
+
+int bench(const Options& o) {
+  const std::vector<const QGemmUkernel*>& variants = o.variants;
+  const std::string peer_missing = o.peer ? xnnpack_unavailable() : "skipped (--no-peer)";
+  const bool peer = peer_missing.empty();
+
+  std::printf(
+      "huddle kernels bench: int8 GEMM family, 1 thread, median thread CPU ms per call (>= %.2f s per "
+      "case)\n",
+      o.seconds);
+  std::printf("CPU: %s (%s)\n", cpu_model().c_str(), cpu_feature_summary().c_str());
+  std::printf("variants:");
+  for (const QGemmUkernel* uk : variants) std::printf(" %s", uk->name);
+  std::printf("\npeer: %s\n", peer ? "XNNPACK (qc8 convolution, per-channel int8; 1x1 for the GEMMs)"
+                                   : ("none: " + peer_missing).c_str());
+
+  // The peak loops are timed in turn with the kernels of every case, so a
+  // case's "% of peak" compares two figures taken under the same load.
+  const std::vector<PeakLoop> loops = peak_loops();
+
+  std::vector<Case> all = cases();
+  std::vector<Row> rows;
+  int compared = 0, identical = 0, worst_diff = 0;
+  for (const Case& c : all) {
+    if (!o.filter.empty() && c.name.find(o.filter) == std::string::npos) continue;
+    std::fprintf(stderr, "kernels: %s\n", c.name.c_str());
+    Row r{&c, {}, 0, -1, {}};
+    Data d = make_data(c);
+    std::vector<Run> runs;
+    for (const QGemmUkernel* uk : variants) runs.push_back(prepare_huddle(*uk, c, d));
+    std::vector<int8_t> peer_out(d.out.size());
+    if (peer) runs.push_back(prepare_peer(c, d, peer_out));
+    for (const PeakLoop& l : loops) runs.push_back(l.call);
+    std::vector<double> ms = median_ms(runs, o.seconds);
+    for (size_t i = 0; i < loops.size(); ++i)
+      r.peaks.push_back(
+          {loops[i].what, loops[i].isa, loops[i].macs / ms[runs.size() - loops.size() + i] * 1e-6});
+    ms.resize(variants.size() + (peer ? 1 : 0));
+    if (peer) {
+      r.peer_ms = ms.back();
+      ms.pop_back();
+      runs[variants.size() - 1]();
+      int diff = 0;
+      for (size_t i = 0; i < d.out.size(); ++i) diff = std::max(diff, std::abs(d.out[i] - peer_out[i]));
+      r.peer_diff = diff;
+      ++compared;
+      identical += diff == 0;
+      worst_diff = std::max(worst_diff, diff);
+    }
+    r.ms = ms;
+    rows.push_back(r);
+  }
+
+  // The peak the totals are rated against: per loop, the median over the cases.
+  std::vector<Peak> peaks;
+  std::printf("\nmeasured int8 peak, 1 thread, timed in turn with every case (median over the cases):\n");
+  if (loops.empty() || rows.empty()) std::printf("  none: no peak loop for this CPU\n");
+  for (size_t i = 0; i < loops.size() && !rows.empty(); ++i) {
+    std::vector<double> g;
+    for (const Row& r : rows) g.push_back(r.peaks[i].gmacs);
+    std::sort(g.begin(), g.end());
+    peaks.push_back({loops[i].what, loops[i].isa, g[g.size() / 2]});
+    std::printf("  %-22s %8.1f GMAC/s  (range %.1f to %.1f; the %s tier's peak)\n", loops[i].what.c_str(),
+                g[g.size() / 2], g.front(), g.back(), isa_name(loops[i].isa));
+  }
+
+  std::string net;
+  for (const Row& r : rows) {
+    const Case& c = *r.c;
+    if (c.net != net) {
+      net = c.net;
+      std::printf("\n== %s%s\n", net.c_str(),
+                  net == kMbv2 ? ": stem and pointwise convolutions (depthwise not yet benchmarked)" : "");
+      print_header(variants);
+      print_rule(variants.size());
+    }
+    char count[16];
+    std::snprintf(count, sizeof count, "%d", c.count);
+    const std::string gemm =
+        std::to_string(c.gemm_m()) + "x" + std::to_string(c.gemm_n()) + "x" + std::to_string(c.gemm_k());
+    print_times(c.name.c_str(), count, gemm, c.macs(), r.ms, r.peer_ms, variants, r.peaks);
+  }
+
+  // Totals per net, and per part where a net has several.
+  std::vector<std::string> nets;
+  std::map<std::string, std::vector<std::string>> parts;
+  for (const Row& r : rows) {
+    if (r.c->net == kSquare) continue;
+    if (std::find(nets.begin(), nets.end(), r.c->net) == nets.end()) nets.push_back(r.c->net);
+    auto& p = parts[r.c->net];
+    if (std::find(p.begin(), p.end(), r.c->part) == p.end()) p.push_back(r.c->part);
+  }
+  if (!nets.empty()) {
+    std::printf("\n== totals (each layer times its count)\n");
+    print_header(variants);
+    print_rule(variants.size());
+  }
+  for (const std::string& n : nets) {
+    std::vector<std::string> labels = parts[n].size() > 1 ? parts[n] : std::vector<std::string>{};
+    labels.push_back("");
+    for (const std::string& part : labels) {
+      const Total t = total(rows, n, part, variants.size());
+      const std::string label = (n == kMbv2   ? "MobileNetV2"
+                                 : n == kRn18 ? "ResNet18"
+                                              : n) +
+                                " " + (part.empty() ? "all" : part);
+      char mmac[32];
+      std::snprintf(mmac, sizeof mmac, "%.0f MMAC", t.macs * 1e-6);
+      print_times(label.c_str(), "", mmac, t.macs, t.ms, t.peer_ms, variants, peaks);
+    }
+  }
+  if (compared)
+    std::printf("\noutputs: best variant vs XNNPACK identical on %d of %d cases (max |difference| %d)\n",
+                identical, compared, worst_diff);
+
+  // Headlines.
+  std::printf("\n== headlines\n");
+  for (const Row& r : rows) {
+    if (r.c->name != kSquareName) continue;
+    for (size_t i = variants.size(); i-- > 0;) {
+      const Peak* p = peak_for(r.peaks, variants[i]->isa);
+      const double gmacs = r.c->macs() / r.ms[i] * 1e-6;
+      if (p)
+        std::printf(
+            "512^3 GEMM: %.1f GMAC/s = %.1f%% of measured peak (target >= 70%%) [%s%s; peak %s %.1f "
+            "GMAC/s]\n",
+            gmacs, 100.0 * gmacs / p->gmacs, isa_name(variants[i]->isa),
+            i + 1 == variants.size() ? ", best" : "", p->what.c_str(), p->gmacs);
+      else
+        std::printf("512^3 GEMM: %.1f GMAC/s [%s; no measured peak]\n", gmacs, isa_name(variants[i]->isa));
+    }
+  }
+  const struct {
+    const char* label;
+    const char* net;
+    const char* part;
+    const char* target;
+  } heads[] = {
+      {"MobileNetV2 pointwise total", kMbv2, "pointwise", " (target >= 1.3x)"},
+      {"MobileNetV2 stem+pointwise total", kMbv2, "", ""},
+      {"ResNet18 convolutions total", kRn18, "", ""},
+  };
+  for (const auto& h : heads) {
+    const Total t = total(rows, h.net, h.part, variants.size());
+    if (t.macs == 0) continue;
+    if (t.peer_ms > 0)
+      std::printf("%s vs XNNPACK: %.2f x%s [%s %.3f ms, XNNPACK %.3f ms]\n", h.label, t.peer_ms / t.ms.back(),
+                  h.target, isa_name(variants.back()->isa), t.ms.back(), t.peer_ms);
+    else
+      std::printf("%s vs XNNPACK: n/a (%s) [%s %.3f ms]\n", h.label,
+                  peer ? "not measured" : peer_missing.c_str(), isa_name(variants.back()->isa), t.ms.back());
+  }
+  return 0;
+}
+
+// --run: prepare one case for one variant, run it `reps` times.
+int run_one(const std::string& variant, const std::string& name, long reps) {
+  const QGemmUkernel* uk = find_variant(variant);
+  if (!uk || !isa_runnable(uk->isa)) {
+    std::fprintf(stderr, "kernels: variant '%s' is unknown or not runnable here\n", variant.c_str());
+    return 2;
+  }
+  const std::vector<Case> all = cases();
+  const auto c = std::find_if(all.begin(), all.end(), [&](const Case& x) { return x.name == name; });
+  if (c == all.end()) {
+    std::fprintf(stderr, "kernels: unknown case '%s' (see kernels --list)\n", name.c_str());
+    return 2;
+  }
+  Data d = make_data(*c);
+  const Run run = prepare_huddle(*uk, *c, d);
+  for (long i = 0; i < reps; ++i) run();
+  long sum = 0;
+  for (int8_t x : d.out) sum += x;
+  std::printf("ran %s on %s %ld times (%.1f MMAC each; checksum %ld)\n", c->name.c_str(), uk->name, reps,
+              c->macs() * 1e-6, sum);
+  return 0;
+}
+
+int main_(int argc, char** argv) {
+  Options o;
+  std::string run_variant, run_case;
+  long reps = 1;
+  bool list = false;
+  std::vector<std::string> wanted;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&](int n = 1) -> const char* {
+      if (i + n >= argc) {
+        std::fprintf(stderr, "kernels: %s needs a value (see kernels --help)\n", arg.c_str());
+        std::exit(2);
+      }
+      return argv[i + n];
+    };
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kHelp, stdout);
+      return 0;
+    } else if (arg == "--seconds") {
+      o.seconds = std::atof(value());
+      ++i;
+      if (!(o.seconds >= 0 && o.seconds <= 60)) {
+        std::fprintf(stderr, "kernels: --seconds needs a number from 0 to 60\n");
+        return 2;
+      }
+    } else if (arg == "--variants") {
+      std::string s = value();
+      ++i;
+      for (size_t p = 0; p <= s.size();) {
+        const size_t q = std::min(s.find(',', p), s.size());
+        if (q > p) wanted.push_back(s.substr(p, q - p));
+        p = q + 1;
+      }
+    } else if (arg == "--filter") {
+      o.filter = value();
+      ++i;
+    } else if (arg == "--no-peer") {
+      o.peer = false;
+    } else if (arg == "--list") {
+      list = true;
+    } else if (arg == "--run") {
+      run_variant = value(1);
+      run_case = value(2);
+      i += 2;
+    } else if (arg == "--reps") {
+      char* end = nullptr;
+      reps = std::strtol(value(), &end, 10);
+      ++i;
+      if (*end != '\0' || reps < 0 || reps > 1000000) {
+        std::fprintf(stderr, "kernels: --reps needs a whole number from 0 to 1000000\n");
+        return 2;
+      }
+    } else {
+      std::fprintf(stderr, "kernels: unknown option '%s' (see kernels --help)\n", arg.c_str());
+      return 2;
+    }
+  }
+  if (list) {
+    for (const Case& c : cases())
+      std::printf("%-28s %-16s %-11s x%d  GEMM %zux%zux%zu\n", c.name.c_str(), c.net.c_str(), c.part.c_str(),
+                  c.count, c.gemm_m(), c.gemm_n(), c.gemm_k());
+    return 0;
+  }
+  if (!run_variant.empty()) return run_one(run_variant, run_case, reps);
+
+  for (const QGemmUkernel* uk : qgemm_runnable())
+    if (wanted.empty() || std::find(wanted.begin(), wanted.end(), isa_name(uk->isa)) != wanted.end())
+      o.variants.push_back(uk);
+  for (const std::string& w : wanted)
+    if (!find_variant(w) || !isa_runnable(find_variant(w)->isa)) {
+      std::fprintf(stderr, "kernels: variant '%s' is unknown or not runnable here\n", w.c_str());
+      return 2;
+    }
+  if (o.variants.empty()) {
+    std::fprintf(stderr, "kernels: no variant selected\n");
+    return 2;
+  }
+  return bench(o);
+}
+
+}  // namespace
+}  // namespace huddle::bench
+
+int main(int argc, char** argv) {
+  try {
+    return huddle::bench::main_(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kernels: %s\n", e.what());
+    return 1;
+  }
+}
