@@ -12,6 +12,18 @@
 namespace huddle::kernels {
 namespace {
 
+// acc + dot(a as uint8, b as int8) per 32-bit lane. GCC 12 surrounds the
+// intrinsic with register copies of every accumulator (it does not keep the
+// tied operand in place); one instruction of inline asm keeps them put.
+inline __m512i dpbusd(__m512i acc, __m512i a, __m512i b) {
+#if defined(__GNUC__) && !defined(__clang__)
+  __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
+  return acc;
+#else
+  return _mm512_dpbusd_epi32(acc, a, b);
+#endif
+}
+
 struct VnniTile {
   static constexpr size_t kMr = 8, kNr = 32, kKr = 4;
   static constexpr size_t kHeader = kNr * (sizeof(int32_t) + sizeof(float));
@@ -21,33 +33,36 @@ struct VnniTile {
                   const int8_t* zero, const uint8_t* block, Out* c, size_t c_stride, const QGemmOutput& out) {
     const uint8_t* w = block + kHeader;
     const __m512i flip = _mm512_set1_epi32(static_cast<int32_t>(0x80808080u));
-    __m512i acc[kMr][2];
-    for (size_t i = 0; i < kMr; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_si512();
+    __m512i acc0[kMr], acc1[kMr];  // columns 0-15 and 16-31 of each row
+#pragma GCC unroll 8
+    for (size_t i = 0; i < kMr; ++i) acc0[i] = acc1[i] = _mm512_setzero_si512();
     for (size_t s = 0; s < ks; ++s) {
       const int8_t* ar[kMr];
+#pragma GCC unroll 8
       for (size_t i = 0; i < kMr; ++i) ar[i] = indirect_row(base, offsets[s * kMr + i], zero);
-      auto step = [&](const int32_t v[kMr]) {
-        const __m512i b0 = _mm512_loadu_si512(w);
-        const __m512i b1 = _mm512_loadu_si512(w + 64);
-        w += kNr * kKr;
-        for (size_t i = 0; i < kMr; ++i) {
-          const __m512i va = _mm512_xor_si512(_mm512_set1_epi32(v[i]), flip);
-          acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], va, b0);
-          acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], va, b1);
-        }
-      };
-      int32_t v[kMr];
       size_t kk = 0;
       for (; kk + kKr <= kc; kk += kKr) {
-        for (size_t i = 0; i < kMr; ++i) std::memcpy(&v[i], ar[i] + kk, sizeof v[i]);
-        step(v);
-      }
-      if (kk < kc) {  // tail: zero bytes meet zero weights
+        const __m512i b0 = _mm512_loadu_si512(w), b1 = _mm512_loadu_si512(w + 64);
+        w += kNr * kKr;
+#pragma GCC unroll 8
         for (size_t i = 0; i < kMr; ++i) {
-          v[i] = 0;
-          std::memcpy(&v[i], ar[i] + kk, kc - kk);
+          int32_t v;
+          std::memcpy(&v, ar[i] + kk, sizeof v);  // a broadcast load
+          const __m512i va = _mm512_xor_si512(_mm512_set1_epi32(v), flip);
+          acc0[i] = dpbusd(acc0[i], va, b0);
+          acc1[i] = dpbusd(acc1[i], va, b1);
         }
-        step(v);
+      }
+      if (kk < kc) {  // 1 to 3 bytes left: zero bytes meet zero weights
+        const __m512i b0 = _mm512_loadu_si512(w), b1 = _mm512_loadu_si512(w + 64);
+        w += kNr * kKr;
+        for (size_t i = 0; i < kMr; ++i) {
+          int32_t v = 0;
+          std::memcpy(&v, ar[i] + kk, kc - kk);
+          const __m512i va = _mm512_xor_si512(_mm512_set1_epi32(v), flip);
+          acc0[i] = dpbusd(acc0[i], va, b0);
+          acc1[i] = dpbusd(acc1[i], va, b1);
+        }
       }
     }
     const __mmask16 m0 = nc >= 16 ? __mmask16(0xffff) : __mmask16((1u << nc) - 1);
@@ -56,7 +71,7 @@ struct VnniTile {
                                     : __mmask16((1u << (nc - 16)) - 1);
     const __m512i bias0 = _mm512_loadu_si512(block), bias1 = _mm512_loadu_si512(block + 64);
     for (size_t i = 0; i < mr; ++i) {
-      const __m512i s0 = _mm512_add_epi32(acc[i][0], bias0), s1 = _mm512_add_epi32(acc[i][1], bias1);
+      const __m512i s0 = _mm512_add_epi32(acc0[i], bias0), s1 = _mm512_add_epi32(acc1[i], bias1);
       Out* dst = c + i * c_stride;
       if constexpr (sizeof(Out) == 1) {
         const float* scale = reinterpret_cast<const float*>(block + kNr * sizeof(int32_t));

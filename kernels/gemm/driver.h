@@ -25,18 +25,21 @@ inline const int8_t* indirect_row(const int8_t* base, size_t offset, const int8_
   return offset == kIndirectZero ? zero : base + offset;
 }
 
+// Rows outside, columns inside: one tile of A (mr rows, and for igemm its
+// indirection entries) is reused from cache for every block of columns, and
+// each output row is written in one sweep.
 template <class Tile, class Out>
 void gemm_driver(size_t m, size_t n, size_t k, const int8_t* a, size_t a_stride, const void* packed, Out* c,
                  size_t c_stride, const QGemmOutput& out) {
   constexpr size_t mr_max = Tile::kMr, nr = Tile::kNr;
   const size_t block = qgemm_block_bytes(nr, Tile::kKr, k);
-  for (size_t n0 = 0; n0 < n; n0 += nr) {
-    const uint8_t* p = static_cast<const uint8_t*>(packed) + (n0 / nr) * block;
-    const size_t nc = n - n0 < nr ? n - n0 : nr;
-    for (size_t m0 = 0; m0 < m; m0 += mr_max) {
-      const size_t mr = m - m0 < mr_max ? m - m0 : mr_max;
-      size_t offsets[mr_max];
-      for (size_t i = 0; i < mr_max; ++i) offsets[i] = (i < mr ? i : mr - 1) * a_stride;
+  for (size_t m0 = 0; m0 < m; m0 += mr_max) {
+    const size_t mr = m - m0 < mr_max ? m - m0 : mr_max;
+    size_t offsets[mr_max];
+    for (size_t i = 0; i < mr_max; ++i) offsets[i] = (i < mr ? i : mr - 1) * a_stride;
+    for (size_t n0 = 0; n0 < n; n0 += nr) {
+      const uint8_t* p = static_cast<const uint8_t*>(packed) + (n0 / nr) * block;
+      const size_t nc = n - n0 < nr ? n - n0 : nr;
       Tile::template run<Out>(mr, nc, k, 1, a + m0 * a_stride, offsets, nullptr, p, c + m0 * c_stride + n0,
                               c_stride, out);
     }
@@ -48,11 +51,11 @@ void igemm_driver(size_t m, size_t n, size_t kc, size_t ks, const int8_t* in, co
                   const int8_t* zero, const void* packed, Out* c, size_t c_stride, const QGemmOutput& out) {
   constexpr size_t mr_max = Tile::kMr, nr = Tile::kNr;
   const size_t block = qgemm_block_bytes(nr, Tile::kKr, ks * qgemm_round_k(kc, Tile::kKr));
-  for (size_t n0 = 0; n0 < n; n0 += nr) {
-    const uint8_t* p = static_cast<const uint8_t*>(packed) + (n0 / nr) * block;
-    const size_t nc = n - n0 < nr ? n - n0 : nr;
-    for (size_t m0 = 0; m0 < m; m0 += mr_max) {
-      const size_t mr = m - m0 < mr_max ? m - m0 : mr_max;
+  for (size_t m0 = 0; m0 < m; m0 += mr_max) {
+    const size_t mr = m - m0 < mr_max ? m - m0 : mr_max;
+    for (size_t n0 = 0; n0 < n; n0 += nr) {
+      const uint8_t* p = static_cast<const uint8_t*>(packed) + (n0 / nr) * block;
+      const size_t nc = n - n0 < nr ? n - n0 : nr;
       Tile::template run<Out>(mr, nc, kc, ks, in, indirection + (m0 / mr_max) * ks * mr_max, zero, p,
                               c + m0 * c_stride + n0, c_stride, out);
     }
