@@ -2,19 +2,33 @@
 // 8 lanes at a time through int32 and fp32 in the order the specification
 // writes it (elementwise.h, pool.h); 16 results are packed back to int8 per
 // step. The lookup splits the 256-entry table into 16 vpshufb sub-tables.
-// A ragged end is one vector overlapping the last full one, recomputed from the
-// inputs; only rows shorter than a vector go through small stack buffers, so
-// nothing past a tensor is read or written.
+// The loops around the vectors (ragged ends, rows, pooling windows) are
+// rows.h's, instantiated with this file's vector traits.
 // Compiled with -mavx2 -mfma: everything here stays in this file.
 #include <immintrin.h>
 
-#include <cstring>
-
 #include "kernels/elementwise/elementwise.h"
 #include "kernels/elementwise/pool.h"
+#include "kernels/elementwise/rows.h"
 
 namespace huddle::kernels {
 namespace {
+
+// 16 int8 lanes: the unit of the arithmetic kernels and pooling.
+struct Vec16 {
+  using V = __m128i;
+  static constexpr size_t kWidth = 16;
+  static V load(const int8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+  static void store(int8_t* p, V v) { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v); }
+};
+
+// 32 int8 lanes: the unit of the table lookup.
+struct Vec32 {
+  using V = __m256i;
+  static constexpr size_t kWidth = 32;
+  static V load(const int8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  static void store(int8_t* p, V v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
+};
 
 // The output side of a requantisation, broadcast.
 struct Requant {
@@ -42,79 +56,12 @@ inline __m128i pack16(__m256i q0, __m256i q1) {
 // Lanes 8h..8h+7 of v widened to int32.
 inline __m256i widen8(__m128i v, int h) { return _mm256_cvtepi8_epi32(h == 0 ? v : _mm_srli_si128(v, 8)); }
 
-inline __m128i load16(const int8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
-
-// The first n (< 16) bytes at p, the rest zero.
-inline __m128i load16_part(const int8_t* p, size_t n) {
-  int8_t tmp[16] = {};
-  std::memcpy(tmp, p, n);
-  return load16(tmp);
-}
-
-inline void store16(int8_t* p, __m128i v) { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v); }
-
-inline void store16_part(int8_t* p, __m128i v, size_t n) {
-  int8_t tmp[16];
-  store16(tmp, v);
-  std::memcpy(p, tmp, n);
-}
-
-// y[i] = block(a[i..], b[i..]) 16 at a time. A ragged end of n >= 16 is one
-// block overlapping the last full one, computed before any store (so y may be
-// a); only n < 16 goes through stack buffers.
-template <class Block>
-inline void binary_row(size_t n, const int8_t* a, const int8_t* b, int8_t* y, const Block& block) {
-  if (n < 16) {
-    if (n == 0) return;
-    store16_part(y, block(load16_part(a, n), load16_part(b, n)), n);
-    return;
-  }
-  const __m128i last = block(load16(a + n - 16), load16(b + n - 16));
-  for (size_t i = 0; i + 16 <= n; i += 16) store16(y + i, block(load16(a + i), load16(b + i)));
-  store16(y + n - 16, last);
-}
-
-// y[i] = block(x[i..]) 16 at a time, the ragged end as in binary_row.
-template <class Block>
-inline void unary_row(size_t n, const int8_t* x, int8_t* y, const Block& block) {
-  if (n < 16) {
-    if (n == 0) return;
-    store16_part(y, block(load16_part(x, n)), n);
-    return;
-  }
-  const __m128i last = block(load16(x + n - 16));
-  for (size_t i = 0; i + 16 <= n; i += 16) store16(y + i, block(load16(x + i)));
-  store16(y + n - 16, last);
-}
-
-// Rows of a binary op: one long row when b has a's shape; for a short
-// per-channel b, groups of rows against b repeated in a stack buffer.
-template <class Block>
-inline void binary_rows(size_t rows, size_t channels, const int8_t* a, const int8_t* b, size_t b_stride,
-                        int8_t* y, const Block& block) {
-  constexpr size_t kRepeat = 256;
-  if (b_stride == channels || rows == 1) {
-    binary_row(rows * channels, a, b, y, block);
-  } else if (b_stride == 0 && channels < kRepeat / 4) {
-    int8_t repeated[kRepeat];
-    const size_t group = kRepeat / channels;
-    for (size_t i = 0; i < group * channels; ++i) repeated[i] = b[i % channels];
-    for (size_t r = 0; r < rows; r += group) {
-      const size_t nr = rows - r < group ? rows - r : group;
-      binary_row(nr * channels, a + r * channels, repeated, y + r * channels, block);
-    }
-  } else {
-    for (size_t r = 0; r < rows; ++r)
-      binary_row(channels, a + r * channels, b + r * b_stride, y + r * channels, block);
-  }
-}
-
 void add_avx2(size_t rows, size_t channels, const int8_t* a, const int8_t* b, size_t b_stride, int8_t* y,
               const QBinaryParams& p) {
   const Requant rq = make_requant(p.out);
   const __m256i za = _mm256_set1_epi32(p.a_zero_point), zb = _mm256_set1_epi32(p.b_zero_point);
   const __m256 ma = _mm256_set1_ps(p.a_multiplier), mb = _mm256_set1_ps(p.b_multiplier);
-  binary_rows(rows, channels, a, b, b_stride, y, [&](__m128i va, __m128i vb) {
+  binary_rows<Vec16>(rows, channels, a, b, b_stride, y, [&](__m128i va, __m128i vb) {
     __m256i q[2];
     for (int h = 0; h < 2; ++h) {
       const __m256 fa = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(widen8(va, h), za)), ma);
@@ -130,7 +77,7 @@ void add_scalar_avx2(size_t n, const int8_t* a, int8_t b, int8_t* y, const QBina
   const __m256i za = _mm256_set1_epi32(p.a_zero_point);
   const __m256 ma = _mm256_set1_ps(p.a_multiplier);
   const __m256 fb = _mm256_set1_ps(static_cast<float>(int32_t{b} - p.b_zero_point) * p.b_multiplier);
-  unary_row(n, a, y, [&](__m128i va) {
+  unary_row<Vec16>(n, a, y, [&](__m128i va) {
     __m256i q[2];
     for (int h = 0; h < 2; ++h) {
       const __m256 fa = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(widen8(va, h), za)), ma);
@@ -145,7 +92,7 @@ void mul_avx2(size_t rows, size_t channels, const int8_t* a, const int8_t* b, si
   const Requant rq = make_requant(p.out);
   const __m256i za = _mm256_set1_epi32(p.a_zero_point), zb = _mm256_set1_epi32(p.b_zero_point);
   const __m256 m = _mm256_set1_ps(p.a_multiplier);
-  binary_rows(rows, channels, a, b, b_stride, y, [&](__m128i va, __m128i vb) {
+  binary_rows<Vec16>(rows, channels, a, b, b_stride, y, [&](__m128i va, __m128i vb) {
     __m256i q[2];
     for (int h = 0; h < 2; ++h) {
       const __m256i prod =
@@ -160,7 +107,7 @@ void mul_scalar_avx2(size_t n, const int8_t* a, int8_t b, int8_t* y, const QBina
   const Requant rq = make_requant(p.out);
   const __m256i za = _mm256_set1_epi32(p.a_zero_point), vb = _mm256_set1_epi32(int32_t{b} - p.b_zero_point);
   const __m256 m = _mm256_set1_ps(p.a_multiplier);
-  unary_row(n, a, y, [&](__m128i va) {
+  unary_row<Vec16>(n, a, y, [&](__m128i va) {
     __m256i q[2];
     for (int h = 0; h < 2; ++h) {
       const __m256i prod = _mm256_mullo_epi32(_mm256_sub_epi32(widen8(va, h), za), vb);
@@ -181,11 +128,7 @@ void rescale_avx2(size_t rows, size_t channels, const int8_t* x, size_t x_stride
       q[h] = requant8(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(widen8(vx, h), zx)), m), rq);
     return pack16(q[0], q[1]);
   };
-  if (x_stride == channels && y_stride == channels) {
-    unary_row(rows * channels, x, y, block);
-  } else {
-    for (size_t r = 0; r < rows; ++r) unary_row(channels, x + r * x_stride, y + r * y_stride, block);
-  }
+  unary_rows<Vec16>(rows, channels, x, x_stride, y, y_stride, block);
 }
 
 // Table lookup with vpshufb, which reads a 16-byte sub-table and gives 0 for an
@@ -215,112 +158,59 @@ void lut_avx2(size_t n, const int8_t* x, int8_t* y, const int8_t* table) {
     }
     return r;
   };
-  auto load = [](const int8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); };
-  auto store = [](int8_t* p, __m256i v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); };
-  if (n < 32) {  // through a stack buffer
-    if (n == 0) return;
-    int8_t tmp[32] = {};
-    std::memcpy(tmp, x, n);
-    store(tmp, block(load(tmp)));
-    std::memcpy(y, tmp, n);
-    return;
-  }
-  const __m256i last = block(load(x + n - 32));  // the ragged end, before any store (y may be x)
-  for (size_t i = 0; i + 32 <= n; i += 32) store(y + i, block(load(x + i)));
-  store(y + n - 32, last);
+  unary_row<Vec32>(n, x, y, block);
 }
 
-// Pooling runs 16 channels per step, the ragged end as one step overlapping
-// the last full one; under 16 channels the reference loop is faster than
-// vectors of mostly padding, so those calls go to it.
-constexpr size_t kPoolChannels = 16;
-
+// Pooling (rows.h): 16 channels per step, under 16 to the reference loop.
 void maxpool_avx2(const QPoolShape& s, const int8_t* x, int8_t* y, int8_t min, int8_t max) {
-  if (s.channels < kPoolChannels) return qs8_pool_ref.maxpool(s, x, y, min, max);
+  if (s.channels < Vec16::kWidth) return qs8_pool_ref.maxpool(s, x, y, min, max);
   const __m128i vmin = _mm_set1_epi8(min), vmax = _mm_set1_epi8(max);
-  for (size_t b = 0; b < s.batch; ++b) {
-    for (size_t oh = 0; oh < s.out_h; ++oh) {
-      size_t h0, h1;
-      qs8_pool_window(oh, s.stride_h, s.pad_top, s.kernel_h, s.in_h, &h0, &h1);
-      for (size_t ow = 0; ow < s.out_w; ++ow) {
-        size_t w0, w1;
-        qs8_pool_window(ow, s.stride_w, s.pad_left, s.kernel_w, s.in_w, &w0, &w1);
-        int8_t* out = y + ((b * s.out_h + oh) * s.out_w + ow) * s.channels;
-        for (size_t c = 0; c < s.channels; c += kPoolChannels) {
-          const size_t c0 = c + kPoolChannels <= s.channels ? c : s.channels - kPoolChannels;
-          __m128i m = _mm_set1_epi8(-128);
-          for (size_t ih = h0; ih < h1; ++ih) {
-            const int8_t* row = x + ((b * s.in_h + ih) * s.in_w) * s.channels + c0;
-            for (size_t iw = w0; iw < w1; ++iw) m = _mm_max_epi8(m, load16(row + iw * s.channels));
-          }
-          store16(out + c0, _mm_min_epi8(_mm_max_epi8(m, vmin), vmax));
-        }
-      }
-    }
-  }
+  pool_windows(s, x, y, [&](const PoolWindow& w, int8_t* out) {
+    pool_channels<Vec16>(s.channels, out, [&](size_t c0) {
+      __m128i m = _mm_set1_epi8(-128);
+      pool_cells<Vec16>(w, c0, [&](__m128i v) { m = _mm_max_epi8(m, v); });
+      return _mm_min_epi8(_mm_max_epi8(m, vmin), vmax);
+    });
+  });
 }
 
-// Requantises 16 channel sums acc[0..1] (int32, before subtracting the zero
-// point `cells` times) with multiplier `m`.
-inline __m128i requant_sums(const __m256i acc[2], size_t cells, int32_t zero_point, __m256 m,
-                            const Requant& rq) {
-  const __m256i bias = _mm256_set1_epi32(static_cast<int32_t>(cells) * zero_point);
-  __m256i q[2];
-  for (int h = 0; h < 2; ++h)
-    q[h] = requant8(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc[h], bias)), m), rq);
-  return pack16(q[0], q[1]);
+// Adds the 16 lanes of v into acc (int32).
+inline void accumulate16(__m128i v, __m256i acc[2]) {
+  acc[0] = _mm256_add_epi32(acc[0], widen8(v, 0));
+  acc[1] = _mm256_add_epi32(acc[1], widen8(v, 1));
+}
+
+// out[0 .. w.channels) = the sums over w's cells of each channel less the
+// zero point, times m, requantised.
+inline void average_window(const PoolWindow& w, int32_t zero_point, __m256 m, const Requant& rq,
+                           int8_t* out) {
+  const __m256i bias = _mm256_set1_epi32(static_cast<int32_t>(w.cells()) * zero_point);
+  pool_channels<Vec16>(w.channels, out, [&](size_t c0) {
+    __m256i acc[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+    pool_cells<Vec16>(w, c0, [&](__m128i v) { accumulate16(v, acc); });
+    __m256i q[2];
+    for (int h = 0; h < 2; ++h)
+      q[h] = requant8(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc[h], bias)), m), rq);
+    return pack16(q[0], q[1]);
+  });
 }
 
 void avgpool_avx2(const QPoolShape& s, const int8_t* x, int8_t* y, const QAvgPoolParams& p) {
-  if (s.channels < kPoolChannels) return qs8_pool_ref.avgpool(s, x, y, p);
+  if (s.channels < Vec16::kWidth) return qs8_pool_ref.avgpool(s, x, y, p);
   const Requant rq = make_requant(p.out);
-  for (size_t b = 0; b < s.batch; ++b) {
-    for (size_t oh = 0; oh < s.out_h; ++oh) {
-      size_t h0, h1;
-      qs8_pool_window(oh, s.stride_h, s.pad_top, s.kernel_h, s.in_h, &h0, &h1);
-      for (size_t ow = 0; ow < s.out_w; ++ow) {
-        size_t w0, w1;
-        qs8_pool_window(ow, s.stride_w, s.pad_left, s.kernel_w, s.in_w, &w0, &w1);
-        const size_t cells = (h1 - h0) * (w1 - w0);
-        const size_t count = p.count_include_pad ? s.kernel_h * s.kernel_w : (cells ? cells : 1);
-        const __m256 m = _mm256_set1_ps(p.scale / static_cast<float>(count));
-        int8_t* out = y + ((b * s.out_h + oh) * s.out_w + ow) * s.channels;
-        for (size_t c = 0; c < s.channels; c += kPoolChannels) {
-          const size_t c0 = c + kPoolChannels <= s.channels ? c : s.channels - kPoolChannels;
-          __m256i acc[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
-          for (size_t ih = h0; ih < h1; ++ih) {
-            const int8_t* row = x + ((b * s.in_h + ih) * s.in_w) * s.channels + c0;
-            for (size_t iw = w0; iw < w1; ++iw) {
-              const __m128i v = load16(row + iw * s.channels);
-              acc[0] = _mm256_add_epi32(acc[0], widen8(v, 0));
-              acc[1] = _mm256_add_epi32(acc[1], widen8(v, 1));
-            }
-          }
-          store16(out + c0, requant_sums(acc, cells, p.in_zero_point, m, rq));
-        }
-      }
-    }
-  }
+  pool_windows(s, x, y, [&](const PoolWindow& w, int8_t* out) {
+    average_window(w, p.in_zero_point, _mm256_set1_ps(pool_average_scale(s, p, w)), rq, out);
+  });
 }
 
 void global_avgpool_avx2(size_t batch, size_t pixels, size_t channels, const int8_t* x, int8_t* y,
                          const QAvgPoolParams& p) {
-  if (channels < kPoolChannels) return qs8_pool_ref.global_avgpool(batch, pixels, channels, x, y, p);
+  if (channels < Vec16::kWidth) return qs8_pool_ref.global_avgpool(batch, pixels, channels, x, y, p);
   const Requant rq = make_requant(p.out);
   const __m256 m = _mm256_set1_ps(p.scale / static_cast<float>(pixels ? pixels : 1));
-  for (size_t b = 0; b < batch; ++b) {
-    const int8_t* xb = x + b * pixels * channels;
-    for (size_t c = 0; c < channels; c += kPoolChannels) {
-      const size_t c0 = c + kPoolChannels <= channels ? c : channels - kPoolChannels;
-      __m256i acc[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
-      for (size_t i = 0; i < pixels; ++i) {
-        const __m128i v = load16(xb + i * channels + c0);
-        acc[0] = _mm256_add_epi32(acc[0], widen8(v, 0));
-        acc[1] = _mm256_add_epi32(acc[1], widen8(v, 1));
-      }
-      store16(y + b * channels + c0, requant_sums(acc, pixels, p.in_zero_point, m, rq));
-    }
-  }
+  for (size_t b = 0; b < batch; ++b)
+    average_window(pool_row(x + b * pixels * channels, pixels, channels), p.in_zero_point, m, rq,
+                   y + b * channels);
 }
 
 }  // namespace

@@ -1,16 +1,24 @@
 // int8 table lookup for AVX-512: the AVX2 kernel's 16 vpshufb sub-tables
 // (avx2.cc explains the XOR chain) at 64 bytes per step. It needs only AVX-512
 // BW, which every CPU of the avx512vnni variant has; vpermb would need VBMI,
-// which not all of them do. Compiled with AVX-512 flags: everything here stays
-// in this file.
+// which not all of them do. The ragged end is rows.h's, instantiated with
+// this file's vector traits. Compiled with AVX-512 flags: everything here
+// stays in this file.
 #include <immintrin.h>
 
-#include <cstring>
-
 #include "kernels/elementwise/elementwise.h"
+#include "kernels/elementwise/rows.h"
 
 namespace huddle::kernels {
 namespace {
+
+// 64 int8 lanes.
+struct Vec64 {
+  using V = __m512i;
+  static constexpr size_t kWidth = 64;
+  static V load(const int8_t* p) { return _mm512_loadu_si512(p); }
+  static void store(int8_t* p, V v) { _mm512_storeu_si512(p, v); }
+};
 
 void lut_avx512(size_t n, const int8_t* x, int8_t* y, const int8_t* table) {
   __m512i t[16], v[16];
@@ -33,19 +41,7 @@ void lut_avx512(size_t n, const int8_t* x, int8_t* y, const int8_t* table) {
     }
     return r;
   };
-  auto load = [](const int8_t* p) { return _mm512_loadu_si512(p); };
-  auto store = [](int8_t* p, __m512i r) { _mm512_storeu_si512(p, r); };
-  if (n < 64) {  // through a stack buffer
-    if (n == 0) return;
-    int8_t tmp[64] = {};
-    std::memcpy(tmp, x, n);
-    store(tmp, block(load(tmp)));
-    std::memcpy(y, tmp, n);
-    return;
-  }
-  const __m512i last = block(load(x + n - 64));  // the ragged end, before any store (y may be x)
-  for (size_t i = 0; i + 64 <= n; i += 64) store(y + i, block(load(x + i)));
-  store(y + n - 64, last);
+  unary_row<Vec64>(n, x, y, block);
 }
 
 }  // namespace

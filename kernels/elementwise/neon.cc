@@ -3,18 +3,24 @@
 // specification writes it (elementwise.h, pool.h), 16 results narrowed back to
 // int8 per step with saturating moves; vcvtnq_s32_f32 rounds half to even.
 // The lookup reads the 256-entry table as four 64-byte slices with TBL/TBX.
-// A ragged end is one vector overlapping the last full one, recomputed from the
-// inputs; only rows shorter than a vector go through small stack buffers, so
-// nothing past a tensor is read or written.
+// The loops around the vectors (ragged ends, rows, pooling windows) are
+// rows.h's, instantiated with this file's vector traits.
 #include <arm_neon.h>
-
-#include <cstring>
 
 #include "kernels/elementwise/elementwise.h"
 #include "kernels/elementwise/pool.h"
+#include "kernels/elementwise/rows.h"
 
 namespace huddle::kernels {
 namespace {
+
+// 16 int8 lanes: the unit of every kernel here.
+struct Vec16 {
+  using V = int8x16_t;
+  static constexpr size_t kWidth = 16;
+  static V load(const int8_t* p) { return vld1q_s8(p); }
+  static void store(int8_t* p, V v) { vst1q_s8(p, v); }
+};
 
 // The output side of a requantisation, broadcast.
 struct Requant {
@@ -49,75 +55,12 @@ inline void widen16(int8x16_t v, int32x4_t out[4]) {
   out[3] = vmovl_s16(vget_high_s16(hi));
 }
 
-// The first n (< 16) bytes at p, the rest zero.
-inline int8x16_t load16_part(const int8_t* p, size_t n) {
-  int8_t tmp[16] = {};
-  std::memcpy(tmp, p, n);
-  return vld1q_s8(tmp);
-}
-
-inline void store16_part(int8_t* p, int8x16_t v, size_t n) {
-  int8_t tmp[16];
-  vst1q_s8(tmp, v);
-  std::memcpy(p, tmp, n);
-}
-
-// y[i] = block(a[i..], b[i..]) 16 at a time. A ragged end of n >= 16 is one
-// block overlapping the last full one, computed before any store (so y may be
-// a); only n < 16 goes through stack buffers.
-template <class Block>
-inline void binary_row(size_t n, const int8_t* a, const int8_t* b, int8_t* y, const Block& block) {
-  if (n < 16) {
-    if (n == 0) return;
-    store16_part(y, block(load16_part(a, n), load16_part(b, n)), n);
-    return;
-  }
-  const int8x16_t last = block(vld1q_s8(a + n - 16), vld1q_s8(b + n - 16));
-  for (size_t i = 0; i + 16 <= n; i += 16) vst1q_s8(y + i, block(vld1q_s8(a + i), vld1q_s8(b + i)));
-  vst1q_s8(y + n - 16, last);
-}
-
-// y[i] = block(x[i..]) 16 at a time, the ragged end as in binary_row.
-template <class Block>
-inline void unary_row(size_t n, const int8_t* x, int8_t* y, const Block& block) {
-  if (n < 16) {
-    if (n == 0) return;
-    store16_part(y, block(load16_part(x, n)), n);
-    return;
-  }
-  const int8x16_t last = block(vld1q_s8(x + n - 16));
-  for (size_t i = 0; i + 16 <= n; i += 16) vst1q_s8(y + i, block(vld1q_s8(x + i)));
-  vst1q_s8(y + n - 16, last);
-}
-
-// Rows of a binary op: one long row when b has a's shape; for a short
-// per-channel b, groups of rows against b repeated in a stack buffer.
-template <class Block>
-inline void binary_rows(size_t rows, size_t channels, const int8_t* a, const int8_t* b, size_t b_stride,
-                        int8_t* y, const Block& block) {
-  constexpr size_t kRepeat = 256;
-  if (b_stride == channels || rows == 1) {
-    binary_row(rows * channels, a, b, y, block);
-  } else if (b_stride == 0 && channels < kRepeat / 4) {
-    int8_t repeated[kRepeat];
-    const size_t group = kRepeat / channels;
-    for (size_t i = 0; i < group * channels; ++i) repeated[i] = b[i % channels];
-    for (size_t r = 0; r < rows; r += group) {
-      const size_t nr = rows - r < group ? rows - r : group;
-      binary_row(nr * channels, a + r * channels, repeated, y + r * channels, block);
-    }
-  } else {
-    for (size_t r = 0; r < rows; ++r)
-      binary_row(channels, a + r * channels, b + r * b_stride, y + r * channels, block);
-  }
-}
-
 void add_neon(size_t rows, size_t channels, const int8_t* a, const int8_t* b, size_t b_stride, int8_t* y,
               const QBinaryParams& p) {
   const Requant rq = make_requant(p.out);
   const int32x4_t za = vdupq_n_s32(p.a_zero_point), zb = vdupq_n_s32(p.b_zero_point);
   const float32x4_t ma = vdupq_n_f32(p.a_multiplier), mb = vdupq_n_f32(p.b_multiplier);
-  binary_rows(rows, channels, a, b, b_stride, y, [&](int8x16_t va, int8x16_t vb) {
+  binary_rows<Vec16>(rows, channels, a, b, b_stride, y, [&](int8x16_t va, int8x16_t vb) {
     int32x4_t wa[4], wb[4], q[4];
     widen16(va, wa);
     widen16(vb, wb);
@@ -135,7 +78,7 @@ void add_scalar_neon(size_t n, const int8_t* a, int8_t b, int8_t* y, const QBina
   const int32x4_t za = vdupq_n_s32(p.a_zero_point);
   const float32x4_t ma = vdupq_n_f32(p.a_multiplier);
   const float32x4_t fb = vdupq_n_f32(static_cast<float>(int32_t{b} - p.b_zero_point) * p.b_multiplier);
-  unary_row(n, a, y, [&](int8x16_t va) {
+  unary_row<Vec16>(n, a, y, [&](int8x16_t va) {
     int32x4_t wa[4], q[4];
     widen16(va, wa);
     for (int j = 0; j < 4; ++j)
@@ -149,7 +92,7 @@ void mul_neon(size_t rows, size_t channels, const int8_t* a, const int8_t* b, si
   const Requant rq = make_requant(p.out);
   const int32x4_t za = vdupq_n_s32(p.a_zero_point), zb = vdupq_n_s32(p.b_zero_point);
   const float32x4_t m = vdupq_n_f32(p.a_multiplier);
-  binary_rows(rows, channels, a, b, b_stride, y, [&](int8x16_t va, int8x16_t vb) {
+  binary_rows<Vec16>(rows, channels, a, b, b_stride, y, [&](int8x16_t va, int8x16_t vb) {
     int32x4_t wa[4], wb[4], q[4];
     widen16(va, wa);
     widen16(vb, wb);
@@ -165,7 +108,7 @@ void mul_scalar_neon(size_t n, const int8_t* a, int8_t b, int8_t* y, const QBina
   const Requant rq = make_requant(p.out);
   const int32x4_t za = vdupq_n_s32(p.a_zero_point), vb = vdupq_n_s32(int32_t{b} - p.b_zero_point);
   const float32x4_t m = vdupq_n_f32(p.a_multiplier);
-  unary_row(n, a, y, [&](int8x16_t va) {
+  unary_row<Vec16>(n, a, y, [&](int8x16_t va) {
     int32x4_t wa[4], q[4];
     widen16(va, wa);
     for (int j = 0; j < 4; ++j)
@@ -185,11 +128,7 @@ void rescale_neon(size_t rows, size_t channels, const int8_t* x, size_t x_stride
     for (int j = 0; j < 4; ++j) q[j] = requant4(vmulq_f32(vcvtq_f32_s32(vsubq_s32(w[j], zx)), m), rq);
     return pack16(q);
   };
-  if (x_stride == channels && y_stride == channels) {
-    unary_row(rows * channels, x, y, block);
-  } else {
-    for (size_t r = 0; r < rows; ++r) unary_row(channels, x + r * x_stride, y + r * y_stride, block);
-  }
+  unary_rows<Vec16>(rows, channels, x, x_stride, y, y_stride, block);
 }
 
 // TBL gives 0 and TBX keeps the destination for an index past the 64-byte
@@ -208,37 +147,20 @@ void lut_neon(size_t n, const int8_t* x, int8_t* y, const int8_t* table) {
     }
     return r;
   };
-  unary_row(n, x, y, block);
+  unary_row<Vec16>(n, x, y, block);
 }
 
-// Pooling runs 16 channels per step, the ragged end as one step overlapping
-// the last full one; under 16 channels the reference loop is faster than
-// vectors of mostly padding, so those calls go to it.
-constexpr size_t kPoolChannels = 16;
-
+// Pooling (rows.h): 16 channels per step, under 16 to the reference loop.
 void maxpool_neon(const QPoolShape& s, const int8_t* x, int8_t* y, int8_t min, int8_t max) {
-  if (s.channels < kPoolChannels) return qs8_pool_ref.maxpool(s, x, y, min, max);
+  if (s.channels < Vec16::kWidth) return qs8_pool_ref.maxpool(s, x, y, min, max);
   const int8x16_t vmin = vdupq_n_s8(min), vmax = vdupq_n_s8(max);
-  for (size_t b = 0; b < s.batch; ++b) {
-    for (size_t oh = 0; oh < s.out_h; ++oh) {
-      size_t h0, h1;
-      qs8_pool_window(oh, s.stride_h, s.pad_top, s.kernel_h, s.in_h, &h0, &h1);
-      for (size_t ow = 0; ow < s.out_w; ++ow) {
-        size_t w0, w1;
-        qs8_pool_window(ow, s.stride_w, s.pad_left, s.kernel_w, s.in_w, &w0, &w1);
-        int8_t* out = y + ((b * s.out_h + oh) * s.out_w + ow) * s.channels;
-        for (size_t c = 0; c < s.channels; c += kPoolChannels) {
-          const size_t c0 = c + kPoolChannels <= s.channels ? c : s.channels - kPoolChannels;
-          int8x16_t m = vdupq_n_s8(-128);
-          for (size_t ih = h0; ih < h1; ++ih) {
-            const int8_t* row = x + ((b * s.in_h + ih) * s.in_w) * s.channels + c0;
-            for (size_t iw = w0; iw < w1; ++iw) m = vmaxq_s8(m, vld1q_s8(row + iw * s.channels));
-          }
-          vst1q_s8(out + c0, vminq_s8(vmaxq_s8(m, vmin), vmax));
-        }
-      }
-    }
-  }
+  pool_windows(s, x, y, [&](const PoolWindow& w, int8_t* out) {
+    pool_channels<Vec16>(s.channels, out, [&](size_t c0) {
+      int8x16_t m = vdupq_n_s8(-128);
+      pool_cells<Vec16>(w, c0, [&](int8x16_t v) { m = vmaxq_s8(m, v); });
+      return vminq_s8(vmaxq_s8(m, vmin), vmax);
+    });
+  });
 }
 
 // Adds the 16 lanes of v into acc (int32): through int16 pairs with SADDW.
@@ -250,58 +172,36 @@ inline void accumulate16(int8x16_t v, int32x4_t acc[4]) {
   acc[3] = vaddw_s16(acc[3], vget_high_s16(hi));
 }
 
-// Requantises 16 channel sums (int32, before subtracting the zero point
-// `cells` times) with multiplier `m`.
-inline int8x16_t requant_sums(const int32x4_t acc[4], size_t cells, int32_t zero_point, float32x4_t m,
-                              const Requant& rq) {
-  const int32x4_t bias = vdupq_n_s32(static_cast<int32_t>(cells) * zero_point);
-  int32x4_t q[4];
-  for (int j = 0; j < 4; ++j) q[j] = requant4(vmulq_f32(vcvtq_f32_s32(vsubq_s32(acc[j], bias)), m), rq);
-  return pack16(q);
+// out[0 .. w.channels) = the sums over w's cells of each channel less the
+// zero point, times m, requantised.
+inline void average_window(const PoolWindow& w, int32_t zero_point, float32x4_t m, const Requant& rq,
+                           int8_t* out) {
+  const int32x4_t bias = vdupq_n_s32(static_cast<int32_t>(w.cells()) * zero_point);
+  pool_channels<Vec16>(w.channels, out, [&](size_t c0) {
+    int32x4_t acc[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
+    pool_cells<Vec16>(w, c0, [&](int8x16_t v) { accumulate16(v, acc); });
+    int32x4_t q[4];
+    for (int j = 0; j < 4; ++j) q[j] = requant4(vmulq_f32(vcvtq_f32_s32(vsubq_s32(acc[j], bias)), m), rq);
+    return pack16(q);
+  });
 }
 
 void avgpool_neon(const QPoolShape& s, const int8_t* x, int8_t* y, const QAvgPoolParams& p) {
-  if (s.channels < kPoolChannels) return qs8_pool_ref.avgpool(s, x, y, p);
+  if (s.channels < Vec16::kWidth) return qs8_pool_ref.avgpool(s, x, y, p);
   const Requant rq = make_requant(p.out);
-  for (size_t b = 0; b < s.batch; ++b) {
-    for (size_t oh = 0; oh < s.out_h; ++oh) {
-      size_t h0, h1;
-      qs8_pool_window(oh, s.stride_h, s.pad_top, s.kernel_h, s.in_h, &h0, &h1);
-      for (size_t ow = 0; ow < s.out_w; ++ow) {
-        size_t w0, w1;
-        qs8_pool_window(ow, s.stride_w, s.pad_left, s.kernel_w, s.in_w, &w0, &w1);
-        const size_t cells = (h1 - h0) * (w1 - w0);
-        const size_t count = p.count_include_pad ? s.kernel_h * s.kernel_w : (cells ? cells : 1);
-        const float32x4_t m = vdupq_n_f32(p.scale / static_cast<float>(count));
-        int8_t* out = y + ((b * s.out_h + oh) * s.out_w + ow) * s.channels;
-        for (size_t c = 0; c < s.channels; c += kPoolChannels) {
-          const size_t c0 = c + kPoolChannels <= s.channels ? c : s.channels - kPoolChannels;
-          int32x4_t acc[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
-          for (size_t ih = h0; ih < h1; ++ih) {
-            const int8_t* row = x + ((b * s.in_h + ih) * s.in_w) * s.channels + c0;
-            for (size_t iw = w0; iw < w1; ++iw) accumulate16(vld1q_s8(row + iw * s.channels), acc);
-          }
-          vst1q_s8(out + c0, requant_sums(acc, cells, p.in_zero_point, m, rq));
-        }
-      }
-    }
-  }
+  pool_windows(s, x, y, [&](const PoolWindow& w, int8_t* out) {
+    average_window(w, p.in_zero_point, vdupq_n_f32(pool_average_scale(s, p, w)), rq, out);
+  });
 }
 
 void global_avgpool_neon(size_t batch, size_t pixels, size_t channels, const int8_t* x, int8_t* y,
                          const QAvgPoolParams& p) {
-  if (channels < kPoolChannels) return qs8_pool_ref.global_avgpool(batch, pixels, channels, x, y, p);
+  if (channels < Vec16::kWidth) return qs8_pool_ref.global_avgpool(batch, pixels, channels, x, y, p);
   const Requant rq = make_requant(p.out);
   const float32x4_t m = vdupq_n_f32(p.scale / static_cast<float>(pixels ? pixels : 1));
-  for (size_t b = 0; b < batch; ++b) {
-    const int8_t* xb = x + b * pixels * channels;
-    for (size_t c = 0; c < channels; c += kPoolChannels) {
-      const size_t c0 = c + kPoolChannels <= channels ? c : channels - kPoolChannels;
-      int32x4_t acc[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
-      for (size_t i = 0; i < pixels; ++i) accumulate16(vld1q_s8(xb + i * channels + c0), acc);
-      vst1q_s8(y + b * channels + c0, requant_sums(acc, pixels, p.in_zero_point, m, rq));
-    }
-  }
+  for (size_t b = 0; b < batch; ++b)
+    average_window(pool_row(x + b * pixels * channels, pixels, channels), p.in_zero_point, m, rq,
+                   y + b * channels);
 }
 
 }  // namespace

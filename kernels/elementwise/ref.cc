@@ -6,26 +6,20 @@
 namespace huddle::kernels {
 namespace {
 
-void add_ref(size_t rows, size_t channels, const int8_t* a, const int8_t* b, size_t b_stride, int8_t* y,
-             const QBinaryParams& p) {
+// One element of add or mul (qs8_add_one, qs8_mul_one).
+using QBinaryOneFn = int8_t (*)(int8_t a, int8_t b, const QBinaryParams& p);
+
+template <QBinaryOneFn op>
+void binary_ref(size_t rows, size_t channels, const int8_t* a, const int8_t* b, size_t b_stride, int8_t* y,
+                const QBinaryParams& p) {
   for (size_t r = 0; r < rows; ++r)
     for (size_t c = 0; c < channels; ++c)
-      y[r * channels + c] = qs8_add_one(a[r * channels + c], b[r * b_stride + c], p);
+      y[r * channels + c] = op(a[r * channels + c], b[r * b_stride + c], p);
 }
 
-void add_scalar_ref(size_t n, const int8_t* a, int8_t b, int8_t* y, const QBinaryParams& p) {
-  for (size_t i = 0; i < n; ++i) y[i] = qs8_add_one(a[i], b, p);
-}
-
-void mul_ref(size_t rows, size_t channels, const int8_t* a, const int8_t* b, size_t b_stride, int8_t* y,
-             const QBinaryParams& p) {
-  for (size_t r = 0; r < rows; ++r)
-    for (size_t c = 0; c < channels; ++c)
-      y[r * channels + c] = qs8_mul_one(a[r * channels + c], b[r * b_stride + c], p);
-}
-
-void mul_scalar_ref(size_t n, const int8_t* a, int8_t b, int8_t* y, const QBinaryParams& p) {
-  for (size_t i = 0; i < n; ++i) y[i] = qs8_mul_one(a[i], b, p);
+template <QBinaryOneFn op>
+void binary_scalar_ref(size_t n, const int8_t* a, int8_t b, int8_t* y, const QBinaryParams& p) {
+  for (size_t i = 0; i < n; ++i) y[i] = op(a[i], b, p);
 }
 
 void rescale_ref(size_t rows, size_t channels, const int8_t* x, size_t x_stride, int8_t* y, size_t y_stride,
@@ -102,10 +96,10 @@ void global_avgpool_ref(size_t batch, size_t pixels, size_t channels, const int8
 
 const QElementwiseUkernel qs8_elementwise_ref = {"qs8_elementwise_minmax_fp32__ref",
                                                  Isa::ref,
-                                                 add_ref,
-                                                 add_scalar_ref,
-                                                 mul_ref,
-                                                 mul_scalar_ref,
+                                                 binary_ref<qs8_add_one>,
+                                                 binary_scalar_ref<qs8_add_one>,
+                                                 binary_ref<qs8_mul_one>,
+                                                 binary_scalar_ref<qs8_mul_one>,
                                                  rescale_ref};
 
 const QLutUkernel x8_lut_ref = {"x8_lut__ref", Isa::ref, lut_ref};
