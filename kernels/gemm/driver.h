@@ -19,6 +19,9 @@
 #include "kernels/gemm/gemm.h"
 
 namespace huddle::kernels {
+// Internal linkage: every variant file (compiled with its own target flags)
+// gets its own copy, never one the linker could hand to portable code.
+namespace {
 
 // Row pointer of one indirection entry.
 inline const int8_t* indirect_row(const int8_t* base, size_t offset, const int8_t* zero) {
@@ -80,4 +83,5 @@ struct TileEntryPoints {
   }
 };
 
+}  // namespace
 }  // namespace huddle::kernels

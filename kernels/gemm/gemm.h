@@ -67,10 +67,12 @@ struct QGemmUkernel {
   QIGemmFn igemm;
 };
 
-// K rounded up to a whole number of groups of kr.
-inline constexpr size_t qgemm_round_k(size_t k, size_t kr) { return (k + kr - 1) / kr * kr; }
+// K rounded up to a whole number of groups of kr. (These two are static: the
+// variant files, compiled with ISA flags, use them too, and a shared inline
+// copy could be the one the linker keeps for portable code.)
+static constexpr size_t qgemm_round_k(size_t k, size_t kr) { return (k + kr - 1) / kr * kr; }
 // Bytes one block of nr columns takes in the packed buffer (k already padded or not).
-inline constexpr size_t qgemm_block_bytes(size_t nr, size_t kr, size_t k) {
+static constexpr size_t qgemm_block_bytes(size_t nr, size_t kr, size_t k) {
   return (nr * (sizeof(int32_t) + sizeof(float)) + nr * qgemm_round_k(k, kr) + 15) & ~size_t{15};
 }
 inline size_t qgemm_block_bytes(const QGemmUkernel& uk, size_t k) {
