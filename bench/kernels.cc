@@ -3,7 +3,8 @@
 // Times every runnable int8 GEMM variant, one thread, on the convolutions of
 // MobileNetV2-224 and ResNet18-224 and a square 512^3 GEMM, against the
 // measured int8 peak of this CPU and against XNNPACK on the same shapes, and
-// ends with grep-able headline lines. `--run` runs one variant on one shape
+// the depthwise family (kernels/dwconv/) on MobileNetV2's depthwise layers
+// against XNNPACK's, and ends with grep-able headline lines. `--run` runs one variant on one shape
 // a given number of times and nothing else, for instruction counts under
 // qemu (see bench/run).
 #include <algorithm>
@@ -25,6 +26,7 @@
 #include "bench/peak.h"
 #include "bench/xnnpack_peer.h"
 #include "kernels/conv/conv.h"
+#include "kernels/dwconv/dwconv.h"
 #include "kernels/gemm/gemm.h"
 
 namespace huddle::bench {
@@ -40,7 +42,9 @@ constexpr const char* kHelp =
     "Times every int8 GEMM variant this CPU runs (one thread, median thread CPU\n"
     "time per call, at least S seconds per case and variant, default 0.2) on the\n"
     "convolutions of MobileNetV2-224 and ResNet18-224 and a 512^3 GEMM, against\n"
-    "the measured int8 peak and XNNPACK (when built in), then prints headlines.\n"
+    "the measured int8 peak and XNNPACK (when built in), and the depthwise\n"
+    "variant of each isa on MobileNetV2's depthwise layers against XNNPACK (no\n"
+    "% of peak: they are memory-bound), then prints headlines.\n"
     "The variants, XNNPACK and the peak loops are sampled in turn, so a change in\n"
     "the machine's load hits them alike.\n"
     "\n"
@@ -52,18 +56,11 @@ constexpr const char* kHelp =
     "                   printing one line: for instruction counts under qemu\n"
     "Exit status: 0 done, 1 failure, 2 usage error.\n";
 
-// What a case runs. To add depthwise convolutions (kernels/dwconv/):
-//  1. a `dwconv` kind here;
-//  2. in cases(), MobileNetV2's depthwise layers as conv(...) cases with
-//     kind = Kind::dwconv, groups = channels and shape.in_c = shape.out_c = 1
-//     (gemm_n/gemm_k/macs and make_data then size everything right; the
-//     weights are XNNPACK's [channel][kh][kw], the same bytes as TFLite's
-//     [kh][kw][channel] only when kh = kw = 1, so repack if the family's
-//     layout differs and the XNNPACK output check should hold);
-//  3. its branch in prepare_huddle(), using the dwconv variant for uk.isa
-//     (a column is "what huddle runs with HUDDLE_ISA=<isa>").
-// XNNPACK runs it through prepare_peer() unchanged (groups = channels).
-enum class Kind { gemm, conv };
+// What a case runs: a GEMM (kernels/gemm/), a convolution (kernels/conv/), or
+// a depthwise convolution (kernels/dwconv/: groups = channels, shape.in_c =
+// shape.out_c = 1; the column of an isa runs dwconv_for(isa), what huddle runs
+// with HUDDLE_ISA=<isa>). XNNPACK runs every kind as a convolution.
+enum class Kind { gemm, conv, dwconv };
 
 // One benchmark case: a layer shape and how often its network runs it.
 struct Case {
@@ -117,13 +114,29 @@ const char* const kRn18 = "ResNet18-224";
 const char* const kSquare = "square GEMM";
 const char* const kSquareName = "gemm.512x512x512";
 
+// A k x k depthwise convolution (channel multiplier 1) with stride s on an
+// hw x hw x channels input, padded by k / 2.
+Case depthwise(const char* net, const char* prefix, const char* part, size_t hw, size_t channels, size_t k,
+               size_t s, int count) {
+  Case c = conv(net, prefix, part, hw, 1, 1, k, s, count);
+  char name[64];
+  if (s > 1)
+    std::snprintf(name, sizeof name, "%sdw%zux%zus%zu.%zu@%zu", prefix, k, k, s, channels, hw);
+  else
+    std::snprintf(name, sizeof name, "%sdw%zux%zu.%zu@%zu", prefix, k, k, channels, hw);
+  c.name = name;
+  c.kind = Kind::dwconv;
+  c.groups = channels;
+  return c;
+}
+
 // Every case, in network order.
 std::vector<Case> cases() {
   std::vector<Case> v;
   // MobileNetV2-224 (width 1.0): stem, then the inverted residual blocks'
-  // expansion and projection 1x1 convolutions (depthwise excluded for now),
-  // then the last 1x1. Counts: blocks of a stage after the first share a shape
-  // with the next stage's first expansion.
+  // expansion and projection 1x1 convolutions, then the last 1x1. Counts:
+  // blocks of a stage after the first share a shape with the next stage's
+  // first expansion.
   v.push_back(conv(kMbv2, "mbv2.", "stem", 224, 3, 32, 3, 2, 1));
   const struct {
     size_t hw, cin, cout;
@@ -135,6 +148,21 @@ std::vector<Case> cases() {
       {7, 160, 960, 3}, {7, 960, 160, 2}, {7, 960, 320, 1}, {7, 320, 1280, 1},
   };
   for (const auto& p : pw) v.push_back(pointwise(kMbv2, "mbv2.", "pointwise", p.hw, p.cin, p.cout, p.count));
+  // Its 3x3 depthwise convolutions, one per inverted residual block (17; the
+  // table t/c/n/s 1/16/1/1, 6/24/2/2, 6/32/3/2, 6/64/4/2, 6/96/3/1, 6/160/3/2,
+  // 6/320/1/1): a stage's first block has the stage's stride on the previous
+  // stage's width times t, its other blocks stride 1 on its own width times t,
+  // so the first block of a stride-1 stage shares a shape with the previous
+  // stage's other blocks (14x14x384 four times, 7x7x960 three times).
+  const struct {
+    size_t hw, channels, stride;
+    int count;
+  } dw[] = {
+      {112, 32, 1, 1}, {112, 96, 2, 1}, {56, 144, 1, 1}, {56, 144, 2, 1}, {28, 192, 1, 2},
+      {28, 192, 2, 1}, {14, 384, 1, 4}, {14, 576, 1, 2}, {14, 576, 2, 1}, {7, 960, 1, 3},
+  };
+  for (const auto& d : dw)
+    v.push_back(depthwise(kMbv2, "mbv2.", "depthwise", d.hw, d.channels, 3, d.stride, d.count));
   // ResNet18-224: conv1, the 3x3 convolutions of the four stages (the first
   // of stages 2-4 with stride 2), the 1x1 stride-2 downsample convolutions.
   v.push_back(conv(kRn18, "rn18.", "conv1", 224, 3, 64, 7, 2, 1));
@@ -201,6 +229,28 @@ Run prepare_huddle(const QGemmUkernel& uk, const Case& c, Data& d) {
           std::make_shared<QConv>(uk, c.shape, d.weights.data(), d.bias.data(), d.scale.data(), d.in_zp);
       return [&d, qc] { qc->run(d.in.data(), d.out.data(), d.params); };
     }
+    case Kind::dwconv: {
+      const QDwConvUkernel& dw = dwconv_for(uk.isa);
+      const ConvShape& s = c.shape;
+      QDwConvShape ds;
+      ds.in_h = s.in_h;
+      ds.in_w = s.in_w;
+      ds.channels = ds.in_stride = ds.out_stride = c.groups;
+      ds.kernel = static_cast<uint32_t>(s.kernel_h);
+      ds.stride = static_cast<uint32_t>(s.stride_h);
+      ds.pad_top = static_cast<uint32_t>(s.pad_top);
+      ds.pad_left = static_cast<uint32_t>(s.pad_left);
+      ds.pad_bottom = static_cast<uint32_t>(s.pad_bottom);
+      ds.pad_right = static_cast<uint32_t>(s.pad_right);
+      // d.weights are XNNPACK's [channel][kh][kw]; the family takes [kh][kw][channel].
+      const size_t taps = c.gemm_k();
+      std::vector<int8_t> w(taps * c.groups);
+      for (size_t ch = 0; ch < c.groups; ++ch)
+        for (size_t t = 0; t < taps; ++t) w[t * c.groups + ch] = d.weights[ch * taps + t];
+      auto packed = std::make_shared<std::vector<uint8_t>>(dwconv_packed_size(dw, ds.kernel, c.groups));
+      dwconv_pack(dw, ds.kernel, c.groups, w.data(), d.bias.data(), d.scale.data(), d.in_zp, packed->data());
+      return [&dw, &d, packed, ds] { dw.run(ds, d.in.data(), packed->data(), d.out.data(), d.params); };
+    }
   }
   return {};
 }
@@ -260,6 +310,11 @@ std::string cpu_model() {
   return "unknown CPU model";
 }
 
+// The name of what `uk`'s column runs on case `c`.
+const char* variant_name(const QGemmUkernel& uk, const Case& c) {
+  return c.kind == Kind::dwconv ? dwconv_for(uk.isa).name : uk.name;
+}
+
 const QGemmUkernel* find_variant(const std::string& name) {
   for (const QGemmUkernel* uk : qgemm_all())
     if (name == isa_name(uk->isa) || name == uk->name) return uk;
@@ -272,7 +327,8 @@ struct Row {
   std::vector<double> ms;   // per variant
   double peer_ms = 0;       // 0: not measured
   int peer_diff = -1;       // max |huddle - XNNPACK| of the best variant's output, -1: not compared
-  std::vector<Peak> peaks;  // the peak loops, timed in turn with this case
+  size_t peer_bytes = 0;    // how many of its output bytes differ from XNNPACK's
+  std::vector<Peak> peaks;  // the peak loops, timed in turn with this case (none for depthwise)
 };
 
 struct Options {
@@ -293,8 +349,9 @@ void print_header(const std::vector<const QGemmUkernel*>& variants) {
   std::printf(" | %8s %7s %8s\n", "ms", "GMAC/s", "");
 }
 
-// One line of times: per variant ms, GMAC/s and % of its peak, then the peer
-// and the best variant's speed relative to it (>1: huddle faster).
+// One line of times: per variant ms, GMAC/s and % of its peak ("-" without
+// one in `peaks`), then the peer and the best variant's speed relative to it
+// (>1: huddle faster).
 void print_times(const char* label, const char* count, const std::string& gemm, double macs,
                  const std::vector<double>& ms, double peer_ms,
                  const std::vector<const QGemmUkernel*>& variants, const std::vector<Peak>& peaks) {
@@ -302,7 +359,10 @@ void print_times(const char* label, const char* count, const std::string& gemm, 
   for (size_t i = 0; i < variants.size(); ++i) {
     const Peak* p = peak_for(peaks, variants[i]->isa);
     const double gmacs = macs / ms[i] * 1e-6;
-    std::printf(" | %8.3f %7.1f %4.0f%%", ms[i], gmacs, p ? 100.0 * gmacs / p->gmacs : 0.0);
+    if (p)
+      std::printf(" | %8.3f %7.1f %4.0f%%", ms[i], gmacs, 100.0 * gmacs / p->gmacs);
+    else
+      std::printf(" | %8.3f %7.1f %5s", ms[i], gmacs, "-");
   }
   if (peer_ms > 0)
     std::printf(" | %8.3f %7.1f %7.2fx\n", peer_ms, macs / peer_ms * 1e-6, peer_ms / ms.back());
@@ -310,18 +370,22 @@ void print_times(const char* label, const char* count, const std::string& gemm, 
     std::printf(" | %8s %7s %8s\n", "-", "-", "-");
 }
 
-// Sum over rows (each times its count) of one net, or one part of it.
+// A sum of rows: MACs and per variant and peer ms.
 struct Total {
   double macs = 0, peer_ms = 0;
   std::vector<double> ms;
   bool peer = true;
 };
 
-Total total(const std::vector<Row>& rows, const std::string& net, const std::string& part, size_t nv) {
+// Sum over rows (each times its count) of one net, or of some parts of it
+// (`parts` empty: all of them).
+Total total(const std::vector<Row>& rows, const std::string& net, const std::vector<std::string>& parts,
+            size_t nv) {
   Total t;
   t.ms.assign(nv, 0.0);
   for (const Row& r : rows) {
-    if (r.c->net != net || (!part.empty() && r.c->part != part)) continue;
+    if (r.c->net != net) continue;
+    if (!parts.empty() && std::find(parts.begin(), parts.end(), r.c->part) == parts.end()) continue;
     t.macs += r.c->macs() * r.c->count;
     for (size_t i = 0; i < nv; ++i) t.ms[i] += r.ms[i] * r.c->count;
     t.peer_ms += r.peer_ms * r.c->count;
@@ -343,7 +407,10 @@ int bench(const Options& o) {
   std::printf("CPU: %s (%s)\n", cpu_model().c_str(), cpu_feature_summary().c_str());
   std::printf("variants:");
   for (const QGemmUkernel* uk : variants) std::printf(" %s", uk->name);
-  std::printf("\npeer: %s\n", peer ? "XNNPACK (qc8 convolution, per-channel int8; 1x1 for the GEMMs)"
+  std::printf("\ndepthwise variants (per column):");
+  for (const QGemmUkernel* uk : variants) std::printf(" %s", dwconv_for(uk->isa).name);
+  std::printf("\npeer: %s\n", peer ? "XNNPACK (qc8 convolution, per-channel int8; 1x1 for the GEMMs, "
+                                     "groups = channels for the depthwise ones)"
                                    : ("none: " + peer_missing).c_str());
 
   // The peak loops are timed in turn with the kernels of every case, so a
@@ -356,24 +423,28 @@ int bench(const Options& o) {
   for (const Case& c : all) {
     if (!o.filter.empty() && c.name.find(o.filter) == std::string::npos) continue;
     std::fprintf(stderr, "kernels: %s\n", c.name.c_str());
-    Row r{&c, {}, 0, -1, {}};
+    Row r{&c, {}, 0, -1, 0, {}};
     Data d = make_data(c);
     std::vector<Run> runs;
     for (const QGemmUkernel* uk : variants) runs.push_back(prepare_huddle(*uk, c, d));
     std::vector<int8_t> peer_out(d.out.size());
     if (peer) runs.push_back(prepare_peer(c, d, peer_out));
-    for (const PeakLoop& l : loops) runs.push_back(l.call);
+    // Depthwise convolutions are memory-bound: no % of peak, no peak loops.
+    const size_t nloops = c.kind == Kind::dwconv ? 0 : loops.size();
+    for (size_t i = 0; i < nloops; ++i) runs.push_back(loops[i].call);
     std::vector<double> ms = median_ms(runs, o.seconds);
-    for (size_t i = 0; i < loops.size(); ++i)
-      r.peaks.push_back(
-          {loops[i].what, loops[i].isa, loops[i].macs / ms[runs.size() - loops.size() + i] * 1e-6});
+    for (size_t i = 0; i < nloops; ++i)
+      r.peaks.push_back({loops[i].what, loops[i].isa, loops[i].macs / ms[runs.size() - nloops + i] * 1e-6});
     ms.resize(variants.size() + (peer ? 1 : 0));
     if (peer) {
       r.peer_ms = ms.back();
       ms.pop_back();
       runs[variants.size() - 1]();
       int diff = 0;
-      for (size_t i = 0; i < d.out.size(); ++i) diff = std::max(diff, std::abs(d.out[i] - peer_out[i]));
+      for (size_t i = 0; i < d.out.size(); ++i) {
+        diff = std::max(diff, std::abs(d.out[i] - peer_out[i]));
+        r.peer_bytes += d.out[i] != peer_out[i];
+      }
       r.peer_diff = diff;
       ++compared;
       identical += diff == 0;
@@ -386,23 +457,30 @@ int bench(const Options& o) {
   // The peak the totals are rated against: per loop, the median over the cases.
   std::vector<Peak> peaks;
   std::printf("\nmeasured int8 peak, 1 thread, timed in turn with every case (median over the cases):\n");
-  if (loops.empty() || rows.empty()) std::printf("  none: no peak loop for this CPU\n");
-  for (size_t i = 0; i < loops.size() && !rows.empty(); ++i) {
+  const bool timed = std::any_of(rows.begin(), rows.end(), [](const Row& r) { return !r.peaks.empty(); });
+  if (loops.empty() || !timed) std::printf("  none: no peak loop for this CPU, or no case timed with them\n");
+  for (size_t i = 0; i < loops.size() && timed; ++i) {
     std::vector<double> g;
-    for (const Row& r : rows) g.push_back(r.peaks[i].gmacs);
+    for (const Row& r : rows)
+      if (!r.peaks.empty()) g.push_back(r.peaks[i].gmacs);
     std::sort(g.begin(), g.end());
     peaks.push_back({loops[i].what, loops[i].isa, g[g.size() / 2]});
     std::printf("  %-22s %8.1f GMAC/s  (range %.1f to %.1f; the %s tier's peak)\n", loops[i].what.c_str(),
                 g[g.size() / 2], g.front(), g.back(), isa_name(loops[i].isa));
   }
 
-  std::string net;
+  // One table per net, the depthwise cases in a table of their own.
+  std::string table;
   for (const Row& r : rows) {
     const Case& c = *r.c;
-    if (c.net != net) {
-      net = c.net;
-      std::printf("\n== %s%s\n", net.c_str(),
-                  net == kMbv2 ? ": stem and pointwise convolutions (depthwise not yet benchmarked)" : "");
+    const bool dw = c.kind == Kind::dwconv;
+    if (c.net + (dw ? " dw" : "") != table) {
+      table = c.net + (dw ? " dw" : "");
+      std::printf("\n== %s%s\n", c.net.c_str(),
+                  dw ? ": depthwise convolutions (M x N x K = pixels x channels x taps; memory-bound, "
+                       "so no % of peak)"
+                  : c.net == kMbv2 ? ": stem and pointwise convolutions"
+                                   : "");
       print_header(variants);
       print_rule(variants.size());
     }
@@ -431,19 +509,26 @@ int bench(const Options& o) {
     std::vector<std::string> labels = parts[n].size() > 1 ? parts[n] : std::vector<std::string>{};
     labels.push_back("");
     for (const std::string& part : labels) {
-      const Total t = total(rows, n, part, variants.size());
+      const Total t =
+          total(rows, n, part.empty() ? std::vector<std::string>{} : std::vector{part}, variants.size());
       const std::string label = (n == kMbv2   ? "MobileNetV2"
                                  : n == kRn18 ? "ResNet18"
                                               : n) +
                                 " " + (part.empty() ? "all" : part);
       char mmac[32];
       std::snprintf(mmac, sizeof mmac, "%.0f MMAC", t.macs * 1e-6);
-      print_times(label.c_str(), "", mmac, t.macs, t.ms, t.peer_ms, variants, peaks);
+      print_times(label.c_str(), "", mmac, t.macs, t.ms, t.peer_ms, variants,
+                  part == "depthwise" ? std::vector<Peak>{} : peaks);
     }
   }
-  if (compared)
+  if (compared) {
     std::printf("\noutputs: best variant vs XNNPACK identical on %d of %d cases (max |difference| %d)\n",
                 identical, compared, worst_diff);
+    for (const Row& r : rows)
+      if (r.peer_diff > 0)
+        std::printf("  %s: %zu of %zu bytes differ (max |difference| %d)\n", r.c->name.c_str(), r.peer_bytes,
+                    r.c->gemm_m() * r.c->gemm_n(), r.peer_diff);
+  }
 
   // Headlines.
   std::printf("\n== headlines\n");
@@ -465,15 +550,17 @@ int bench(const Options& o) {
   const struct {
     const char* label;
     const char* net;
-    const char* part;
+    std::vector<std::string> parts;
     const char* target;
   } heads[] = {
-      {"MobileNetV2 pointwise total", kMbv2, "pointwise", " (target >= 1.3x)"},
-      {"MobileNetV2 stem+pointwise total", kMbv2, "", ""},
-      {"ResNet18 convolutions total", kRn18, "", ""},
+      {"MobileNetV2 pointwise total", kMbv2, {"pointwise"}, " (target >= 1.3x)"},
+      {"MobileNetV2 depthwise total", kMbv2, {"depthwise"}, " (target >= 1.3x)"},
+      {"MobileNetV2 stem+pointwise total", kMbv2, {"stem", "pointwise"}, ""},
+      {"MobileNetV2 all convolutions total", kMbv2, {}, ""},
+      {"ResNet18 convolutions total", kRn18, {}, ""},
   };
   for (const auto& h : heads) {
-    const Total t = total(rows, h.net, h.part, variants.size());
+    const Total t = total(rows, h.net, h.parts, variants.size());
     if (t.macs == 0) continue;
     if (t.peer_ms > 0)
       std::printf("%s vs XNNPACK: %.2f x%s [%s %.3f ms, XNNPACK %.3f ms]\n", h.label, t.peer_ms / t.ms.back(),
@@ -503,8 +590,8 @@ int run_one(const std::string& variant, const std::string& name, long reps) {
   for (long i = 0; i < reps; ++i) run();
   long sum = 0;
   for (int8_t x : d.out) sum += x;
-  std::printf("ran %s on %s %ld times (%.1f MMAC each; checksum %ld)\n", c->name.c_str(), uk->name, reps,
-              c->macs() * 1e-6, sum);
+  std::printf("ran %s on %s %ld times (%.1f MMAC each; checksum %ld)\n", c->name.c_str(),
+              variant_name(*uk, *c), reps, c->macs() * 1e-6, sum);
   return 0;
 }
 
