@@ -25,10 +25,11 @@ struct I8mmTile {
     for (size_t p = 0; p < kMr / 2; ++p)
       for (size_t q = 0; q < kNr / 2; ++q) acc[p][q] = vdupq_n_s32(0);
     auto step = [&](const int8x16_t va[kMr / 2]) {
-      const int8x16x4_t b = vld1q_s8_x4(w);  // one LD1 of four registers
+      // Four plain loads: GCC copies a four-register LD1's result through extra moves here.
+      const int8x16_t b[4] = {vld1q_s8(w), vld1q_s8(w + 16), vld1q_s8(w + 32), vld1q_s8(w + 48)};
       w += kNr * kKr;
       for (size_t p = 0; p < kMr / 2; ++p)
-        for (size_t q = 0; q < kNr / 2; ++q) acc[p][q] = vmmlaq_s32(acc[p][q], va[p], b.val[q]);
+        for (size_t q = 0; q < kNr / 2; ++q) acc[p][q] = vmmlaq_s32(acc[p][q], va[p], b[q]);
     };
     for (size_t s = 0; s < ks; ++s) {
       const int8_t* ar[kMr];
