@@ -49,9 +49,7 @@ struct Avx2Tile {
       }
       if (kk < kc) {
         for (size_t i = 0; i < kMr; ++i) {
-          int64_t v = 0;
-          std::memcpy(&v, ar[i] + kk, kc - kk);
-          va[i] = widen8(v);
+          va[i] = widen8(static_cast<int64_t>(load_tail_u64(ar[i] + kk, kc - kk)));
         }
         step(va);
       }

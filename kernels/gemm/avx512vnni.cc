@@ -57,8 +57,7 @@ struct VnniTile {
         const __m512i b0 = _mm512_loadu_si512(w), b1 = _mm512_loadu_si512(w + 64);
         w += kNr * kKr;
         for (size_t i = 0; i < kMr; ++i) {
-          int32_t v = 0;
-          std::memcpy(&v, ar[i] + kk, kc - kk);
+          const int32_t v = static_cast<int32_t>(load_tail_u64(ar[i] + kk, kc - kk));
           const __m512i va = _mm512_xor_si512(_mm512_set1_epi32(v), flip);
           acc0[i] = dpbusd(acc0[i], va, b0);
           acc1[i] = dpbusd(acc1[i], va, b1);

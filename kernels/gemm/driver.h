@@ -31,6 +31,24 @@ inline const int8_t* indirect_row(const int8_t* base, size_t offset, const int8_
 // Rows outside, columns inside: one tile of A (mr rows, and for igemm its
 // indirection entries) is reused from cache for every block of columns, and
 // each output row is written in one sweep.
+// The first n bytes at p (n < 8) as the low bytes of a 64-bit value, the rest
+// zero. Byte loads on purpose: a memcpy of variable length becomes a library
+// call, which made the K tails of 3-channel convolutions cost more than their
+// dot products.
+inline uint64_t load_tail_u64(const int8_t* p, size_t n) {
+  uint64_t v = 0;
+  for (size_t i = n; i-- > 0;) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+
+// The first n bytes at p (n < 16) and zeros, as two 64-bit halves.
+struct Tail16 {
+  uint64_t lo, hi;
+};
+inline Tail16 load_tail_16(const int8_t* p, size_t n) {
+  return n > 8 ? Tail16{load_tail_u64(p, 8), load_tail_u64(p + 8, n - 8)} : Tail16{load_tail_u64(p, n), 0};
+}
+
 template <class Tile, class Out>
 void gemm_driver(size_t m, size_t n, size_t k, const int8_t* a, size_t a_stride, const void* packed, Out* c,
                  size_t c_stride, const QGemmOutput& out) {

@@ -43,10 +43,9 @@ struct I8mmTile {
       }
       if (kk < kc) {
         for (size_t p = 0; p < kMr / 2; ++p) {
-          int8_t tmp[16] = {};
-          std::memcpy(tmp, ar[2 * p] + kk, kc - kk);
-          std::memcpy(tmp + 8, ar[2 * p + 1] + kk, kc - kk);
-          va[p] = vld1q_s8(tmp);
+          const uint64_t r0 = load_tail_u64(ar[2 * p] + kk, kc - kk),
+                         r1 = load_tail_u64(ar[2 * p + 1] + kk, kc - kk);
+          va[p] = vreinterpretq_s8_u64(vcombine_u64(vcreate_u64(r0), vcreate_u64(r1)));
         }
         step(va);
       }

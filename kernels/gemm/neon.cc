@@ -46,9 +46,8 @@ struct NeonTile {
       }
       if (kk < kc) {
         for (size_t i = 0; i < kMr; ++i) {
-          int8_t tmp[kKr] = {};
-          std::memcpy(tmp, ar[i] + kk, kc - kk);
-          va[i] = vld1q_s8(tmp);
+          const Tail16 t = load_tail_16(ar[i] + kk, kc - kk);
+          va[i] = vreinterpretq_s8_u64(vcombine_u64(vcreate_u64(t.lo), vcreate_u64(t.hi)));
         }
         step(va);
       }

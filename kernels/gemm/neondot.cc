@@ -149,9 +149,8 @@ struct NeonDotTile {
       if (kk < kc) {  // 1 to 15 bytes left: only the groups the packing holds
         const size_t rest = kc - kk, groups = (rest + 3) / 4;
         for (size_t i = 0; i < kMr; ++i) {
-          int8_t tmp[16] = {};
-          std::memcpy(tmp, ar[i] + kk, rest);
-          va[i] = vld1q_s8(tmp);
+          const Tail16 t = load_tail_16(ar[i] + kk, rest);
+          va[i] = vreinterpretq_s8_u64(vcombine_u64(vcreate_u64(t.lo), vcreate_u64(t.hi)));
         }
         HUDDLE_SDOT_GROUP(0);
         if (groups > 1) HUDDLE_SDOT_GROUP(1);
