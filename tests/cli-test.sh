@@ -28,5 +28,9 @@ expect 2 '--shapes needs a whole number' -- "$huddle" selftest --shapes x
 expect 0 'usage: huddle selftest' -- "$huddle" selftest --help
 expect 1 'HUDDLE_ISA=sse9: no such kernel variant' -- env HUDDLE_ISA=sse9 "$huddle" --version
 expect 0 'selected: ref' -- env HUDDLE_ISA=ref "$huddle" --version
+expect 0 'int8 gemm/conv     qs8_gemm_1x1__ref' -- env HUDDLE_ISA=ref "$huddle" --version
+# Refused before anything is printed: the only output is the error.
+out=$(env HUDDLE_ISA=sse9 "$huddle" --version 2>/dev/null)
+if [ -n "$out" ]; then echo "FAIL: a refused HUDDLE_ISA still printed: $out"; fails=$((fails + 1)); else echo "ok: nothing printed for a refused HUDDLE_ISA"; fi
 expect 0 'all variants bit-exact' -- "$huddle" selftest --shapes 20 --size 64 --runs 1
 exit $((fails > 0))

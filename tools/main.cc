@@ -4,8 +4,16 @@
 #include <exception>
 #include <string>
 #include <string_view>
+#include <utility>
 
+#include "kernels/codebook/codebook.h"
+#include "kernels/dwconv/dwconv.h"
+#include "kernels/elementwise/elementwise.h"
+#include "kernels/elementwise/pool.h"
+#include "kernels/f32/f32.h"
+#include "kernels/gemm/gemm.h"
 #include "kernels/isa.h"
+#include "kernels/preprocess/preprocess.h"
 #include "tools/commands.h"
 
 namespace {
@@ -30,6 +38,17 @@ int print_version() {
   for (Isa isa : runnable_isas()) variants += std::string(variants.empty() ? "" : " ") + isa_name(isa);
   std::printf("kernel variants this CPU runs: %s\n", variants.c_str());
   std::printf("selected: %s\n", isa_name(selected_isa()));
+  const std::pair<const char*, const char*> families[] = {
+      {"int8 gemm/conv", qgemm().name},
+      {"int8 depthwise", dwconv().name},
+      {"int8 elementwise", qs8_elementwise().name},
+      {"int8 lookup", x8_lut().name},
+      {"int8 pooling", qs8_pool().name},
+      {"fp32 gemm/conv", f32gemm().name},
+      {"codebook fc", codebook_fc().name},
+      {"preprocess", preprocess().name},
+  };
+  for (const auto& [family, name] : families) std::printf("  %-18s %s\n", family, name);
   std::printf("cpu features: %s\n", cpu_feature_summary().c_str());
   return 0;
 }
@@ -47,6 +66,8 @@ int main(int argc, char** argv) {
       std::fputs(kUsage, stdout);
       return 0;
     }
+    // A bad HUDDLE_ISA is reported before any command prints anything.
+    huddle::kernels::selected_isa();
     if (cmd == "--version" || cmd == "-V") return print_version();
     if (cmd == "selftest") return huddle::tools::selftest(argc - 1, argv + 1);
   } catch (const std::exception& e) {
