@@ -32,7 +32,8 @@ ArenaPlan plan_arena(const std::vector<BufferRequest>& requests, size_t alignmen
       throw std::invalid_argument("arena plan: request " + std::to_string(i) + " ends before it starts");
     const int j = r.inplace_of;
     if (j >= static_cast<int>(i) || j < -1)
-      throw std::invalid_argument("arena plan: request " + std::to_string(i) + " is in place of a request that is not earlier");
+      throw std::invalid_argument("arena plan: request " + std::to_string(i) +
+                                  " is in place of a request that is not earlier");
     if (j >= 0) {
       Block& b = blocks[block_of[j]];
       if (b.last == r.first && requests[j].last == r.first && align_up(r.bytes, alignment) <= b.bytes) {
@@ -49,7 +50,8 @@ ArenaPlan plan_arena(const std::vector<BufferRequest>& requests, size_t alignmen
   // blocks whose lifetimes overlap it.
   std::vector<size_t> order(blocks.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return blocks[a].bytes > blocks[b].bytes; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return blocks[a].bytes > blocks[b].bytes; });
   std::vector<size_t> placed;  // indices into blocks, kept sorted by offset
   ArenaPlan plan;
   for (size_t idx : order) {
@@ -58,7 +60,7 @@ ArenaPlan plan_arena(const std::vector<BufferRequest>& requests, size_t alignmen
     for (size_t p : placed) {
       const Block& o = blocks[p];
       if (o.last < b.first || b.last < o.first) continue;  // never alive together
-      if (o.offset >= offset + b.bytes) break;            // the gap before it fits
+      if (o.offset >= offset + b.bytes) break;             // the gap before it fits
       offset = std::max(offset, o.offset + o.bytes);
     }
     b.offset = offset;

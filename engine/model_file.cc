@@ -1,5 +1,7 @@
 #include "engine/model_file.h"
 
+#include "engine/dtype.h"
+
 #include <capnp/message.h>
 #include <capnp/serialize.h>
 #include <fcntl.h>
@@ -110,8 +112,10 @@ class Validator {
 
   void check_tensor(uint32_t i, schema::Tensor::Reader t) {
     check_text(t.getName(), "a tensor name");
-    const size_t esize = dtype_size(t.getDtype());
-    if (esize == 0) fail(tensor_name(i) + " has an unknown dtype " + dtype_name(t.getDtype()));
+    const auto raw = static_cast<uint16_t>(t.getDtype());
+    if (!dtype_known(raw)) fail(tensor_name(i) + " has an unknown dtype " + std::to_string(raw));
+    const DType dtype = static_cast<DType>(raw);
+    const size_t esize = dtype_bytes(dtype);
     const auto shape = t.getShape();
     if (shape.size() > kMaxTensorRank)
       fail(tensor_name(i) + " has rank " + std::to_string(shape.size()) + " (limit " +
@@ -131,16 +135,18 @@ class Validator {
              std::to_string(quant.getZeroPoint().size()) + " zero points");
       const int32_t axis = quant.getAxis();
       if (axis == -1) {
-        if (scales != 1) fail(tensor_name(i) + " is quantised per tensor but has " + std::to_string(scales) + " scales");
+        if (scales != 1)
+          fail(tensor_name(i) + " is quantised per tensor but has " + std::to_string(scales) + " scales");
       } else if (axis < 0 || static_cast<size_t>(axis) >= shape.size()) {
         fail(tensor_name(i) + " has quantisation axis " + std::to_string(axis) + " outside its rank " +
              std::to_string(shape.size()));
       } else if (static_cast<int64_t>(scales) != shape[axis]) {
-        fail(tensor_name(i) + " has " + std::to_string(scales) + " scales for dimension " + std::to_string(axis) +
-             " of size " + std::to_string(shape[axis]));
+        fail(tensor_name(i) + " has " + std::to_string(scales) + " scales for dimension " +
+             std::to_string(axis) + " of size " + std::to_string(shape[axis]));
       }
       for (float s : quant.getScale())
-        if (!(std::isfinite(s) && s > 0)) fail(tensor_name(i) + " has a quantisation scale that is not a positive number");
+        if (!(std::isfinite(s) && s > 0))
+          fail(tensor_name(i) + " has a quantisation scale that is not a positive number");
     }
     const uint64_t offset = t.getDataOffset(), length = t.getDataLength();
     if (length == 0) return;
@@ -151,7 +157,8 @@ class Validator {
            "] lies outside the weights section (" + std::to_string(weights_) + " bytes)");
     if (length != elements * esize)
       fail(tensor_name(i) + " has " + std::to_string(length) + " bytes of data but its shape needs " +
-           std::to_string(elements * esize) + " (" + std::to_string(elements) + " x " + dtype_name(t.getDtype()) + ")");
+           std::to_string(elements * esize) + " (" + std::to_string(elements) + " x " + dtype_text(dtype) +
+           ")");
     state_[i] = kConstant;
   }
 
@@ -168,13 +175,15 @@ class Validator {
       if (id == kAbsentInput) continue;
       check_index(id, n, what + " input");
       if (state_[id] == kUnavailable)
-        fail(what + " reads " + tensor_name(id) + " before any node computes it (a cycle or a missing producer)");
+        fail(what + " reads " + tensor_name(id) +
+             " before any node computes it (a cycle or a missing producer)");
     }
     if (node.getOutputs().size() == 0) fail(what + " has no outputs");
     for (uint32_t id : node.getOutputs()) {
       check_index(id, n, what + " output");
       if (state_[id] != kUnavailable)
-        fail(what + " writes " + tensor_name(id) + ", which is already a constant, a graph input or another node's output");
+        fail(what + " writes " + tensor_name(id) +
+             ", which is already a constant, a graph input or another node's output");
       state_[id] = kAvailable;
     }
   }
@@ -196,34 +205,10 @@ class Validator {
 
 }  // namespace
 
-size_t dtype_size(schema::DType dtype) {
-  switch (dtype) {
-    case schema::DType::F32: return 4;
-    case schema::DType::I8: return 1;
-    case schema::DType::I32: return 4;
-    case schema::DType::F16: return 2;
-    case schema::DType::U8: return 1;
-    case schema::DType::I64: return 8;
-  }
-  return 0;
-}
-
-std::string dtype_name(schema::DType dtype) {
-  switch (dtype) {
-    case schema::DType::F32: return "f32";
-    case schema::DType::I8: return "i8";
-    case schema::DType::I32: return "i32";
-    case schema::DType::F16: return "f16";
-    case schema::DType::U8: return "u8";
-    case schema::DType::I64: return "i64";
-  }
-  return "dtype(" + std::to_string(static_cast<int>(dtype)) + ")";
-}
-
 struct ModelFile::Impl {
   std::string name;
-  Mapping mapping;                   // the file, when opened from a path
-  kj::Array<capnp::word> owned;      // the bytes, when given in memory
+  Mapping mapping;               // the file, when opened from a path
+  kj::Array<capnp::word> owned;  // the bytes, when given in memory
   const uint8_t* bytes = nullptr;
   size_t size = 0;
   const uint8_t* weights = nullptr;
@@ -235,7 +220,8 @@ struct ModelFile::Impl {
 
   void parse() {
     if (size < kModelHeaderBytes)
-      fail("file is " + std::to_string(size) + " bytes, shorter than the 64-byte header (truncated or not a model)");
+      fail("file is " + std::to_string(size) +
+           " bytes, shorter than the 64-byte header (truncated or not a model)");
     if (std::memcmp(bytes, kMagic, sizeof kMagic) != 0) fail("not a huddle model file (bad magic)");
     const uint32_t version = read_u32(bytes + 8);
     if (version != kModelFormatVersion)
@@ -245,18 +231,21 @@ struct ModelFile::Impl {
     const uint64_t msg_off = read_u64(bytes + 16), msg_len = read_u64(bytes + 24);
     const uint64_t w_off = read_u64(bytes + 32), w_len = read_u64(bytes + 40);
     if (msg_off != kModelHeaderBytes) fail("message offset " + std::to_string(msg_off) + " is not 64");
-    if (msg_len == 0 || msg_len % 8 != 0) fail("message length " + std::to_string(msg_len) + " is not a positive multiple of 8");
+    if (msg_len == 0 || msg_len % 8 != 0)
+      fail("message length " + std::to_string(msg_len) + " is not a positive multiple of 8");
     if (msg_len > size - msg_off)
-      fail("message [" + std::to_string(msg_off) + ", +" + std::to_string(msg_len) + ") runs past the end of the " +
-           std::to_string(size) + "-byte file (truncated)");
-    if (w_off % kWeightAlignment != 0) fail("weights offset " + std::to_string(w_off) + " is not a multiple of 64");
+      fail("message [" + std::to_string(msg_off) + ", +" + std::to_string(msg_len) +
+           ") runs past the end of the " + std::to_string(size) + "-byte file (truncated)");
+    if (w_off % kWeightAlignment != 0)
+      fail("weights offset " + std::to_string(w_off) + " is not a multiple of 64");
     if (w_off < msg_off + msg_len) fail("weights section overlaps the message");
     if (w_off > size || w_len > size - w_off)
-      fail("weights section [" + std::to_string(w_off) + ", +" + std::to_string(w_len) + ") runs past the end of the " +
-           std::to_string(size) + "-byte file (truncated)");
+      fail("weights section [" + std::to_string(w_off) + ", +" + std::to_string(w_len) +
+           ") runs past the end of the " + std::to_string(size) + "-byte file (truncated)");
     weights = bytes + w_off;
     weights_bytes = w_len;
-    const kj::ArrayPtr<const capnp::word> words(reinterpret_cast<const capnp::word*>(bytes + msg_off), msg_len / 8);
+    const kj::ArrayPtr<const capnp::word> words(reinterpret_cast<const capnp::word*>(bytes + msg_off),
+                                                msg_len / 8);
     try {
       // Validation walks the whole message once under a traversal limit, which
       // bounds the work a hostile message (pointers aliasing one another) can
@@ -314,7 +303,8 @@ ModelFile ModelFile::open(const std::string& path) {
 ModelFile ModelFile::from_bytes(std::span<const uint8_t> bytes, const std::string& name) {
   auto impl = std::make_unique<Impl>();
   impl->name = name;
-  impl->owned = kj::heapArray<capnp::word>((bytes.size() + 7) / 8);  // 8-byte aligned, as Cap'n Proto requires
+  impl->owned =
+      kj::heapArray<capnp::word>((bytes.size() + 7) / 8);  // 8-byte aligned, as Cap'n Proto requires
   if (impl->owned.size() != 0) std::memset(impl->owned.begin(), 0, impl->owned.size() * sizeof(capnp::word));
   if (!bytes.empty()) std::memcpy(impl->owned.begin(), bytes.data(), bytes.size());
   impl->bytes = reinterpret_cast<const uint8_t*>(impl->owned.begin());
@@ -344,7 +334,8 @@ uint64_t WeightsBuilder::append(std::span<const uint8_t> data) {
 std::vector<uint8_t> serialize_model(capnp::MessageBuilder& message, std::span<const uint8_t> weights) {
   const kj::Array<capnp::word> words = capnp::messageToFlatArray(message);
   const size_t msg_len = words.size() * sizeof(capnp::word);
-  const size_t w_off = (kModelHeaderBytes + msg_len + kWeightAlignment - 1) / kWeightAlignment * kWeightAlignment;
+  const size_t w_off =
+      (kModelHeaderBytes + msg_len + kWeightAlignment - 1) / kWeightAlignment * kWeightAlignment;
   std::vector<uint8_t> out(w_off + weights.size(), 0);
   std::memcpy(out.data(), kMagic, sizeof kMagic);
   const uint32_t version = kModelFormatVersion, flags = 0;
@@ -357,7 +348,8 @@ std::vector<uint8_t> serialize_model(capnp::MessageBuilder& message, std::span<c
   return out;
 }
 
-void write_model_file(const std::string& path, capnp::MessageBuilder& message, std::span<const uint8_t> weights) {
+void write_model_file(const std::string& path, capnp::MessageBuilder& message,
+                      std::span<const uint8_t> weights) {
   const std::vector<uint8_t> bytes = serialize_model(message, weights);
   const std::string tmp = path + ".tmp" + std::to_string(getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -45,11 +45,6 @@ class ModelError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Bytes of one element of `dtype`, or 0 for a value outside the enum.
-size_t dtype_size(schema::DType dtype);
-// "f32", "i8", ... or "dtype(N)".
-std::string dtype_name(schema::DType dtype);
-
 // A validated model file, mapped read-only (or held in memory for from_bytes).
 class ModelFile {
  public:
@@ -91,6 +86,7 @@ class WeightsBuilder {
 std::vector<uint8_t> serialize_model(capnp::MessageBuilder& message, std::span<const uint8_t> weights);
 // Writes the file atomically: to a temporary file beside `path`, then renamed,
 // so a failed write never leaves a half-written model. Throws std::runtime_error.
-void write_model_file(const std::string& path, capnp::MessageBuilder& message, std::span<const uint8_t> weights);
+void write_model_file(const std::string& path, capnp::MessageBuilder& message,
+                      std::span<const uint8_t> weights);
 
 }  // namespace huddle::engine

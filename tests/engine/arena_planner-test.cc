@@ -19,10 +19,10 @@ void check_valid(const std::vector<BufferRequest>& req, const ArenaPlan& plan, s
     REQUIRE(plan.offsets[i] + req[i].bytes <= plan.total_bytes);
     for (size_t j = 0; j < i; ++j) {
       const bool together = !(req[i].last < req[j].first || req[j].last < req[i].first);
-      const bool apart =
-          plan.offsets[i] + req[i].bytes <= plan.offsets[j] || plan.offsets[j] + req[j].bytes <= plan.offsets[i];
-      const bool shared_in_place = plan.offsets[i] == plan.offsets[j] && req[i].inplace_of == static_cast<int>(j) &&
-                                   req[j].last == req[i].first;
+      const bool apart = plan.offsets[i] + req[i].bytes <= plan.offsets[j] ||
+                         plan.offsets[j] + req[j].bytes <= plan.offsets[i];
+      const bool shared_in_place = plan.offsets[i] == plan.offsets[j] &&
+                                   req[i].inplace_of == static_cast<int>(j) && req[j].last == req[i].first;
       INFO("requests " << j << " and " << i);
       if (together && !shared_in_place) REQUIRE(apart);
     }
@@ -77,7 +77,8 @@ TEST_CASE("arena: random lifetimes give valid plans close to the lower bound", "
     const size_t alignment = size_t{1} << rng.uniform(0, 7);
     const ArenaPlan plan = plan_arena(req, alignment);
     check_valid(req, plan, alignment);
-    if (plan.peak_live_bytes) worst = std::max(worst, double(plan.total_bytes) / double(plan.peak_live_bytes));
+    if (plan.peak_live_bytes)
+      worst = std::max(worst, double(plan.total_bytes) / double(plan.peak_live_bytes));
   }
   INFO("worst arena / lower bound: " << worst);
   CHECK(worst < 1.6);  // greedy by size stays within a small factor of the bound on these lifetimes
