@@ -1,0 +1,20 @@
+// Helpers the op files share.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/op.h"
+#include "kernels/f32/f32.h"
+
+namespace huddle::engine::ops {
+
+// The fused activation of a node: attribute "activation" = "none" (default),
+// "relu", "relu6" or "clip" (with "clip_min" / "clip_max").
+kernels::F32Clamp activation_clamp(const PrepareContext& ctx);
+
+// An integer-list attribute of `count` values each >= `min`, or `fallback`.
+std::vector<int64_t> ints_attr(const PrepareContext& ctx, const char* name, size_t count, int64_t min,
+                               std::vector<int64_t> fallback);
+
+}  // namespace huddle::engine::ops

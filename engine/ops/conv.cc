@@ -1,0 +1,174 @@
+// Conv2D (fp32, NHWC).
+//   inputs:  X [N, H, W, C], W [O, KH, KW, C / group] (constant, OHWI), B [O] (constant, optional)
+//   attrs:   strides [sh, sw] = [1, 1], dilations [dh, dw] = [1, 1],
+//            pads [top, left, bottom, right] = [0, 0, 0, 0], group = 1, activation (see common.h)
+//   output:  Y [N, OH, OW, O]
+// group 1 runs on the fp32 GEMM kernels (indirect, no im2col); group == C == O
+// (depthwise) on a channel-vectorised loop; other groups as one GEMM
+// convolution per group on channel slices.
+#include <algorithm>
+#include <vector>
+
+#include "engine/ops/common.h"
+
+namespace huddle::engine::ops {
+namespace {
+
+using kernels::F32Clamp;
+using kernels::F32Conv;
+using kernels::F32ConvShape;
+
+class GroupedConv final : public OpKernel {
+ public:
+  GroupedConv(std::vector<F32Conv> groups, size_t in_group_c, size_t out_group_c, F32Clamp clamp)
+      : groups_(std::move(groups)), in_c_(in_group_c), out_c_(out_group_c), clamp_(clamp) {}
+  void run(const RunContext& ctx) const override {
+    for (size_t g = 0; g < groups_.size(); ++g)
+      groups_[g].run(ctx.in<float>(0) + g * in_c_, ctx.out<float>(0) + g * out_c_, clamp_);
+  }
+
+ private:
+  std::vector<F32Conv> groups_;
+  size_t in_c_, out_c_;
+  F32Clamp clamp_;
+};
+
+class DepthwiseConv final : public OpKernel {
+ public:
+  DepthwiseConv(const F32ConvShape& s, std::vector<float> weights, std::vector<float> bias, F32Clamp clamp)
+      : s_(s), w_(std::move(weights)), b_(std::move(bias)), clamp_(clamp) {}
+
+  void run(const RunContext& ctx) const override {
+    const float* x = ctx.in<float>(0);
+    float* y = ctx.out<float>(0);
+    const size_t c = s_.in_c, oh = s_.out_h(), ow = s_.out_w();
+    for (size_t n = 0; n < s_.batch; ++n) {
+      const float* xn = x + n * s_.in_h * s_.in_w * c;
+      for (size_t oy = 0; oy < oh; ++oy) {
+        for (size_t ox = 0; ox < ow; ++ox) {
+          float* out = y + ((n * oh + oy) * ow + ox) * c;
+          std::copy(b_.begin(), b_.end(), out);
+          for (size_t ky = 0; ky < s_.kernel_h; ++ky) {
+            const size_t iy = oy * s_.stride_h + ky * s_.dilation_h;  // shifted by pad_top
+            if (iy < s_.pad_top || iy - s_.pad_top >= s_.in_h) continue;
+            for (size_t kx = 0; kx < s_.kernel_w; ++kx) {
+              const size_t ix = ox * s_.stride_w + kx * s_.dilation_w;
+              if (ix < s_.pad_left || ix - s_.pad_left >= s_.in_w) continue;
+              const float* in = xn + ((iy - s_.pad_top) * s_.in_w + (ix - s_.pad_left)) * c;
+              const float* w = w_.data() + (ky * s_.kernel_w + kx) * c;
+              for (size_t ch = 0; ch < c; ++ch) out[ch] += in[ch] * w[ch];
+            }
+          }
+          for (size_t ch = 0; ch < c; ++ch) out[ch] = std::min(std::max(out[ch], clamp_.min), clamp_.max);
+        }
+      }
+    }
+  }
+
+ private:
+  F32ConvShape s_;
+  std::vector<float> w_;  // [KH][KW][C]
+  std::vector<float> b_;
+  F32Clamp clamp_;
+};
+
+std::unique_ptr<OpKernel> prepare_conv(PrepareContext& ctx) {
+  const Tensor& x = ctx.require_input(0, DType::f32, 4);
+  const Tensor& w = ctx.require_constant(1, DType::f32, 4);
+  const auto strides = ints_attr(ctx, "strides", 2, 1, {1, 1});
+  const auto dilations = ints_attr(ctx, "dilations", 2, 1, {1, 1});
+  const auto pads = ints_attr(ctx, "pads", 4, 0, {0, 0, 0, 0});
+  const int64_t group = ctx.node().attr_int("group", 1);
+  const F32Clamp clamp = activation_clamp(ctx);
+  const int64_t n = x.shape[0], h = x.shape[1], wd = x.shape[2], c = x.shape[3];
+  const int64_t o = w.shape[0], kh = w.shape[1], kw = w.shape[2], cg = w.shape[3];
+  if (group < 1 || c % group != 0 || o % group != 0 || cg != c / group)
+    ctx.fail("weights " + shape_text(w.shape) + " and group " + std::to_string(group) + " do not fit input " +
+             shape_text(x.shape));
+  const float* bias = nullptr;
+  if (ctx.has_input(2)) {
+    const Tensor& b = ctx.require_constant(2, DType::f32, 1);
+    if (b.shape[0] != o)
+      ctx.fail("bias has " + std::to_string(b.shape[0]) + " values for " + std::to_string(o) + " outputs");
+    bias = b.values<float>().data();
+  }
+  F32ConvShape s;
+  s.batch = static_cast<size_t>(n), s.in_h = static_cast<size_t>(h), s.in_w = static_cast<size_t>(wd);
+  s.in_c = static_cast<size_t>(c / group), s.out_c = static_cast<size_t>(o / group);
+  s.kernel_h = static_cast<size_t>(kh), s.kernel_w = static_cast<size_t>(kw);
+  s.stride_h = static_cast<size_t>(strides[0]), s.stride_w = static_cast<size_t>(strides[1]);
+  s.dilation_h = static_cast<size_t>(dilations[0]), s.dilation_w = static_cast<size_t>(dilations[1]);
+  s.pad_top = static_cast<size_t>(pads[0]), s.pad_left = static_cast<size_t>(pads[1]);
+  s.pad_bottom = static_cast<size_t>(pads[2]), s.pad_right = static_cast<size_t>(pads[3]);
+  if (s.out_h() == 0 || s.out_w() == 0)
+    ctx.fail("the dilated kernel " + shape_text({kh, kw}) + " is larger than the padded input " +
+             shape_text(x.shape));
+  ctx.set_output(0, DType::f32, {n, static_cast<int64_t>(s.out_h()), static_cast<int64_t>(s.out_w()), o});
+
+  const float* wdata = w.values<float>().data();
+  if (group > 1 && group == c && o == c) {  // depthwise: OHWI [C, KH, KW, 1] -> [KH][KW][C]
+    std::vector<float> dw(static_cast<size_t>(kh * kw * c)), b(static_cast<size_t>(c), 0.0f);
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t k = 0; k < kh * kw; ++k) dw[static_cast<size_t>(k * c + ch)] = wdata[ch * kh * kw + k];
+    if (bias) std::copy(bias, bias + c, b.begin());
+    s.in_c = s.out_c = static_cast<size_t>(c);
+    return std::make_unique<DepthwiseConv>(s, std::move(dw), std::move(b), clamp);
+  }
+  s.in_pixel_stride = static_cast<size_t>(c);
+  s.out_pixel_stride = static_cast<size_t>(o);
+  std::vector<F32Conv> groups;
+  const size_t group_weights = s.out_c * s.k();
+  for (int64_t g = 0; g < group; ++g)
+    groups.emplace_back(kernels::f32gemm(), s, wdata + static_cast<size_t>(g) * group_weights,
+                        bias ? bias + static_cast<size_t>(g) * s.out_c : nullptr);
+  return std::make_unique<GroupedConv>(std::move(groups), s.in_c, s.out_c, clamp);
+}
+
+class FullyConnected final : public OpKernel {
+ public:
+  FullyConnected(size_t m, size_t n, size_t k, std::vector<uint8_t> packed, F32Clamp clamp)
+      : m_(m), n_(n), k_(k), packed_(std::move(packed)), clamp_(clamp) {}
+  void run(const RunContext& ctx) const override {
+    kernels::f32gemm().gemm(m_, n_, k_, ctx.in<float>(0), k_, packed_.data(), ctx.out<float>(0), n_, clamp_);
+  }
+
+ private:
+  size_t m_, n_, k_;
+  std::vector<uint8_t> packed_;
+  F32Clamp clamp_;
+};
+
+// FullyConnected (fp32): X [..., K], W [O, K] (constant), B [O] (constant, optional) -> Y [..., O].
+std::unique_ptr<OpKernel> prepare_fully_connected(PrepareContext& ctx) {
+  const Tensor& x = ctx.require_input(0, DType::f32);
+  const Tensor& w = ctx.require_constant(1, DType::f32, 2);
+  if (x.shape.empty()) ctx.fail("input is a scalar");
+  const int64_t k = x.shape.back(), o = w.shape[0];
+  if (w.shape[1] != k)
+    ctx.fail("weights " + shape_text(w.shape) + " do not fit input " + shape_text(x.shape));
+  const float* bias = nullptr;
+  if (ctx.has_input(2)) {
+    const Tensor& b = ctx.require_constant(2, DType::f32, 1);
+    if (b.shape[0] != o)
+      ctx.fail("bias has " + std::to_string(b.shape[0]) + " values for " + std::to_string(o) + " outputs");
+    bias = b.values<float>().data();
+  }
+  Shape out = x.shape;
+  out.back() = o;
+  ctx.set_output(0, DType::f32, out);
+  const auto& uk = kernels::f32gemm();
+  std::vector<uint8_t> packed(
+      kernels::f32gemm_packed_size(uk, static_cast<size_t>(o), static_cast<size_t>(k)));
+  kernels::f32gemm_pack(uk, static_cast<size_t>(o), static_cast<size_t>(k), w.values<float>().data(), bias,
+                        packed.data());
+  return std::make_unique<FullyConnected>(static_cast<size_t>(elements(x.shape) / (k ? k : 1)),
+                                          static_cast<size_t>(o), static_cast<size_t>(k), std::move(packed),
+                                          activation_clamp(ctx));
+}
+
+}  // namespace
+
+extern const OpDef kConv2D = {"Conv2D", 2, 3, 1, false, prepare_conv};
+extern const OpDef kFullyConnected = {"FullyConnected", 2, 3, 1, false, prepare_fully_connected};
+
+}  // namespace huddle::engine::ops

@@ -1,0 +1,340 @@
+// The interpreter and the fp32 ops: every op against a direct formula in
+// double precision on random shapes; preparation errors name the node; the
+// arena is reused; run() allocates nothing.
+#include "engine/interpreter.h"
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "tests/kernels/shapes.h"
+
+using namespace huddle::engine;
+using huddle::test::Rng;
+
+// Counts heap allocations while `g_counting` is set (this test binary only).
+// The replacements allocate with malloc and free with free, which GCC's
+// -Wmismatched-new-delete cannot see through.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+static std::atomic<bool> g_counting{false};
+static std::atomic<long> g_allocations{0};
+// The whole non-array family is replaced, so every pointer is freed by the
+// function family that made it (ASan checks that); array forms stay the
+// runtime's and pair with each other.
+static void* counted_malloc(size_t n) noexcept {
+  if (g_counting) ++g_allocations;
+  return std::malloc(n ? n : 1);
+}
+void* operator new(size_t n) {
+  if (void* p = counted_malloc(n)) return p;
+  throw std::bad_alloc();
+}
+void* operator new(size_t n, const std::nothrow_t&) noexcept { return counted_malloc(n); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+
+namespace {
+
+struct Builder {
+  Graph g;
+  int input(const std::string& name, Shape shape) {
+    Tensor t;
+    t.name = name;
+    t.shape = std::move(shape);
+    const int id = g.add_tensor(t);
+    g.inputs.push_back(id);
+    return id;
+  }
+  int constant(const std::string& name, Shape shape, const std::vector<float>& v) {
+    std::vector<uint8_t> bytes(v.size() * sizeof(float));
+    std::memcpy(bytes.data(), v.data(), bytes.size());
+    return g.add_constant(name, DType::f32, std::move(shape), std::move(bytes));
+  }
+  int node(const std::string& op, std::vector<int> inputs, std::map<std::string, AttrValue> attrs = {}) {
+    Tensor t;
+    t.name = op + std::to_string(g.nodes.size());
+    const int out = g.add_tensor(t);
+    Node n;
+    n.name = t.name;
+    n.op = op;
+    n.inputs = std::move(inputs);
+    n.outputs = {out};
+    n.attrs = std::move(attrs);
+    g.nodes.push_back(n);
+    return out;
+  }
+};
+
+std::vector<float> random_values(Rng& rng, size_t n) {
+  std::vector<float> v(n);
+  for (float& x : v) x = rng.normal();
+  return v;
+}
+
+// Runs a one-output graph on `inputs` and returns the output.
+std::vector<float> run(Graph g, int out, const std::vector<std::vector<float>>& inputs,
+                       Shape* shape = nullptr) {
+  g.outputs = {out};
+  Interpreter it(std::move(g));
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    REQUIRE(static_cast<size_t>(elements(it.input(i).shape)) == inputs[i].size());
+    std::memcpy(it.input_data(i), inputs[i].data(), inputs[i].size() * sizeof(float));
+  }
+  it.run();
+  if (shape) *shape = it.output(0).shape;
+  const float* y = static_cast<const float*>(it.output_data(0));
+  return {y, y + elements(it.output(0).shape)};
+}
+
+void require_close(const std::vector<float>& got, const std::vector<double>& want, double tol) {
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    INFO("element " << i);
+    REQUIRE(std::abs(got[i] - want[i]) <= tol * (1.0 + std::abs(want[i])));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("ops: Conv2D (dense, depthwise, grouped) against the direct formula", "[engine][ops]") {
+  Rng rng(31);
+  for (int t = 0; t < 150; ++t) {
+    const int64_t n = rng.coin(0.2) ? 2 : 1, h = rng.uniform(1, 9), w = rng.uniform(1, 9);
+    const int kind = t % 3;  // 0 dense, 1 depthwise, 2 grouped
+    const int64_t group = kind == 0 ? 1 : kind == 1 ? rng.uniform(2, 12) : rng.pick<int64_t>({2, 3});
+    const int64_t c = kind == 1 ? group : group * rng.uniform(1, 5);
+    const int64_t o = kind == 1 ? c : group * rng.uniform(1, 5);
+    const int64_t kh = rng.uniform(1, 3), kw = rng.uniform(1, 3), sh = rng.uniform(1, 2),
+                  sw = rng.uniform(1, 2);
+    const int64_t dh = rng.coin(0.8) ? 1 : 2, dw = rng.coin(0.8) ? 1 : 2;
+    const std::vector<int64_t> pads = {int64_t(rng.uniform(0, kh - 1)), int64_t(rng.uniform(0, kw - 1)),
+                                       int64_t(rng.uniform(0, kh - 1)), int64_t(rng.uniform(0, kw - 1))};
+    const int64_t oh_span = h + pads[0] + pads[2] - (kh - 1) * dh,
+                  ow_span = w + pads[1] + pads[3] - (kw - 1) * dw;
+    if (oh_span <= 0 || ow_span <= 0) continue;
+    const int64_t oh = (oh_span - 1) / sh + 1, ow = (ow_span - 1) / sw + 1, cg = c / group, og = o / group;
+    const std::string act = rng.pick<std::string>({"none", "relu", "relu6"});
+    const std::vector<float> x = random_values(rng, size_t(n * h * w * c)),
+                             wt = random_values(rng, size_t(o * kh * kw * cg)),
+                             b = random_values(rng, size_t(o));
+    Builder bld;
+    const int in = bld.input("x", {n, h, w, c});
+    const int y = bld.node("Conv2D", {in, bld.constant("w", {o, kh, kw, cg}, wt), bld.constant("b", {o}, b)},
+                           {{"strides", std::vector<int64_t>{sh, sw}},
+                            {"dilations", std::vector<int64_t>{dh, dw}},
+                            {"pads", pads},
+                            {"group", group},
+                            {"activation", act}});
+    Shape shape;
+    const std::vector<float> got = run(std::move(bld.g), y, {x}, &shape);
+    CHECK(shape == Shape{n, oh, ow, o});
+    std::vector<double> want;
+    for (int64_t bi = 0; bi < n; ++bi)
+      for (int64_t oy = 0; oy < oh; ++oy)
+        for (int64_t ox = 0; ox < ow; ++ox)
+          for (int64_t co = 0; co < o; ++co) {
+            const int64_t g = co / og;
+            double acc = b[size_t(co)];
+            for (int64_t ky = 0; ky < kh; ++ky)
+              for (int64_t kx = 0; kx < kw; ++kx) {
+                const int64_t iy = oy * sh - pads[0] + ky * dh, ix = ox * sw - pads[1] + kx * dw;
+                if (iy < 0 || ix < 0 || iy >= h || ix >= w) continue;
+                for (int64_t ci = 0; ci < cg; ++ci)
+                  acc += double(x[size_t(((bi * h + iy) * w + ix) * c + g * cg + ci)]) *
+                         wt[size_t(((co * kh + ky) * kw + kx) * cg + ci)];
+              }
+            if (act != "none") acc = std::max(acc, 0.0);
+            if (act == "relu6") acc = std::min(acc, 6.0);
+            want.push_back(acc);
+          }
+    INFO("kind " << kind << " group " << group << " in " << shape_text({n, h, w, c}) << " out " << o);
+    require_close(got, want, 1e-4);
+  }
+}
+
+TEST_CASE("ops: FullyConnected, Add/Mul broadcasting, unary ops, pooling, reshape, softmax",
+          "[engine][ops]") {
+  Rng rng(32);
+  SECTION("FullyConnected") {
+    const std::vector<float> x = random_values(rng, 3 * 37), w = random_values(rng, 11 * 37),
+                             b = random_values(rng, 11);
+    Builder bld;
+    const int y = bld.node("FullyConnected", {bld.input("x", {3, 37}), bld.constant("w", {11, 37}, w),
+                                              bld.constant("b", {11}, b)});
+    std::vector<double> want;
+    for (int r = 0; r < 3; ++r)
+      for (int j = 0; j < 11; ++j) {
+        double acc = b[j];
+        for (int k = 0; k < 37; ++k) acc += double(x[r * 37 + k]) * w[j * 37 + k];
+        want.push_back(acc);
+      }
+    require_close(run(std::move(bld.g), y, {x}), want, 1e-5);
+  }
+  SECTION("Add and Mul broadcast like numpy") {
+    const std::vector<std::pair<Shape, Shape>> cases = {{{2, 3, 4}, {2, 3, 4}}, {{2, 3, 4}, {4}},
+                                                        {{2, 1, 4}, {3, 1}},    {{5}, {}},
+                                                        {{}, {2, 2}},           {{1, 1, 6}, {2, 1, 1}}};
+    for (const auto& [sa, sb] : cases) {
+      for (const char* op : {"Add", "Mul"}) {
+        const std::vector<float> a = random_values(rng, size_t(elements(sa))),
+                                 b = random_values(rng, size_t(elements(sb)));
+        Builder bld;
+        const int y = bld.node(op, {bld.input("a", sa), bld.input("b", sb)});
+        Shape out;
+        const std::vector<float> got = run(std::move(bld.g), y, {a, b}, &out);
+        // Reference: index each output element back into a and b.
+        std::vector<double> want;
+        const size_t rank = out.size();
+        for (int64_t i = 0; i < elements(out); ++i) {
+          int64_t rem = i, ia = 0, ib = 0, stride_a = 1, stride_b = 1;
+          for (size_t d = rank; d-- > 0;) {
+            const int64_t idx = rem % out[d];
+            rem /= out[d];
+            const size_t da = d + sa.size() - rank, db = d + sb.size() - rank;
+            if (d + sa.size() >= rank) {
+              if (sa[da] != 1) ia += idx * stride_a;
+              stride_a *= sa[da];
+            }
+            if (d + sb.size() >= rank) {
+              if (sb[db] != 1) ib += idx * stride_b;
+              stride_b *= sb[db];
+            }
+          }
+          want.push_back(std::string(op) == "Add" ? double(a[ia]) + b[ib] : double(a[ia]) * b[ib]);
+        }
+        INFO(op << " " << shape_text(sa) << " " << shape_text(sb));
+        require_close(got, want, 1e-6);
+      }
+    }
+    Builder bad;
+    bad.node("Add", {bad.input("a", {2, 3}), bad.input("b", {4})});
+    CHECK_THROWS_WITH(Interpreter(std::move(bad.g)),
+                      Catch::Contains("shapes [2, 3] and [4] do not broadcast"));
+  }
+  SECTION("unary ops") {
+    const std::vector<float> x = {-4.0f, -3.0f, -1.0f, -0.25f, 0.0f, 0.5f, 2.0f, 3.0f, 7.0f};
+    struct Case {
+      const char* op;
+      std::map<std::string, AttrValue> attrs;
+      double (*f)(double);
+    };
+    const Case cases[] = {
+        {"Relu", {}, [](double v) { return std::max(v, 0.0); }},
+        {"Clip", {{"min", -1.0f}, {"max", 2.5f}}, [](double v) { return std::min(std::max(v, -1.0), 2.5); }},
+        {"Sigmoid", {}, [](double v) { return 1.0 / (1.0 + std::exp(-v)); }},
+        {"HardSigmoid", {}, [](double v) { return std::min(std::max(0.2 * v + 0.5, 0.0), 1.0); }},
+        {"HardSwish", {}, [](double v) { return v * std::min(std::max(v + 3.0, 0.0), 6.0) / 6.0; }},
+    };
+    for (const Case& c : cases) {
+      Builder bld;
+      const int y = bld.node(c.op, {bld.input("x", {9})}, c.attrs);
+      std::vector<double> want;
+      for (float v : x) want.push_back(c.f(v));
+      INFO(c.op);
+      require_close(run(std::move(bld.g), y, {x}), want, 1e-6);
+    }
+  }
+  SECTION("GlobalAveragePool, Reshape, Softmax") {
+    const std::vector<float> x = random_values(rng, 2 * 3 * 5 * 4);
+    Builder bld;
+    const int gap = bld.node("GlobalAveragePool", {bld.input("x", {2, 3, 5, 4})});
+    const int flat = bld.node("Reshape", {gap}, {{"shape", std::vector<int64_t>{2, -1}}});
+    const int y = bld.node("Softmax", {flat});
+    Shape shape;
+    const std::vector<float> got = run(std::move(bld.g), y, {x}, &shape);
+    CHECK(shape == Shape{2, 4});
+    std::vector<double> want;
+    for (int b = 0; b < 2; ++b) {
+      double mean[4] = {}, sum = 0;
+      for (int p = 0; p < 15; ++p)
+        for (int c = 0; c < 4; ++c) mean[c] += x[(b * 15 + p) * 4 + c] / 15.0;
+      for (double m : mean) sum += std::exp(m);
+      for (double m : mean) want.push_back(std::exp(m) / sum);
+    }
+    require_close(got, want, 1e-5);
+  }
+}
+
+TEST_CASE("interpreter: errors name the node, and every unknown op at once", "[engine][interpreter]") {
+  {
+    Builder bld;
+    const int x = bld.input("x", {1, 4});
+    bld.node("Frobnicate", {x});
+    bld.node("Relu", {x});
+    bld.node("Warp", {x});
+    bld.node("Frobnicate", {x});
+    try {
+      Interpreter it(std::move(bld.g));
+      FAIL("no error");
+    } catch (const GraphError& e) {
+      const std::string msg = e.what();
+      CHECK_THAT(msg, Catch::Contains("no op for 2 op type(s)"));
+      CHECK_THAT(msg, Catch::Contains("Frobnicate (2x, first at node 0 'Frobnicate0' (Frobnicate))"));
+      CHECK_THAT(msg, Catch::Contains("Warp (1x"));
+    }
+  }
+  {
+    Builder bld;
+    bld.node("Relu", {bld.input("x", {3}), bld.input("y", {3})});
+    CHECK_THROWS_WITH(Interpreter(std::move(bld.g)),
+                      Catch::Contains("node 0 'Relu0' (Relu): has 2 inputs, the op takes 1"));
+  }
+  {
+    Builder bld;
+    const int y = bld.node("Relu", {bld.input("x", {3})});
+    bld.g.tensors[y].shape = {4};  // declared in the file, contradicted by inference
+    CHECK_THROWS_WITH(Interpreter(std::move(bld.g)),
+                      Catch::Contains("output 'Relu0' is declared [4] but the op computes [3]"));
+  }
+  {
+    Builder bld;
+    bld.node("Conv2D", {bld.input("x", {1, 4, 4, 3}), bld.input("w", {2, 3, 3, 3})});
+    CHECK_THROWS_WITH(Interpreter(std::move(bld.g)), Catch::Contains("input 1 'w' must be a constant"));
+  }
+  {
+    Builder bld;
+    bld.node("Relu", {bld.input("x", {3})}, {});
+    bld.g.nodes[0].op = "Conv2D";
+    bld.g.nodes[0].inputs.push_back(bld.constant("w", {1, 5, 5, 3}, std::vector<float>(75)));
+    bld.g.tensors[0].shape = {1, 2, 2, 3};
+    CHECK_THROWS_WITH(Interpreter(std::move(bld.g)), Catch::Contains("larger than the padded input"));
+  }
+}
+
+TEST_CASE("interpreter: a chain reuses arena memory, runs in place, allocates nothing when run",
+          "[engine][interpreter]") {
+  Rng rng(33);
+  Builder bld;
+  int t = bld.input("x", {1, 16, 16, 8});
+  for (int i = 0; i < 6; ++i) {
+    t = bld.node("Conv2D",
+                 {t, bld.constant("w" + std::to_string(i), {8, 3, 3, 8}, random_values(rng, 8 * 9 * 8))},
+                 {{"pads", std::vector<int64_t>{1, 1, 1, 1}}});
+    t = bld.node("Relu", {t});
+  }
+  bld.g.outputs = {t};
+  Interpreter it(std::move(bld.g));
+  const size_t one = 16 * 16 * 8 * sizeof(float);
+  // 13 activations of one size; at most 2 alive at once (a conv's input and output).
+  CHECK(it.peak_live_bytes() == 2 * one);
+  CHECK(it.arena_bytes() == 2 * one);
+  const std::vector<float> x = random_values(rng, 16 * 16 * 8);
+  std::memcpy(it.input_data(0), x.data(), one);
+  it.run();  // warm
+  std::vector<float> first(static_cast<const float*>(it.output_data(0)),
+                           static_cast<const float*>(it.output_data(0)) + 16 * 16 * 8);
+  std::memcpy(it.input_data(0), x.data(), one);
+  g_allocations = 0;
+  g_counting = true;
+  it.run();
+  g_counting = false;
+  CHECK(g_allocations.load() == 0);
+  CHECK(std::memcmp(first.data(), it.output_data(0), one) == 0);
+}
