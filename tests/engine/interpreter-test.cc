@@ -3,6 +3,8 @@
 // arena is reused; run() allocates nothing.
 #include "engine/interpreter.h"
 
+#include <capnp/message.h>
+
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -11,6 +13,7 @@
 #include <cstring>
 #include <new>
 
+#include "engine/npy.h"
 #include "tests/kernels/shapes.h"
 
 using namespace huddle::engine;
@@ -337,4 +340,38 @@ TEST_CASE("interpreter: a chain reuses arena memory, runs in place, allocates no
   g_counting = false;
   CHECK(g_allocations.load() == 0);
   CHECK(std::memcmp(first.data(), it.output_data(0), one) == 0);
+}
+
+// Writes the command-line tests' fixture into $HUDDLE_FIXTURE_DIR: model.hdm
+// (y = relu(x W^T + b), small integers so every result is exact), x.npy and
+// the expected y.npy computed here by integer arithmetic.
+TEST_CASE("interpreter: write the command-line fixture", "[.cli-fixture]") {
+  const char* dir = std::getenv("HUDDLE_FIXTURE_DIR");
+  REQUIRE(dir != nullptr);
+  const std::vector<float> w = {1, -2, 3, 0, 0, 1, -1, 2, -3, 1, 1, 1}, b = {1, 0, -2};
+  const std::vector<float> x = {1, 2, 3, 4, -1, 0, 2, -3};
+  Builder bld;
+  const int y = bld.node(
+      "Relu", {bld.node("FullyConnected",
+                        {bld.input("x", {2, 4}), bld.constant("w", {3, 4}, w), bld.constant("b", {3}, b)})});
+  bld.g.outputs = {y};
+  bld.g.tensors[static_cast<size_t>(y)].name = "y";
+  capnp::MallocMessageBuilder message;
+  auto model = message.initRoot<schema::Model>();
+  WeightsBuilder weights;
+  graph_to_model(bld.g, model, weights);
+  model.getProvenance().setProducer("huddle tests (cli fixture)");
+  write_model_file(std::string(dir) + "/model.hdm", message, weights.bytes());
+  std::vector<float> want;
+  for (int r = 0; r < 2; ++r)
+    for (int j = 0; j < 3; ++j) {
+      int acc = static_cast<int>(b[j]);
+      for (int k = 0; k < 4; ++k) acc += static_cast<int>(x[r * 4 + k]) * static_cast<int>(w[j * 4 + k]);
+      want.push_back(static_cast<float>(acc > 0 ? acc : 0));
+    }
+  auto bytes = [](const std::vector<float>& v) {
+    return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(v.data()), v.size() * sizeof(float));
+  };
+  write_npy(std::string(dir) + "/x.npy", DType::f32, {2, 4}, bytes(x));
+  write_npy(std::string(dir) + "/y.npy", DType::f32, {2, 3}, bytes(want));
 }

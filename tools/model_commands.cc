@@ -1,0 +1,187 @@
+// `huddle info` and `huddle infer`: a model file's contents, and one inference
+// on raw tensors (.npy) for debugging and comparisons with other engines.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/graph.h"
+#include "engine/interpreter.h"
+#include "engine/model_file.h"
+#include "engine/npy.h"
+#include "tools/commands.h"
+
+namespace huddle::tools {
+namespace {
+
+using namespace huddle::engine;
+
+constexpr const char* kInfoHelp =
+    "usage: huddle info model.hdm\n"
+    "\n"
+    "Prints what a model file holds: producer, task, labels, inputs and outputs\n"
+    "with their shapes, op types, weight bytes, and the activation arena the\n"
+    "engine plans for it.\n"
+    "Exit status: 0 ok, 1 bad model file, 2 usage error.\n";
+
+constexpr const char* kInferHelp =
+    "usage: huddle infer model.hdm --input x.npy [--input name=y.npy ...]\n"
+    "                   --output out.npy [--output name=z.npy ...] [--threads N]\n"
+    "\n"
+    "Runs one inference on raw tensors. Inputs are given in the model's input\n"
+    "order, or by name; outputs likewise. Each .npy must match the input's dtype\n"
+    "and shape exactly (see 'huddle info').\n"
+    "Exit status: 0 ok, 1 bad model or tensor file, 2 usage error.\n";
+
+// "name=path" -> {name, path}; "path" -> {"", path}.
+std::pair<std::string, std::string> split_binding(const std::string& arg) {
+  const size_t eq = arg.find('=');
+  if (eq == std::string::npos || arg.find('/') < eq) return {"", arg};
+  return {arg.substr(0, eq), arg.substr(eq + 1)};
+}
+
+// Which of `names` each binding names: by name, or in order for unnamed ones.
+std::vector<std::pair<size_t, std::string>> resolve(const std::vector<std::string>& bindings,
+                                                    const std::vector<std::string>& names, const char* what) {
+  std::vector<std::pair<size_t, std::string>> out;
+  size_t next = 0;
+  for (const std::string& b : bindings) {
+    const auto [name, path] = split_binding(b);
+    size_t index = names.size();
+    if (name.empty()) {
+      index = next++;
+    } else {
+      for (size_t i = 0; i < names.size(); ++i)
+        if (names[i] == name) index = i;
+    }
+    if (index >= names.size()) {
+      std::string list;
+      for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
+      throw std::runtime_error(std::string("no model ") + what + " " +
+                               (name.empty() ? "left for '" + path + "'" : "'" + name + "'") +
+                               " (the model's " + what + "s: " + list + ")");
+    }
+    out.emplace_back(index, path);
+  }
+  return out;
+}
+
+}  // namespace
+
+int info(int argc, char** argv) {
+  if (argc == 2 && (!std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h"))) {
+    std::fputs(kInfoHelp, stdout);
+    return 0;
+  }
+  if (argc != 2 || argv[1][0] == '-') {
+    std::fputs(kInfoHelp, stderr);
+    return 2;
+  }
+  try {
+    const ModelFile file = ModelFile::open(argv[1]);
+    const auto model = file.model();
+    std::printf("%s: %zu bytes, weights %zu bytes\n", argv[1], file.file_bytes(), file.weights_bytes());
+    std::printf("producer: %s\n", model.getProvenance().getProducer().cStr());
+    if (model.getProvenance().getSource().size())
+      std::printf("source: %s (sha256 %s)\n", model.getProvenance().getSource().cStr(),
+                  model.getProvenance().getSourceSha256().cStr());
+    std::printf("task: %s, labels: %u\n", model.getTask().size() ? model.getTask().cStr() : "(none)",
+                model.getLabels().size());
+    Graph graph = graph_from_file(file);
+    std::map<std::string, int> ops;
+    for (const Node& n : graph.nodes) ++ops[n.op];
+    std::printf("nodes: %zu (", graph.nodes.size());
+    bool first = true;
+    for (const auto& [op, count] : ops)
+      std::printf("%s%s x%d", first ? "" : ", ", op.c_str(), count), first = false;
+    std::printf(")\n");
+    Interpreter it(std::move(graph));
+    for (size_t i = 0; i < it.input_count(); ++i)
+      std::printf("input  %zu: %s %s %s\n", i, it.input(i).name.c_str(), dtype_text(it.input(i).dtype),
+                  shape_text(it.input(i).shape).c_str());
+    for (size_t i = 0; i < it.output_count(); ++i)
+      std::printf("output %zu: %s %s %s\n", i, it.output(i).name.c_str(), dtype_text(it.output(i).dtype),
+                  shape_text(it.output(i).shape).c_str());
+    std::printf("arena: %zu bytes (lower bound %zu)\n", it.arena_bytes(), it.peak_live_bytes());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "huddle info: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
+
+int infer(int argc, char** argv) {
+  std::string model_path;
+  std::vector<std::string> inputs, outputs;
+  long threads = 1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const bool has_value = i + 1 < argc;
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kInferHelp, stdout);
+      return 0;
+    } else if ((arg == "--input" || arg == "--output" || arg == "--threads") && !has_value) {
+      std::fprintf(stderr, "huddle infer: %s needs a value (see 'huddle infer --help')\n", arg.c_str());
+      return 2;
+    } else if (arg == "--input") {
+      inputs.push_back(argv[++i]);
+    } else if (arg == "--output") {
+      outputs.push_back(argv[++i]);
+    } else if (arg == "--threads") {
+      char* end = nullptr;
+      threads = std::strtol(argv[++i], &end, 10);
+      if (*end || threads < 1 || threads > 256) {
+        std::fprintf(stderr, "huddle infer: --threads needs a whole number from 1 to 256\n");
+        return 2;
+      }
+    } else if (!arg.empty() && arg[0] == '-') {
+      std::fprintf(stderr, "huddle infer: unknown option '%s' (see 'huddle infer --help')\n", arg.c_str());
+      return 2;
+    } else if (model_path.empty()) {
+      model_path = arg;
+    } else {
+      std::fprintf(stderr, "huddle infer: one model only ('%s' and '%s')\n", model_path.c_str(), arg.c_str());
+      return 2;
+    }
+  }
+  if (model_path.empty() || inputs.empty() || outputs.empty()) {
+    std::fputs(kInferHelp, stderr);
+    return 2;
+  }
+  try {
+    const ModelFile file = ModelFile::open(model_path);
+    Interpreter it(graph_from_file(file), InterpreterOptions{static_cast<size_t>(threads)});
+    std::vector<std::string> in_names, out_names;
+    for (size_t i = 0; i < it.input_count(); ++i) in_names.push_back(it.input(i).name);
+    for (size_t i = 0; i < it.output_count(); ++i) out_names.push_back(it.output(i).name);
+    const auto in_bind = resolve(inputs, in_names, "input");
+    const auto out_bind = resolve(outputs, out_names, "output");
+    std::vector<bool> given(in_names.size(), false);
+    for (const auto& [index, path] : in_bind) {
+      const NpyArray a = read_npy(path);
+      const Tensor& t = it.input(index);
+      if (a.dtype != t.dtype || a.shape != t.shape)
+        throw std::runtime_error(path + ": " + dtype_text(a.dtype) + " " + shape_text(a.shape) +
+                                 ", but input '" + t.name + "' is " + dtype_text(t.dtype) + " " +
+                                 shape_text(t.shape));
+      std::memcpy(it.input_data(index), a.data.data(), a.data.size());
+      given[index] = true;
+    }
+    for (size_t i = 0; i < given.size(); ++i)
+      if (!given[i]) throw std::runtime_error("input '" + in_names[i] + "' is not given (--input)");
+    it.run();
+    for (const auto& [index, path] : out_bind) {
+      const Tensor& t = it.output(index);
+      const size_t bytes = static_cast<size_t>(elements(t.shape)) * dtype_bytes(t.dtype);
+      write_npy(path, t.dtype, t.shape, {static_cast<const uint8_t*>(it.output_data(index)), bytes});
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "huddle infer: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace huddle::tools
