@@ -20,6 +20,9 @@ CROP = 224
 # Photos in python3-skimage's bundled ("legacy") data set: no download needed.
 SKIMAGE_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "motorcycle")
 DARKNET_DIR = "/usr/share/darknet/data"
+# The reference inputs make_inputs.py writes (input-<name>.npy) and that the
+# export script runs PyTorch on; scripts/models times ONNX Runtime on the first.
+REFERENCE_INPUTS = ("chelsea", "coffee", "astronaut")
 
 
 def require(module, debian_package):
@@ -97,8 +100,3 @@ def preprocess(image):
 def tensor(name):
     """The photo `name`, preprocessed: float32 array 1x3x224x224."""
     return preprocess(load_rgb(name))[None]
-
-
-# The reference inputs make_inputs.py writes (input-<name>.npy) and that the
-# export script runs PyTorch on.
-REFERENCE_INPUTS = ("chelsea", "coffee", "astronaut")
