@@ -26,163 +26,243 @@ struct Requant {
   __m512i zp;
 };
 
-inline __m128i requant16(__m512i acc, const float* scale, const Requant& rq) {
-  __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_loadu_ps(scale));
+// 16 accumulators to int32 outputs in [min, max] (the GEMM family's rule).
+inline __m512i requant16(__m512i acc, __m512 scale, const Requant& rq) {
+  __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale);
   f = _mm512_min_ps(_mm512_max_ps(f, rq.lo), rq.hi);
-  return _mm512_cvtsepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(f), rq.zp));
+  return _mm512_add_epi32(_mm512_cvtps_epi32(f), rq.zp);
 }
 
-// The 32 products of tap t (input at x + c0) for the channels in `mask`.
-template <bool kFull>
-inline __m512i product32(const int8_t* x, __mmask32 mask, const uint8_t* w) {
-  const __m256i a =
-      kFull ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)) : _mm256_maskz_loadu_epi8(mask, x);
-  return _mm512_mullo_epi16(_mm512_cvtepi8_epi16(a), _mm512_loadu_si512(w));
+inline __m256i requant8(__m256i acc, __m256 scale, const Requant& rq) {
+  __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale);
+  f = _mm256_min_ps(_mm256_max_ps(f, _mm512_castps512_ps256(rq.lo)), _mm512_castps512_ps256(rq.hi));
+  return _mm256_add_epi32(_mm256_cvtps_epi32(f), _mm512_castsi512_si256(rq.zp));
 }
 
-// One block of channels c0.. (all 32, or the prefix in `mask`) of one output
-// pixel; x holds the kTaps tap pointers (padding taps point at the in_zp row).
+// One block of 32 channels (all of them, or the prefix in `mask`), with its
+// weights, bias and scales held in registers while it runs over a row of
+// output pixels. Accumulators are split into even and odd channels.
 template <size_t kTaps, bool kFull>
-inline void block32(const int8_t* const* x, size_t c0, __mmask32 mask, const uint8_t* p, int8_t* dst,
-                    const Requant& rq) {
-  const __m512i lo_word = _mm512_set1_epi32(1), hi_word = _mm512_set1_epi32(0x10000);
-  __m512i even = _mm512_setzero_si512(), odd = _mm512_setzero_si512();
-  const uint8_t* w = p + kHeader;
-  size_t t = 0;
-  for (; t + 2 <= kTaps; t += 2) {
-    const __m512i sum = _mm512_add_epi16(product32<kFull>(x[t] + c0, mask, w + 64 * t),
-                                         product32<kFull>(x[t + 1] + c0, mask, w + 64 * t + 64));
-    even = _mm512_dpwssd_epi32(even, sum, lo_word);
-    odd = _mm512_dpwssd_epi32(odd, sum, hi_word);
-  }
-  if (t < kTaps) {
-    const __m512i prod = product32<kFull>(x[t] + c0, mask, w + 64 * t);
-    even = _mm512_dpwssd_epi32(even, prod, lo_word);
-    odd = _mm512_dpwssd_epi32(odd, prod, hi_word);
-  }
-  const __m512i idx_lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-  const __m512i idx_hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
-  const int32_t* bias = reinterpret_cast<const int32_t*>(p);
-  const __m512i acc0 =
-      _mm512_add_epi32(_mm512_permutex2var_epi32(even, idx_lo, odd), _mm512_loadu_si512(bias));
-  const __m512i acc1 =
-      _mm512_add_epi32(_mm512_permutex2var_epi32(even, idx_hi, odd), _mm512_loadu_si512(bias + 16));
-  const float* scale = reinterpret_cast<const float*>(p + kCr * sizeof(int32_t));
-  const __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(requant16(acc0, scale, rq)),
-                                            requant16(acc1, scale + 16, rq), 1);
-  if (kFull)
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + c0), q);
-  else
-    _mm256_mask_storeu_epi8(dst + c0, mask, q);
-}
+struct Block32 {
+  __m512i w[kTaps];
+  __m512i bias_even, bias_odd;
+  __m512 scale_even, scale_odd;
+  __mmask32 mask;
 
-// The 16 products of tap t for the channels in `mask` (a tail of <= 16).
-inline __m256i product16(const int8_t* x, __mmask16 mask, const uint8_t* w) {
-  return _mm256_mullo_epi16(_mm256_cvtepi8_epi16(_mm_maskz_loadu_epi8(mask, x)),
-                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w)));
-}
-
-// The last channels c0.. (the prefix in `mask`, at most 16) of one output
-// pixel, at half width.
-template <size_t kTaps>
-inline void block16(const int8_t* const* x, size_t c0, __mmask16 mask, const uint8_t* p, int8_t* dst,
-                    const Requant& rq) {
-  const __m256i lo_word = _mm256_set1_epi32(1), hi_word = _mm256_set1_epi32(0x10000);
-  __m256i even = _mm256_setzero_si256(), odd = _mm256_setzero_si256();
-  const uint8_t* w = p + kHeader;
-  size_t t = 0;
-  for (; t + 2 <= kTaps; t += 2) {
-    const __m256i sum = _mm256_add_epi16(product16(x[t] + c0, mask, w + 64 * t),
-                                         product16(x[t + 1] + c0, mask, w + 64 * t + 64));
-    even = _mm256_dpwssd_epi32(even, sum, lo_word);
-    odd = _mm256_dpwssd_epi32(odd, sum, hi_word);
+  inline void load(const uint8_t* p, __mmask32 m) {
+    mask = m;
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    const __m512i b0 = _mm512_loadu_si512(p), b1 = _mm512_loadu_si512(p + 64);
+    bias_even = _mm512_permutex2var_epi32(b0, even, b1);
+    bias_odd = _mm512_permutex2var_epi32(b0, odd, b1);
+    const __m512 s0 = _mm512_loadu_ps(p + 128), s1 = _mm512_loadu_ps(p + 192);
+    scale_even = _mm512_permutex2var_ps(s0, even, s1);
+    scale_odd = _mm512_permutex2var_ps(s0, odd, s1);
+    for (size_t t = 0; t < kTaps; ++t) w[t] = _mm512_loadu_si512(p + kHeader + 64 * t);
   }
-  if (t < kTaps) {
-    const __m256i prod = product16(x[t] + c0, mask, w + 64 * t);
-    even = _mm256_dpwssd_epi32(even, prod, lo_word);
-    odd = _mm256_dpwssd_epi32(odd, prod, hi_word);
-  }
-  const __m512i idx = _mm512_set_epi32(15, 7, 14, 6, 13, 5, 12, 4, 11, 3, 10, 2, 9, 1, 8, 0);
-  const __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(even), odd, 1);
-  const int32_t* bias = reinterpret_cast<const int32_t*>(p);
-  const __m512i acc = _mm512_add_epi32(_mm512_permutexvar_epi32(idx, both), _mm512_loadu_si512(bias));
-  const float* scale = reinterpret_cast<const float*>(p + kCr * sizeof(int32_t));
-  _mm_mask_storeu_epi8(dst + c0, mask, requant16(acc, scale, rq));
-}
 
-// Every channel of one output pixel.
-template <size_t kTaps>
-inline void pixel(const int8_t* const* x, size_t full, size_t channels, __mmask32 tail, size_t block_bytes,
-                  const uint8_t* p, int8_t* dst, const Requant& rq) {
-  size_t c0 = 0;
-  for (; c0 < full; c0 += kCr, p += block_bytes) block32<kTaps, true>(x, c0, tail, p, dst, rq);
-  if (c0 < channels) {
-    if (channels - c0 <= 16)
-      block16<kTaps>(x, c0, static_cast<__mmask16>(tail), p, dst, rq);
+  // The 32 products of tap t (input at x).
+  inline __m512i product(const int8_t* x, size_t t) const {
+    const __m256i a =
+        kFull ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)) : _mm256_maskz_loadu_epi8(mask, x);
+    return _mm512_mullo_epi16(_mm512_cvtepi8_epi16(a), w[t]);
+  }
+
+  // One output pixel; x holds the kTaps tap pointers (already at the block's
+  // first channel; padding taps point at the in_zp row).
+  inline void run(const int8_t* const* x, int8_t* dst, const Requant& rq) const {
+    const __m512i lo_word = _mm512_set1_epi32(1), hi_word = _mm512_set1_epi32(0x10000);
+    __m512i even = bias_even, odd = bias_odd;
+    size_t t = 0;
+    for (; t + 2 <= kTaps; t += 2) {
+      const __m512i sum = _mm512_add_epi16(product(x[t], t), product(x[t + 1], t + 1));
+      even = _mm512_dpwssd_epi32(even, sum, lo_word);
+      odd = _mm512_dpwssd_epi32(odd, sum, hi_word);
+    }
+    if (t < kTaps) {
+      const __m512i prod = product(x[t], t);
+      even = _mm512_dpwssd_epi32(even, prod, lo_word);
+      odd = _mm512_dpwssd_epi32(odd, prod, hi_word);
+    }
+    // Outputs fit int16: interleave the halves as words, then narrow.
+    const __m512i q = _mm512_mask_blend_epi16(0xAAAAAAAAu, requant16(even, scale_even, rq),
+                                              _mm512_slli_epi32(requant16(odd, scale_odd, rq), 16));
+    const __m256i q8 = _mm512_cvtepi16_epi8(q);
+    if (kFull)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), q8);
     else
-      block32<kTaps, false>(x, c0, tail, p, dst, rq);
+      _mm256_mask_storeu_epi8(dst, mask, q8);
   }
+};
+
+// The last channels of a pixel when at most 16 remain: the same at half width.
+template <size_t kTaps>
+struct Block16 {
+  __m256i w[kTaps];
+  __m256i bias_even, bias_odd;
+  __m256 scale_even, scale_odd;
+  __mmask16 mask;
+
+  inline void load(const uint8_t* p, __mmask16 m) {
+    mask = m;
+    const __m512i idx = _mm512_set_epi32(15, 13, 11, 9, 7, 5, 3, 1, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i b = _mm512_permutexvar_epi32(idx, _mm512_loadu_si512(p));
+    bias_even = _mm512_castsi512_si256(b);
+    bias_odd = _mm512_extracti64x4_epi64(b, 1);
+    const __m512 s = _mm512_permutexvar_ps(idx, _mm512_loadu_ps(p + 128));
+    scale_even = _mm512_castps512_ps256(s);
+    scale_odd = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1));
+    for (size_t t = 0; t < kTaps; ++t)
+      w[t] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + kHeader + 64 * t));
+  }
+
+  inline __m256i product(const int8_t* x, size_t t) const {
+    return _mm256_mullo_epi16(_mm256_cvtepi8_epi16(_mm_maskz_loadu_epi8(mask, x)), w[t]);
+  }
+
+  inline void run(const int8_t* const* x, int8_t* dst, const Requant& rq) const {
+    const __m256i lo_word = _mm256_set1_epi32(1), hi_word = _mm256_set1_epi32(0x10000);
+    __m256i even = bias_even, odd = bias_odd;
+    size_t t = 0;
+    for (; t + 2 <= kTaps; t += 2) {
+      const __m256i sum = _mm256_add_epi16(product(x[t], t), product(x[t + 1], t + 1));
+      even = _mm256_dpwssd_epi32(even, sum, lo_word);
+      odd = _mm256_dpwssd_epi32(odd, sum, hi_word);
+    }
+    if (t < kTaps) {
+      const __m256i prod = product(x[t], t);
+      even = _mm256_dpwssd_epi32(even, prod, lo_word);
+      odd = _mm256_dpwssd_epi32(odd, prod, hi_word);
+    }
+    const __m256i q = _mm256_mask_blend_epi16(0xAAAA, requant8(even, scale_even, rq),
+                                              _mm256_slli_epi32(requant8(odd, scale_odd, rq), 16));
+    _mm_mask_storeu_epi8(dst, mask, _mm256_cvtepi16_epi8(q));
+  }
+};
+
+// The geometry of one run, copied into locals (the int8 output stores could
+// otherwise alias the caller's shape).
+template <uint32_t kKernel>
+struct Geometry {
+  static constexpr size_t kTaps = size_t{kKernel} * kKernel;
+  size_t in_stride, out_stride, stride, pad_left, out_w, ox_lo, ox_hi;
+  ptrdiff_t in_w;
+  const int8_t* zero;
+};
+
+// One output row of one block: rows[ky] is input row ky of the window, or
+// nullptr in the padding. Columns [ox_lo, ox_hi) read no padding column and
+// take their tap pointers without branches.
+template <uint32_t kKernel, typename B>
+inline void block_row(const B& b, const Geometry<kKernel>& g, const int8_t* const* rows, size_t c0,
+                      int8_t* dst, const Requant& rq) {
+  constexpr size_t kTaps = Geometry<kKernel>::kTaps;
+  const auto border = [&](size_t ox) {
+    const int8_t* x[kTaps];
+    for (size_t kx = 0; kx < kKernel; ++kx) {
+      const ptrdiff_t ix = static_cast<ptrdiff_t>(ox * g.stride + kx) - static_cast<ptrdiff_t>(g.pad_left);
+      const bool col = ix >= 0 && ix < g.in_w;
+      for (size_t ky = 0; ky < kKernel; ++ky)
+        x[ky * kKernel + kx] =
+            (col && rows[ky] ? rows[ky] + ix * static_cast<ptrdiff_t>(g.in_stride) : g.zero) + c0;
+    }
+    b.run(x, dst + ox * g.out_stride, rq);
+  };
+  size_t ox = 0;
+  for (; ox < g.ox_lo; ++ox) border(ox);
+  if (ox < g.ox_hi) {
+    // Row pointers at the first interior column, and their steps (0 in the padding).
+    const int8_t* r[kKernel];
+    size_t step[kKernel];
+    const size_t first = (ox * g.stride - g.pad_left) * g.in_stride + c0;
+    for (size_t ky = 0; ky < kKernel; ++ky) {
+      r[ky] = rows[ky] ? rows[ky] + first : g.zero + c0;
+      step[ky] = rows[ky] ? g.stride * g.in_stride : 0;
+    }
+    int8_t* d = dst + ox * g.out_stride;
+    const size_t n = g.ox_hi - ox;
+    bool all = true;
+    for (size_t ky = 0; ky < kKernel; ++ky) all = all && rows[ky] != nullptr;
+    if (all) {
+      const size_t cs = g.in_stride;
+      for (size_t i = 0; i < n; ++i, d += g.out_stride) {
+        const int8_t* x[kTaps];
+        for (size_t ky = 0; ky < kKernel; ++ky) {
+          for (size_t kx = 0; kx < kKernel; ++kx) x[ky * kKernel + kx] = r[ky] + kx * cs;
+          r[ky] += step[ky];
+        }
+        b.run(x, d, rq);
+      }
+    } else {
+      size_t cs[kKernel];
+      for (size_t ky = 0; ky < kKernel; ++ky) cs[ky] = rows[ky] ? g.in_stride : 0;
+      for (size_t i = 0; i < n; ++i, d += g.out_stride) {
+        const int8_t* x[kTaps];
+        for (size_t ky = 0; ky < kKernel; ++ky) {
+          for (size_t kx = 0; kx < kKernel; ++kx) x[ky * kKernel + kx] = r[ky] + kx * cs[ky];
+          r[ky] += step[ky];
+        }
+        b.run(x, d, rq);
+      }
+    }
+    ox = g.ox_hi;
+  }
+  for (; ox < g.out_w; ++ox) border(ox);
 }
 
 template <uint32_t kKernel>
 void run_kernel(const QDwConvShape& s, const int8_t* in, const void* packed, int8_t* out,
                 const QGemmOutput& params) {
-  constexpr size_t kTaps = kKernel * kKernel;
-  const size_t channels = s.channels, in_stride = s.in_stride, out_stride = s.out_stride;
-  const size_t stride = s.stride, pad_top = s.pad_top, pad_left = s.pad_left;
-  const ptrdiff_t in_h = static_cast<ptrdiff_t>(s.in_h), in_w = static_cast<ptrdiff_t>(s.in_w);
+  constexpr size_t kTaps = size_t{kKernel} * kKernel;
+  Geometry<kKernel> g;
+  const size_t channels = s.channels, stride = s.stride, pad_top = s.pad_top;
+  const ptrdiff_t in_h = static_cast<ptrdiff_t>(s.in_h);
+  g.in_stride = s.in_stride;
+  g.out_stride = s.out_stride;
+  g.stride = stride;
+  g.pad_left = s.pad_left;
+  g.in_w = static_cast<ptrdiff_t>(s.in_w);
+  g.zero = dwconv_packed_zero(dwconv_avx512vnni, packed, kKernel, channels);
   const size_t block_bytes = dwconv_block_bytes(dwconv_avx512vnni, kKernel);
-  const int8_t* zero = dwconv_packed_zero(dwconv_avx512vnni, packed, kKernel, channels);
   const uint8_t* base = static_cast<const uint8_t*>(packed);
   const Requant rq = {_mm512_set1_ps(static_cast<float>(params.min - params.zero_point)),
                       _mm512_set1_ps(static_cast<float>(params.max - params.zero_point)),
                       _mm512_set1_epi32(params.zero_point)};
-  const size_t out_h = dwconv_out_h(s), out_w = dwconv_out_w(s);
-  const size_t row = s.in_w * in_stride, full = channels / kCr * kCr;
+  const size_t out_h = dwconv_out_h(s);
+  g.out_w = dwconv_out_w(s);
+  const size_t row = s.in_w * g.in_stride, full = channels / kCr * kCr;
   const __mmask32 tail = static_cast<__mmask32>((uint64_t{1} << (channels - full)) - 1);
   // Output columns [ox_lo, ox_hi) read no padding column.
-  const size_t ox_lo = pad_left >= out_w * stride ? out_w : (pad_left + stride - 1) / stride;
-  size_t ox_hi = static_cast<size_t>(in_w) + pad_left >= kKernel
-                     ? (static_cast<size_t>(in_w) + pad_left - kKernel) / stride + 1
-                     : 0;
-  if (ox_hi > out_w) ox_hi = out_w;
-  if (ox_hi < ox_lo) ox_hi = ox_lo;
-  ptrdiff_t offset[kTaps];
-  for (size_t ky = 0; ky < kKernel; ++ky)
-    for (size_t kx = 0; kx < kKernel; ++kx)
-      offset[ky * kKernel + kx] = static_cast<ptrdiff_t>(ky * row + kx * in_stride);
+  g.ox_lo = g.pad_left >= g.out_w * stride ? g.out_w : (g.pad_left + stride - 1) / stride;
+  g.ox_hi = s.in_w + g.pad_left >= kKernel ? (s.in_w + g.pad_left - kKernel) / stride + 1 : 0;
+  if (g.ox_hi > g.out_w) g.ox_hi = g.out_w;
+  if (g.ox_hi < g.ox_lo) g.ox_hi = g.ox_lo;
   for (size_t oy = 0; oy < out_h; ++oy) {
     const int8_t* rows[kKernel];
-    bool inside = true;
     for (size_t ky = 0; ky < kKernel; ++ky) {
       const ptrdiff_t iy = static_cast<ptrdiff_t>(oy * stride + ky) - static_cast<ptrdiff_t>(pad_top);
       rows[ky] = iy >= 0 && iy < in_h ? in + iy * static_cast<ptrdiff_t>(row) : nullptr;
-      inside = inside && rows[ky] != nullptr;
     }
-    int8_t* dst = out + oy * out_w * out_stride;
-    const auto border = [&](size_t ox) {
-      const int8_t* x[kTaps];
-      for (size_t kx = 0; kx < kKernel; ++kx) {
-        const ptrdiff_t ix = static_cast<ptrdiff_t>(ox * stride + kx) - static_cast<ptrdiff_t>(pad_left);
-        const bool col = ix >= 0 && ix < in_w;
-        for (size_t ky = 0; ky < kKernel; ++ky)
-          x[ky * kKernel + kx] = col && rows[ky] ? rows[ky] + ix * static_cast<ptrdiff_t>(in_stride) : zero;
+    int8_t* dst = out + oy * g.out_w * g.out_stride;
+    const uint8_t* p = base;
+    size_t c0 = 0;
+    for (; c0 < full; c0 += kCr, p += block_bytes) {
+      Block32<kTaps, true> b;
+      b.load(p, ~__mmask32{0});
+      block_row<kKernel>(b, g, rows, c0, dst + c0, rq);
+    }
+    if (c0 < channels) {
+      if (channels - c0 <= 16) {
+        Block16<kTaps> b;
+        b.load(p, static_cast<__mmask16>(tail));
+        block_row<kKernel>(b, g, rows, c0, dst + c0, rq);
+      } else {
+        Block32<kTaps, false> b;
+        b.load(p, tail);
+        block_row<kKernel>(b, g, rows, c0, dst + c0, rq);
       }
-      pixel<kTaps>(x, full, channels, tail, block_bytes, base, dst + ox * out_stride, rq);
-    };
-    if (!inside) {
-      for (size_t ox = 0; ox < out_w; ++ox) border(ox);
-      continue;
     }
-    size_t ox = 0;
-    for (; ox < ox_lo; ++ox) border(ox);
-    for (; ox < ox_hi; ++ox) {
-      const int8_t* top = rows[0] + static_cast<ptrdiff_t>((ox * stride - pad_left) * in_stride);
-      const int8_t* x[kTaps];
-      for (size_t t = 0; t < kTaps; ++t) x[t] = top + offset[t];
-      pixel<kTaps>(x, full, channels, tail, block_bytes, base, dst + ox * out_stride, rq);
-    }
-    for (; ox < out_w; ++ox) border(ox);
   }
 }
 
