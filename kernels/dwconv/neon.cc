@@ -2,9 +2,10 @@
 // ("c16"). Two taps' products are formed with SMULL + SMLAL into int16 (exact:
 // weights lie in [-127, 127], so |x*w + x'*w'| <= 32512) and widened into
 // int32 accumulators with SADDW; channels stay in natural order. Each block
-// runs over a whole output row with its weights, bias and scales held in
-// registers; interior pixels (no padding tap) take their tap pointers without
-// branches.
+// runs over a whole output row with its weights held in registers (bias and
+// scales take one LD1 each per pixel); interior pixels (no padding tap) take
+// their tap pointers without branches. The output clamp is applied in the
+// integer domain after rounding (see Requant).
 #include <arm_neon.h>
 
 #include <cstddef>
