@@ -3,12 +3,14 @@
 // multiplied with vpmullw against the tap's int16 weights (exact: |x * w| <=
 // 128 * 127); two taps' products are added in int16 (exact: <= 32512) and
 // widened into int32 accumulators by two vpdpwssd against 1 in the low or the
-// high word, one for the even channels, one for the odd ones. The two halves
-// are put back in channel order once per block before requantisation. A
+// high word, one for the even channels, one for the odd ones. Bias and scales
+// are split the same way, and the requantised halves are interleaved back as
+// words. Each block runs over a whole output row with its weights, bias and
+// scales loaded once (so the weights never compete with the input for L1). A
 // channel tail of at most 16 takes a half-width (ymm) step; longer tails use
 // masked loads and stores. Interior pixels (no padding tap) take their tap
-// pointers from fixed offsets, without branches. Compiled with AVX-512
-// F/BW/VL/VNNI: everything here stays in this file.
+// pointers without branches. Compiled with AVX-512 F/BW/VL/VNNI: everything
+// here stays in this file.
 #include "kernels/avx512_intrinsics.h"
 
 #include <cstddef>
