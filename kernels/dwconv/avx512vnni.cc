@@ -71,19 +71,19 @@ struct Block32 {
     return _mm512_mullo_epi16(_mm512_cvtepi8_epi16(a), w[t]);
   }
 
-  // One output pixel; x holds the kTaps tap pointers (already at the block's
-  // first channel; padding taps point at the in_zp row).
-  inline void run(const int8_t* const* x, int8_t* dst, const Requant& rq) const {
+  // One output pixel; x holds the kTaps tap pointers (the block's first
+  // channel is c past them; padding taps point at the in_zp row).
+  inline void run(const int8_t* const* x, size_t c, int8_t* dst, const Requant& rq) const {
     const __m512i lo_word = _mm512_set1_epi32(1), hi_word = _mm512_set1_epi32(0x10000);
     __m512i even = bias_even, odd = bias_odd;
     size_t t = 0;
     for (; t + 2 <= kTaps; t += 2) {
-      const __m512i sum = _mm512_add_epi16(product(x[t], t), product(x[t + 1], t + 1));
+      const __m512i sum = _mm512_add_epi16(product(x[t] + c, t), product(x[t + 1] + c, t + 1));
       even = _mm512_dpwssd_epi32(even, sum, lo_word);
       odd = _mm512_dpwssd_epi32(odd, sum, hi_word);
     }
     if (t < kTaps) {
-      const __m512i prod = product(x[t], t);
+      const __m512i prod = product(x[t] + c, t);
       even = _mm512_dpwssd_epi32(even, prod, lo_word);
       odd = _mm512_dpwssd_epi32(odd, prod, hi_word);
     }
@@ -123,17 +123,17 @@ struct Block16 {
     return _mm256_mullo_epi16(_mm256_cvtepi8_epi16(_mm_maskz_loadu_epi8(mask, x)), w[t]);
   }
 
-  inline void run(const int8_t* const* x, int8_t* dst, const Requant& rq) const {
+  inline void run(const int8_t* const* x, size_t c, int8_t* dst, const Requant& rq) const {
     const __m256i lo_word = _mm256_set1_epi32(1), hi_word = _mm256_set1_epi32(0x10000);
     __m256i even = bias_even, odd = bias_odd;
     size_t t = 0;
     for (; t + 2 <= kTaps; t += 2) {
-      const __m256i sum = _mm256_add_epi16(product(x[t], t), product(x[t + 1], t + 1));
+      const __m256i sum = _mm256_add_epi16(product(x[t] + c, t), product(x[t + 1] + c, t + 1));
       even = _mm256_dpwssd_epi32(even, sum, lo_word);
       odd = _mm256_dpwssd_epi32(odd, sum, hi_word);
     }
     if (t < kTaps) {
-      const __m256i prod = product(x[t], t);
+      const __m256i prod = product(x[t] + c, t);
       even = _mm256_dpwssd_epi32(even, prod, lo_word);
       odd = _mm256_dpwssd_epi32(odd, prod, hi_word);
     }
@@ -153,26 +153,41 @@ struct Geometry {
   const int8_t* zero;
 };
 
-// One output row of one block: rows[ky] is input row ky of the window, or
-// nullptr in the padding. Columns [ox_lo, ox_hi) read no padding column and
-// take their tap pointers without branches.
+// The kTaps tap pointers of output column ox (padding taps point at the in_zp
+// row); rows[ky] is input row ky of the window, or nullptr in the padding.
+template <uint32_t kKernel>
+inline void border_taps(const Geometry<kKernel>& g, const int8_t* const* rows, size_t ox, const int8_t** x) {
+  for (size_t kx = 0; kx < kKernel; ++kx) {
+    const ptrdiff_t ix = static_cast<ptrdiff_t>(ox * g.stride + kx) - static_cast<ptrdiff_t>(g.pad_left);
+    const bool col = ix >= 0 && ix < g.in_w;
+    for (size_t ky = 0; ky < kKernel; ++ky)
+      x[ky * kKernel + kx] = col && rows[ky] ? rows[ky] + ix * static_cast<ptrdiff_t>(g.in_stride) : g.zero;
+  }
+}
+
+// Border columns (outside [ox_lo, ox_hi)) of one output row whose tap
+// pointers are computed once for every block: at most this many.
+constexpr size_t kMaxEdge = 8;
+
+// One output row of one block (channels c0..). Columns [ox_lo, ox_hi) read no
+// padding column and take their tap pointers without branches; the others
+// take them from `edge` (border_taps of the row's border columns, left then
+// right) or, when it is nullptr, compute them.
 template <uint32_t kKernel, typename B>
-inline void block_row(const B& b, const Geometry<kKernel>& g, const int8_t* const* rows, size_t c0,
-                      int8_t* dst, const Requant& rq) {
+inline void block_row(const B& b, const Geometry<kKernel>& g, const int8_t* const* rows,
+                      const int8_t* const* edge, size_t c0, int8_t* dst, const Requant& rq) {
   constexpr size_t kTaps = Geometry<kKernel>::kTaps;
-  const auto border = [&](size_t ox) {
-    const int8_t* x[kTaps];
-    for (size_t kx = 0; kx < kKernel; ++kx) {
-      const ptrdiff_t ix = static_cast<ptrdiff_t>(ox * g.stride + kx) - static_cast<ptrdiff_t>(g.pad_left);
-      const bool col = ix >= 0 && ix < g.in_w;
-      for (size_t ky = 0; ky < kKernel; ++ky)
-        x[ky * kKernel + kx] =
-            (col && rows[ky] ? rows[ky] + ix * static_cast<ptrdiff_t>(g.in_stride) : g.zero) + c0;
+  const auto border = [&](size_t ox, size_t slot) {
+    if (edge) {
+      b.run(edge + slot * kTaps, c0, dst + ox * g.out_stride, rq);
+    } else {
+      const int8_t* x[kTaps];
+      border_taps<kKernel>(g, rows, ox, x);
+      b.run(x, c0, dst + ox * g.out_stride, rq);
     }
-    b.run(x, dst + ox * g.out_stride, rq);
   };
   size_t ox = 0;
-  for (; ox < g.ox_lo; ++ox) border(ox);
+  for (; ox < g.ox_lo; ++ox) border(ox, ox);
   if (ox < g.ox_hi) {
     // Row pointers at the first interior column, and their steps (0 in the padding).
     const int8_t* r[kKernel];
@@ -194,7 +209,7 @@ inline void block_row(const B& b, const Geometry<kKernel>& g, const int8_t* cons
           for (size_t kx = 0; kx < kKernel; ++kx) x[ky * kKernel + kx] = r[ky] + kx * cs;
           r[ky] += step[ky];
         }
-        b.run(x, d, rq);
+        b.run(x, 0, d, rq);
       }
     } else {
       size_t cs[kKernel];
@@ -205,12 +220,12 @@ inline void block_row(const B& b, const Geometry<kKernel>& g, const int8_t* cons
           for (size_t kx = 0; kx < kKernel; ++kx) x[ky * kKernel + kx] = r[ky] + kx * cs[ky];
           r[ky] += step[ky];
         }
-        b.run(x, d, rq);
+        b.run(x, 0, d, rq);
       }
     }
     ox = g.ox_hi;
   }
-  for (; ox < g.out_w; ++ox) border(ox);
+  for (; ox < g.out_w; ++ox) border(ox, g.ox_lo + ox - g.ox_hi);
 }
 
 template <uint32_t kKernel>
@@ -246,23 +261,31 @@ void run_kernel(const QDwConvShape& s, const int8_t* in, const void* packed, int
       const ptrdiff_t iy = static_cast<ptrdiff_t>(oy * stride + ky) - static_cast<ptrdiff_t>(pad_top);
       rows[ky] = iy >= 0 && iy < in_h ? in + iy * static_cast<ptrdiff_t>(row) : nullptr;
     }
+    const int8_t* edge_taps[kMaxEdge * kTaps];
+    const int8_t* const* edge = nullptr;
+    if (g.ox_lo + (g.out_w - g.ox_hi) <= kMaxEdge) {
+      for (size_t ox = 0; ox < g.ox_lo; ++ox) border_taps<kKernel>(g, rows, ox, edge_taps + ox * kTaps);
+      for (size_t ox = g.ox_hi; ox < g.out_w; ++ox)
+        border_taps<kKernel>(g, rows, ox, edge_taps + (g.ox_lo + ox - g.ox_hi) * kTaps);
+      edge = edge_taps;
+    }
     int8_t* dst = out + oy * g.out_w * g.out_stride;
     const uint8_t* p = base;
     size_t c0 = 0;
     for (; c0 < full; c0 += kCr, p += block_bytes) {
       Block32<kTaps, true> b;
       b.load(p, ~__mmask32{0});
-      block_row<kKernel>(b, g, rows, c0, dst + c0, rq);
+      block_row<kKernel>(b, g, rows, edge, c0, dst + c0, rq);
     }
     if (c0 < channels) {
       if (channels - c0 <= 16) {
         Block16<kTaps> b;
         b.load(p, static_cast<__mmask16>(tail));
-        block_row<kKernel>(b, g, rows, c0, dst + c0, rq);
+        block_row<kKernel>(b, g, rows, edge, c0, dst + c0, rq);
       } else {
         Block32<kTaps, false> b;
         b.load(p, tail);
-        block_row<kKernel>(b, g, rows, c0, dst + c0, rq);
+        block_row<kKernel>(b, g, rows, edge, c0, dst + c0, rq);
       }
     }
   }

@@ -66,14 +66,14 @@ struct Block16 {
     return vld1q_s8(tmp);
   }
 
-  // One output pixel; x holds the kTaps tap pointers (already at the block's
-  // first channel; padding taps point at the in_zp row).
-  inline void run(const int8_t* const* x, int8_t* dst, const Requant& rq) const {
+  // One output pixel; x holds the kTaps tap pointers (the block's first
+  // channel is c past them; padding taps point at the in_zp row).
+  inline void run(const int8_t* const* x, size_t c, int8_t* dst, const Requant& rq) const {
     const int32x4x4_t b = vld1q_s32_x4(bias);
     int32x4_t acc[4] = {b.val[0], b.val[1], b.val[2], b.val[3]};
     size_t t = 0;
     for (; t + 2 <= kTaps; t += 2) {
-      const int8x16_t a = load_x(x[t]), b = load_x(x[t + 1]);
+      const int8x16_t a = load_x(x[t] + c), b = load_x(x[t + 1] + c);
       int16x8_t lo = vmull_s8(vget_low_s8(a), vget_low_s8(w[t]));
       lo = vmlal_s8(lo, vget_low_s8(b), vget_low_s8(w[t + 1]));
       int16x8_t hi = vmull_high_s8(a, w[t]);
@@ -81,7 +81,7 @@ struct Block16 {
       add_products(acc, lo, hi);
     }
     if (t < kTaps) {
-      const int8x16_t a = load_x(x[t]);
+      const int8x16_t a = load_x(x[t] + c);
       add_products(acc, vmull_s8(vget_low_s8(a), vget_low_s8(w[t])), vmull_high_s8(a, w[t]));
     }
     const float32x4x4_t sc = vld1q_f32_x4(scale);
@@ -108,26 +108,41 @@ struct Geometry {
   const int8_t* zero;
 };
 
-// One output row of one block: rows[ky] is input row ky of the window, or
-// nullptr in the padding. Columns [ox_lo, ox_hi) read no padding column and
-// take their tap pointers without branches.
+// The kTaps tap pointers of output column ox (padding taps point at the in_zp
+// row); rows[ky] is input row ky of the window, or nullptr in the padding.
+template <uint32_t kKernel>
+inline void border_taps(const Geometry<kKernel>& g, const int8_t* const* rows, size_t ox, const int8_t** x) {
+  for (size_t kx = 0; kx < kKernel; ++kx) {
+    const ptrdiff_t ix = static_cast<ptrdiff_t>(ox * g.stride + kx) - static_cast<ptrdiff_t>(g.pad_left);
+    const bool col = ix >= 0 && ix < g.in_w;
+    for (size_t ky = 0; ky < kKernel; ++ky)
+      x[ky * kKernel + kx] = col && rows[ky] ? rows[ky] + ix * static_cast<ptrdiff_t>(g.in_stride) : g.zero;
+  }
+}
+
+// Border columns (outside [ox_lo, ox_hi)) of one output row whose tap
+// pointers are computed once for every block: at most this many.
+constexpr size_t kMaxEdge = 8;
+
+// One output row of one block (channels c0..). Columns [ox_lo, ox_hi) read no
+// padding column and take their tap pointers without branches; the others
+// take them from `edge` (border_taps of the row's border columns, left then
+// right) or, when it is nullptr, compute them.
 template <uint32_t kKernel, typename B>
-inline void block_row(const B& b, const Geometry<kKernel>& g, const int8_t* const* rows, size_t c0,
-                      int8_t* dst, const Requant& rq) {
+inline void block_row(const B& b, const Geometry<kKernel>& g, const int8_t* const* rows,
+                      const int8_t* const* edge, size_t c0, int8_t* dst, const Requant& rq) {
   constexpr size_t kTaps = Geometry<kKernel>::kTaps;
-  const auto border = [&](size_t ox) {
-    const int8_t* x[kTaps];
-    for (size_t kx = 0; kx < kKernel; ++kx) {
-      const ptrdiff_t ix = static_cast<ptrdiff_t>(ox * g.stride + kx) - static_cast<ptrdiff_t>(g.pad_left);
-      const bool col = ix >= 0 && ix < g.in_w;
-      for (size_t ky = 0; ky < kKernel; ++ky)
-        x[ky * kKernel + kx] =
-            (col && rows[ky] ? rows[ky] + ix * static_cast<ptrdiff_t>(g.in_stride) : g.zero) + c0;
+  const auto border = [&](size_t ox, size_t slot) {
+    if (edge) {
+      b.run(edge + slot * kTaps, c0, dst + ox * g.out_stride, rq);
+    } else {
+      const int8_t* x[kTaps];
+      border_taps<kKernel>(g, rows, ox, x);
+      b.run(x, c0, dst + ox * g.out_stride, rq);
     }
-    b.run(x, dst + ox * g.out_stride, rq);
   };
   size_t ox = 0;
-  for (; ox < g.ox_lo; ++ox) border(ox);
+  for (; ox < g.ox_lo; ++ox) border(ox, ox);
   if (ox < g.ox_hi) {
     // Row pointers at the first interior column, and their steps (0 in the padding).
     const int8_t* r[kKernel];
@@ -149,7 +164,7 @@ inline void block_row(const B& b, const Geometry<kKernel>& g, const int8_t* cons
           for (size_t kx = 0; kx < kKernel; ++kx) x[ky * kKernel + kx] = r[ky] + kx * cs;
           r[ky] += step[ky];
         }
-        b.run(x, d, rq);
+        b.run(x, 0, d, rq);
       }
     } else {
       size_t cs[kKernel];
@@ -160,12 +175,12 @@ inline void block_row(const B& b, const Geometry<kKernel>& g, const int8_t* cons
           for (size_t kx = 0; kx < kKernel; ++kx) x[ky * kKernel + kx] = r[ky] + kx * cs[ky];
           r[ky] += step[ky];
         }
-        b.run(x, d, rq);
+        b.run(x, 0, d, rq);
       }
     }
     ox = g.ox_hi;
   }
-  for (; ox < g.out_w; ++ox) border(ox);
+  for (; ox < g.out_w; ++ox) border(ox, g.ox_lo + ox - g.ox_hi);
 }
 
 template <uint32_t kKernel>
@@ -198,18 +213,26 @@ void run_kernel(const QDwConvShape& s, const int8_t* in, const void* packed, int
       const ptrdiff_t iy = static_cast<ptrdiff_t>(oy * stride + ky) - static_cast<ptrdiff_t>(pad_top);
       rows[ky] = iy >= 0 && iy < in_h ? in + iy * static_cast<ptrdiff_t>(row) : nullptr;
     }
+    const int8_t* edge_taps[kMaxEdge * kTaps];
+    const int8_t* const* edge = nullptr;
+    if (g.ox_lo + (g.out_w - g.ox_hi) <= kMaxEdge) {
+      for (size_t ox = 0; ox < g.ox_lo; ++ox) border_taps<kKernel>(g, rows, ox, edge_taps + ox * kTaps);
+      for (size_t ox = g.ox_hi; ox < g.out_w; ++ox)
+        border_taps<kKernel>(g, rows, ox, edge_taps + (g.ox_lo + ox - g.ox_hi) * kTaps);
+      edge = edge_taps;
+    }
     int8_t* dst = out + oy * g.out_w * g.out_stride;
     const uint8_t* p = base;
     size_t c0 = 0;
     for (; c0 < full; c0 += kCr, p += block_bytes) {
       Block16<kTaps, true> b;
       b.load(p, kCr);
-      block_row<kKernel>(b, g, rows, c0, dst + c0, rq);
+      block_row<kKernel>(b, g, rows, edge, c0, dst + c0, rq);
     }
     if (c0 < channels) {
       Block16<kTaps, false> b;
       b.load(p, channels - c0);
-      block_row<kKernel>(b, g, rows, c0, dst + c0, rq);
+      block_row<kKernel>(b, g, rows, edge, c0, dst + c0, rq);
     }
   }
 }
