@@ -127,6 +127,20 @@ inline void border_taps(const Geometry<kKernel>& g, const int8_t* const* rows, s
   }
 }
 
+// What every block of one output row shares: the window's input rows
+// (nullptr in the padding), the row pointers at the first interior column
+// (the in_zp row in the padding) with their steps per column and per pixel,
+// whether no row is padding, and the border columns' tap pointers (nullptr
+// when there are more than kMaxEdge of them).
+template <uint32_t kKernel>
+struct RowTaps {
+  const int8_t* rows[kKernel];
+  const int8_t* start[kKernel];
+  size_t col[kKernel], step[kKernel];
+  bool all;
+  const int8_t* const* edge;
+};
+
 // Border columns (outside [ox_lo, ox_hi)) of one output row whose tap
 // pointers are computed once for every block: at most this many.
 constexpr size_t kMaxEdge = 8;
@@ -136,50 +150,47 @@ constexpr size_t kMaxEdge = 8;
 // take them from `edge` (border_taps of the row's border columns, left then
 // right) or, when it is nullptr, compute them.
 template <uint32_t kKernel, typename B>
-inline void block_row(const B& b, const Geometry<kKernel>& g, const int8_t* const* rows,
-                      const int8_t* const* edge, size_t c0, int8_t* dst, const Requant& rq) {
+inline void block_row(const B& b, const Geometry<kKernel>& g, const RowTaps<kKernel>& rt, size_t c0,
+                      int8_t* dst, const Requant& rq) {
   constexpr size_t kTaps = Geometry<kKernel>::kTaps;
   const auto border = [&](size_t ox, size_t slot) {
-    if (edge) {
-      b.run(edge + slot * kTaps, c0, dst + ox * g.out_stride, rq);
+    if (rt.edge) {
+      b.run(rt.edge + slot * kTaps, c0, dst + ox * g.out_stride, rq);
     } else {
       const int8_t* x[kTaps];
-      border_taps<kKernel>(g, rows, ox, x);
+      border_taps<kKernel>(g, rt.rows, ox, x);
       b.run(x, c0, dst + ox * g.out_stride, rq);
     }
   };
   size_t ox = 0;
   for (; ox < g.ox_lo; ++ox) border(ox, ox);
   if (ox < g.ox_hi) {
-    // Row pointers at the first interior column, and their steps (0 in the padding).
+    // Locals: the output stores could otherwise alias g and rt.
+    const size_t out_stride = g.out_stride;
     const int8_t* r[kKernel];
-    size_t step[kKernel];
-    const size_t first = (ox * g.stride - g.pad_left) * g.in_stride + c0;
-    for (size_t ky = 0; ky < kKernel; ++ky) {
-      r[ky] = rows[ky] ? rows[ky] + first : g.zero + c0;
-      step[ky] = rows[ky] ? g.stride * g.in_stride : 0;
-    }
-    int8_t* d = dst + ox * g.out_stride;
+    for (size_t ky = 0; ky < kKernel; ++ky) r[ky] = rt.start[ky] + c0;
+    int8_t* d = dst + ox * out_stride;
     const size_t n = g.ox_hi - ox;
-    bool all = true;
-    for (size_t ky = 0; ky < kKernel; ++ky) all = all && rows[ky] != nullptr;
-    if (all) {
-      const size_t cs = g.in_stride;
-      for (size_t i = 0; i < n; ++i, d += g.out_stride) {
+    if (rt.all) {
+      const size_t cs = g.in_stride, step = g.stride * g.in_stride;
+      for (size_t i = 0; i < n; ++i, d += out_stride) {
         const int8_t* x[kTaps];
         for (size_t ky = 0; ky < kKernel; ++ky) {
           for (size_t kx = 0; kx < kKernel; ++kx) x[ky * kKernel + kx] = r[ky] + kx * cs;
-          r[ky] += step[ky];
+          r[ky] += step;
         }
         b.run(x, 0, d, rq);
       }
     } else {
-      size_t cs[kKernel];
-      for (size_t ky = 0; ky < kKernel; ++ky) cs[ky] = rows[ky] ? g.in_stride : 0;
-      for (size_t i = 0; i < n; ++i, d += g.out_stride) {
+      size_t col[kKernel], step[kKernel];
+      for (size_t ky = 0; ky < kKernel; ++ky) {
+        col[ky] = rt.col[ky];
+        step[ky] = rt.step[ky];
+      }
+      for (size_t i = 0; i < n; ++i, d += out_stride) {
         const int8_t* x[kTaps];
         for (size_t ky = 0; ky < kKernel; ++ky) {
-          for (size_t kx = 0; kx < kKernel; ++kx) x[ky * kKernel + kx] = r[ky] + kx * cs[ky];
+          for (size_t kx = 0; kx < kKernel; ++kx) x[ky * kKernel + kx] = r[ky] + kx * col[ky];
           r[ky] += step[ky];
         }
         b.run(x, 0, d, rq);
@@ -217,18 +228,25 @@ void run_kernel(const QDwConvShape& s, const int8_t* in, const void* packed, int
   if (g.ox_hi > g.out_w) g.ox_hi = g.out_w;
   if (g.ox_hi < g.ox_lo) g.ox_hi = g.ox_lo;
   for (size_t oy = 0; oy < out_h; ++oy) {
-    const int8_t* rows[kKernel];
+    RowTaps<kKernel> rt;
+    rt.all = true;
+    const size_t first = g.ox_lo < g.ox_hi ? (g.ox_lo * stride - g.pad_left) * g.in_stride : 0;
     for (size_t ky = 0; ky < kKernel; ++ky) {
       const ptrdiff_t iy = static_cast<ptrdiff_t>(oy * stride + ky) - static_cast<ptrdiff_t>(pad_top);
-      rows[ky] = iy >= 0 && iy < in_h ? in + iy * static_cast<ptrdiff_t>(row) : nullptr;
+      const bool inside = iy >= 0 && iy < in_h;
+      rt.rows[ky] = inside ? in + iy * static_cast<ptrdiff_t>(row) : nullptr;
+      rt.start[ky] = inside ? rt.rows[ky] + first : g.zero;
+      rt.col[ky] = inside ? g.in_stride : 0;
+      rt.step[ky] = inside ? stride * g.in_stride : 0;
+      rt.all = rt.all && inside;
     }
     const int8_t* edge_taps[kMaxEdge * kTaps];
-    const int8_t* const* edge = nullptr;
+    rt.edge = nullptr;
     if (g.ox_lo + (g.out_w - g.ox_hi) <= kMaxEdge) {
-      for (size_t ox = 0; ox < g.ox_lo; ++ox) border_taps<kKernel>(g, rows, ox, edge_taps + ox * kTaps);
+      for (size_t ox = 0; ox < g.ox_lo; ++ox) border_taps<kKernel>(g, rt.rows, ox, edge_taps + ox * kTaps);
       for (size_t ox = g.ox_hi; ox < g.out_w; ++ox)
-        border_taps<kKernel>(g, rows, ox, edge_taps + (g.ox_lo + ox - g.ox_hi) * kTaps);
-      edge = edge_taps;
+        border_taps<kKernel>(g, rt.rows, ox, edge_taps + (g.ox_lo + ox - g.ox_hi) * kTaps);
+      rt.edge = edge_taps;
     }
     int8_t* dst = out + oy * g.out_w * g.out_stride;
     const uint8_t* p = base;
@@ -236,12 +254,12 @@ void run_kernel(const QDwConvShape& s, const int8_t* in, const void* packed, int
     for (; c0 < full; c0 += kCr, p += block_bytes) {
       Block16<kTaps, true> b;
       b.load(p, kCr);
-      block_row<kKernel>(b, g, rows, edge, c0, dst + c0, rq);
+      block_row<kKernel>(b, g, rt, c0, dst + c0, rq);
     }
     if (c0 < channels) {
       Block16<kTaps, false> b;
       b.load(p, channels - c0);
-      block_row<kKernel>(b, g, rows, edge, c0, dst + c0, rq);
+      block_row<kKernel>(b, g, rt, c0, dst + c0, rq);
     }
   }
 }
