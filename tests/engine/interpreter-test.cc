@@ -11,10 +11,10 @@
 #include <cstring>
 #include <new>
 
-#include "tests/kernels/shapes.h"
+#include "tests/engine/builder.h"
 
 using namespace huddle::engine;
-using huddle::test::Rng;
+using namespace huddle::test;
 
 // Counts heap allocations while `g_counting` is set (this test binary only).
 // The replacements allocate with malloc and free with free, which GCC's
@@ -39,69 +39,6 @@ void* operator new(size_t n, const std::nothrow_t&) noexcept { return counted_ma
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, size_t) noexcept { std::free(p); }
 void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-
-namespace {
-
-struct Builder {
-  Graph g;
-  int input(const std::string& name, Shape shape) {
-    Tensor t;
-    t.name = name;
-    t.shape = std::move(shape);
-    const int id = g.add_tensor(t);
-    g.inputs.push_back(id);
-    return id;
-  }
-  int constant(const std::string& name, Shape shape, const std::vector<float>& v) {
-    std::vector<uint8_t> bytes(v.size() * sizeof(float));
-    std::memcpy(bytes.data(), v.data(), bytes.size());
-    return g.add_constant(name, DType::f32, std::move(shape), std::move(bytes));
-  }
-  int node(const std::string& op, std::vector<int> inputs, std::map<std::string, AttrValue> attrs = {}) {
-    Tensor t;
-    t.name = op + std::to_string(g.nodes.size());
-    const int out = g.add_tensor(t);
-    Node n;
-    n.name = t.name;
-    n.op = op;
-    n.inputs = std::move(inputs);
-    n.outputs = {out};
-    n.attrs = std::move(attrs);
-    g.nodes.push_back(n);
-    return out;
-  }
-};
-
-std::vector<float> random_values(Rng& rng, size_t n) {
-  std::vector<float> v(n);
-  for (float& x : v) x = rng.normal();
-  return v;
-}
-
-// Runs a one-output graph on `inputs` and returns the output.
-std::vector<float> run(Graph g, int out, const std::vector<std::vector<float>>& inputs,
-                       Shape* shape = nullptr) {
-  g.outputs = {out};
-  Interpreter it(std::move(g));
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    REQUIRE(static_cast<size_t>(elements(it.input(i).shape)) == inputs[i].size());
-    std::memcpy(it.input_data(i), inputs[i].data(), inputs[i].size() * sizeof(float));
-  }
-  it.run();
-  if (shape) *shape = it.output(0).shape;
-  const float* y = static_cast<const float*>(it.output_data(0));
-  return {y, y + elements(it.output(0).shape)};
-}
-
-void require_close(const std::vector<float>& got, const std::vector<double>& want, double tol) {
-  REQUIRE(got.size() == want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    INFO("element " << i);
-    REQUIRE(std::abs(got[i] - want[i]) <= tol * (1.0 + std::abs(want[i])));
-  }
-}
-
-}  // namespace
 
 TEST_CASE("ops: Conv2D (dense, depthwise, grouped) against the direct formula", "[engine][ops]") {
   Rng rng(31);
