@@ -275,3 +275,38 @@ TEST_CASE("interpreter: a chain reuses arena memory, runs in place, allocates no
   CHECK(g_allocations.load() == 0);
   CHECK(std::memcmp(first.data(), it.output_data(0), one) == 0);
 }
+
+TEST_CASE("interpreter: the pooling, data movement and resize ops allocate nothing when run",
+          "[engine][interpreter]") {
+  Rng rng(34);
+  using Ints = std::vector<int64_t>;
+  Builder bld;
+  const int x = bld.input("x", {1, 9, 9, 20});
+  int t = bld.node("Pad", {x}, {{"pads", Ints{0, 1, 1, 0, 0, 1, 1, 0}}, {"mode", std::string("reflect")}});
+  t = bld.node("MaxPool2D", {t}, {{"kernel", Ints{3, 3}}, {"strides", Ints{2, 2}}});
+  t = bld.node("Transpose", {t}, {{"perm", Ints{0, 3, 1, 2}}});
+  t = bld.node(
+      "Slice", {t},
+      {{"starts", Ints{1, 0}}, {"ends", Ints{-1, 100}}, {"axes", Ints{1, 3}}, {"steps", Ints{2, 1}}});
+  t = bld.node("Transpose", {t}, {{"perm", Ints{0, 2, 3, 1}}});
+  const std::vector<int> parts = bld.nodes("Split", {t}, {{"axis", int64_t{-1}}, {"split", Ints{3, 6}}}, 2);
+  t = bld.node("Concat", {parts[1], parts[0], parts[1]}, {{"axis", int64_t{3}}});
+  t = bld.node("Resize", {t}, {{"size", Ints{9, 7}}, {"mode", std::string("linear")}});
+  t = bld.node("AveragePool2D", {t}, {{"kernel", Ints{2, 2}}, {"pads", Ints{1, 1, 1, 1}}});
+  const int n = bld.node("Resize", {t}, {{"size", Ints{4, 4}}});
+  bld.g.outputs = {n};
+  Interpreter it(std::move(bld.g));
+  CHECK(it.output(0).shape == Shape{1, 4, 4, 15});
+  const std::vector<float> in = random_values(rng, 9 * 9 * 20);
+  std::memcpy(it.input_data(0), in.data(), in.size() * sizeof(float));
+  it.run();
+  std::vector<float> first(static_cast<const float*>(it.output_data(0)),
+                           static_cast<const float*>(it.output_data(0)) + 4 * 4 * 15);
+  std::memcpy(it.input_data(0), in.data(), in.size() * sizeof(float));  // the arena reuses the input's bytes
+  g_allocations = 0;
+  g_counting = true;
+  it.run();
+  g_counting = false;
+  CHECK(g_allocations.load() == 0);
+  CHECK(std::memcmp(first.data(), it.output_data(0), first.size() * sizeof(float)) == 0);
+}
