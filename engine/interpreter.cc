@@ -66,9 +66,9 @@ Interpreter::Interpreter(Graph graph, InterpreterOptions options)
       throw GraphError(node.describe(j) + ": has " + std::to_string(n_in) + " inputs, the op takes " +
                        std::to_string(def.min_inputs) +
                        (def.max_inputs != def.min_inputs ? " to " + std::to_string(def.max_inputs) : ""));
-    if (n_out != def.outputs)
+    if (def.outputs == kAnyOutputs ? n_out < 1 : n_out != def.outputs)
       throw GraphError(node.describe(j) + ": has " + std::to_string(n_out) + " outputs, the op makes " +
-                       std::to_string(def.outputs));
+                       (def.outputs == kAnyOutputs ? std::string("1 or more") : std::to_string(def.outputs)));
     std::vector<Shape> declared;
     for (int t : node.outputs) declared.push_back(graph_.tensors[t].shape);
     PrepareContext ctx(graph_, j);

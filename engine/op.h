@@ -72,10 +72,13 @@ class PrepareContext {
   size_t scratch_bytes_ = 0;
 };
 
+// OpDef::outputs of an op that makes as many outputs as its node lists (at least one).
+inline constexpr int kAnyOutputs = -1;
+
 struct OpDef {
   const char* name;
   int min_inputs, max_inputs;  // counting absent optional inputs
-  int outputs;
+  int outputs;                 // kAnyOutputs: one or more (the node decides, e.g. Split)
   // May write output 0 over input 0 (same size) when nothing reads input 0 later.
   bool in_place;
   std::unique_ptr<OpKernel> (*prepare)(PrepareContext& ctx);

@@ -6,15 +6,33 @@
 
 namespace huddle::engine {
 namespace ops {
-extern const OpDef kAdd, kClip, kConv2D, kFullyConnected, kGlobalAveragePool, kHardSigmoid, kHardSwish, kMul,
-    kRelu, kReshape, kSigmoid, kSoftmax;
+extern const OpDef kAdd, kAveragePool2D, kClip, kConcat, kConv2D, kFullyConnected, kGlobalAveragePool,
+    kHardSigmoid, kHardSwish, kMaxPool2D, kMul, kPad, kRelu, kReshape, kResize, kSigmoid, kSlice, kSoftmax,
+    kSplit, kTranspose;
 }  // namespace ops
 
 namespace {
-const std::array<const OpDef*, 12> kOps = {
-    &ops::kAdd,         &ops::kClip,      &ops::kConv2D, &ops::kFullyConnected, &ops::kGlobalAveragePool,
-    &ops::kHardSigmoid, &ops::kHardSwish, &ops::kMul,    &ops::kRelu,           &ops::kReshape,
-    &ops::kSigmoid,     &ops::kSoftmax,
+const std::array<const OpDef*, 20> kOps = {
+    &ops::kAdd,
+    &ops::kAveragePool2D,
+    &ops::kClip,
+    &ops::kConcat,
+    &ops::kConv2D,
+    &ops::kFullyConnected,
+    &ops::kGlobalAveragePool,
+    &ops::kHardSigmoid,
+    &ops::kHardSwish,
+    &ops::kMaxPool2D,
+    &ops::kMul,
+    &ops::kPad,
+    &ops::kRelu,
+    &ops::kReshape,
+    &ops::kResize,
+    &ops::kSigmoid,
+    &ops::kSlice,
+    &ops::kSoftmax,
+    &ops::kSplit,
+    &ops::kTranspose,
 };
 }  // namespace
 

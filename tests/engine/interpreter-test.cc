@@ -14,10 +14,10 @@
 #include <new>
 
 #include "engine/npy.h"
-#include "tests/kernels/shapes.h"
+#include "tests/engine/builder.h"
 
 using namespace huddle::engine;
-using huddle::test::Rng;
+using namespace huddle::test;
 
 // Counts heap allocations while `g_counting` is set (this test binary only).
 // The replacements allocate with malloc and free with free, which GCC's
@@ -42,69 +42,6 @@ void* operator new(size_t n, const std::nothrow_t&) noexcept { return counted_ma
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, size_t) noexcept { std::free(p); }
 void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-
-namespace {
-
-struct Builder {
-  Graph g;
-  int input(const std::string& name, Shape shape) {
-    Tensor t;
-    t.name = name;
-    t.shape = std::move(shape);
-    const int id = g.add_tensor(t);
-    g.inputs.push_back(id);
-    return id;
-  }
-  int constant(const std::string& name, Shape shape, const std::vector<float>& v) {
-    std::vector<uint8_t> bytes(v.size() * sizeof(float));
-    std::memcpy(bytes.data(), v.data(), bytes.size());
-    return g.add_constant(name, DType::f32, std::move(shape), std::move(bytes));
-  }
-  int node(const std::string& op, std::vector<int> inputs, std::map<std::string, AttrValue> attrs = {}) {
-    Tensor t;
-    t.name = op + std::to_string(g.nodes.size());
-    const int out = g.add_tensor(t);
-    Node n;
-    n.name = t.name;
-    n.op = op;
-    n.inputs = std::move(inputs);
-    n.outputs = {out};
-    n.attrs = std::move(attrs);
-    g.nodes.push_back(n);
-    return out;
-  }
-};
-
-std::vector<float> random_values(Rng& rng, size_t n) {
-  std::vector<float> v(n);
-  for (float& x : v) x = rng.normal();
-  return v;
-}
-
-// Runs a one-output graph on `inputs` and returns the output.
-std::vector<float> run(Graph g, int out, const std::vector<std::vector<float>>& inputs,
-                       Shape* shape = nullptr) {
-  g.outputs = {out};
-  Interpreter it(std::move(g));
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    REQUIRE(static_cast<size_t>(elements(it.input(i).shape)) == inputs[i].size());
-    std::memcpy(it.input_data(i), inputs[i].data(), inputs[i].size() * sizeof(float));
-  }
-  it.run();
-  if (shape) *shape = it.output(0).shape;
-  const float* y = static_cast<const float*>(it.output_data(0));
-  return {y, y + elements(it.output(0).shape)};
-}
-
-void require_close(const std::vector<float>& got, const std::vector<double>& want, double tol) {
-  REQUIRE(got.size() == want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    INFO("element " << i);
-    REQUIRE(std::abs(got[i] - want[i]) <= tol * (1.0 + std::abs(want[i])));
-  }
-}
-
-}  // namespace
 
 TEST_CASE("ops: Conv2D (dense, depthwise, grouped) against the direct formula", "[engine][ops]") {
   Rng rng(31);
@@ -374,4 +311,39 @@ TEST_CASE("interpreter: write the command-line fixture", "[.cli-fixture]") {
   };
   write_npy(std::string(dir) + "/x.npy", DType::f32, {2, 4}, bytes(x));
   write_npy(std::string(dir) + "/y.npy", DType::f32, {2, 3}, bytes(want));
+}
+
+TEST_CASE("interpreter: the pooling, data movement and resize ops allocate nothing when run",
+          "[engine][interpreter]") {
+  Rng rng(34);
+  using Ints = std::vector<int64_t>;
+  Builder bld;
+  const int x = bld.input("x", {1, 9, 9, 20});
+  int t = bld.node("Pad", {x}, {{"pads", Ints{0, 1, 1, 0, 0, 1, 1, 0}}, {"mode", std::string("reflect")}});
+  t = bld.node("MaxPool2D", {t}, {{"kernel", Ints{3, 3}}, {"strides", Ints{2, 2}}});
+  t = bld.node("Transpose", {t}, {{"perm", Ints{0, 3, 1, 2}}});
+  t = bld.node(
+      "Slice", {t},
+      {{"starts", Ints{1, 0}}, {"ends", Ints{-1, 100}}, {"axes", Ints{1, 3}}, {"steps", Ints{2, 1}}});
+  t = bld.node("Transpose", {t}, {{"perm", Ints{0, 2, 3, 1}}});
+  const std::vector<int> parts = bld.nodes("Split", {t}, {{"axis", int64_t{-1}}, {"split", Ints{3, 6}}}, 2);
+  t = bld.node("Concat", {parts[1], parts[0], parts[1]}, {{"axis", int64_t{3}}});
+  t = bld.node("Resize", {t}, {{"size", Ints{9, 7}}, {"mode", std::string("linear")}});
+  t = bld.node("AveragePool2D", {t}, {{"kernel", Ints{2, 2}}, {"pads", Ints{1, 1, 1, 1}}});
+  const int n = bld.node("Resize", {t}, {{"size", Ints{4, 4}}});
+  bld.g.outputs = {n};
+  Interpreter it(std::move(bld.g));
+  CHECK(it.output(0).shape == Shape{1, 4, 4, 15});
+  const std::vector<float> in = random_values(rng, 9 * 9 * 20);
+  std::memcpy(it.input_data(0), in.data(), in.size() * sizeof(float));
+  it.run();
+  std::vector<float> first(static_cast<const float*>(it.output_data(0)),
+                           static_cast<const float*>(it.output_data(0)) + 4 * 4 * 15);
+  std::memcpy(it.input_data(0), in.data(), in.size() * sizeof(float));  // the arena reuses the input's bytes
+  g_allocations = 0;
+  g_counting = true;
+  it.run();
+  g_counting = false;
+  CHECK(g_allocations.load() == 0);
+  CHECK(std::memcmp(first.data(), it.output_data(0), first.size() * sizeof(float)) == 0);
 }

@@ -1,0 +1,499 @@
+// Data movement ops (fp32, any rank up to 8). Axes count in the engine's
+// layout (NHWC for images); a negative axis counts from the end.
+//   Concat: X0, X1, ... (1 to 64 inputs, same rank, equal dims but `axis`)
+//           -> Y, the inputs one after another along attr axis (required).
+//   Split: X -> Y0, Y1, ... (one or more outputs) along attr axis = 0, of
+//          attr split sizes (one per output, summing to the axis' length);
+//          without split: equal parts of ceil(len / outputs), the last one
+//          smaller (ONNX opset 18), every part non-empty.
+//   Transpose: X -> Y with Y.shape[i] = X.shape[perm[i]], attr perm a
+//              permutation of 0 .. rank-1 (default: reversed dims).
+//   Slice: X -> Y; attrs starts, ends (required), axes (default 0 .. len-1),
+//          steps (default 1; only steps >= 1, no negative steps). ONNX
+//          clamping: a negative start / end adds the axis length, then start
+//          and end clamp to [0, len] (so INT64_MAX means "to the end");
+//          the axis keeps ceil((end - start) / step) elements (0 if end <= start).
+//   Pad: X -> Y, attr pads = [begin_0 .. begin_{r-1}, end_0 .. end_{r-1}]
+//        (ONNX order, each >= 0: no cropping), attr mode = "constant" (attr
+//        value = 0), "reflect" (mirror without repeating the edge: pads below
+//        the axis length) or "edge" (repeat the edge element).
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <numeric>
+
+#include "engine/ops/common.h"
+
+namespace huddle::engine::ops {
+namespace {
+
+constexpr size_t kMaxRank = 8;
+
+void copy_floats(float* dst, const float* src, size_t n) {
+  if (n) std::memcpy(dst, src, n * sizeof(float));
+}
+
+// Dense strides (in elements) of `shape`.
+std::vector<int64_t> dense_strides(const Shape& shape) {
+  std::vector<int64_t> s(shape.size(), 1);
+  for (size_t d = shape.size(); d-- > 1;) s[d - 1] = s[d] * shape[d];
+  return s;
+}
+
+// `axis` in [-rank, rank) as an index, or fails naming the attribute.
+size_t axis_index(const PrepareContext& ctx, const char* attr, int64_t axis, size_t rank) {
+  const int64_t r = static_cast<int64_t>(rank);
+  if (axis < -r || axis >= r)
+    ctx.fail(std::string("attribute '") + attr + "' has " + std::to_string(axis) + ", outside [" +
+             std::to_string(-r) + ", " + std::to_string(r - 1) + "] for rank " + std::to_string(rank));
+  return static_cast<size_t>(axis < 0 ? axis + r : axis);
+}
+
+const Tensor& require_rank(const PrepareContext& ctx, size_t i) {
+  const Tensor& x = ctx.require_input(i, DType::f32);
+  if (x.shape.size() > kMaxRank)
+    ctx.fail("input " + std::to_string(i) + " has rank " + std::to_string(x.shape.size()) + ", over " +
+             std::to_string(kMaxRank));
+  return x;
+}
+
+// ---------------------------------------------------------------------------
+// Concat and Split: [outer][axis * inner] rows, one chunk per input / output.
+
+class Concat final : public OpKernel {
+ public:
+  Concat(size_t outer, std::vector<size_t> chunks, bool last_axis)
+      : outer_(outer), chunks_(std::move(chunks)), last_axis_(last_axis) {
+    row_ = std::accumulate(chunks_.begin(), chunks_.end(), size_t{0});
+  }
+  void run(const RunContext& ctx) const override {
+    float* y = ctx.out<float>(0);
+    if (row_ == 0) return;
+    size_t offset = 0;
+    for (size_t i = 0; i < chunks_.size(); ++i) {
+      const float* x = ctx.in<float>(i);
+      const size_t k = chunks_[i];
+      if (k == 0) continue;
+      if (last_axis_ && k <= 16) {  // channels: short copies, no memcpy call per pixel
+        for (size_t o = 0; o < outer_; ++o) {
+          const float* src = x + o * k;
+          float* dst = y + o * row_ + offset;
+          for (size_t j = 0; j < k; ++j) dst[j] = src[j];
+        }
+      } else if (outer_ == 1) {
+        copy_floats(y + offset, x, k);
+      } else {
+        for (size_t o = 0; o < outer_; ++o) copy_floats(y + o * row_ + offset, x + o * k, k);
+      }
+      offset += k;
+    }
+  }
+
+ private:
+  size_t outer_;
+  std::vector<size_t> chunks_;  // elements per outer index, per input
+  bool last_axis_;
+  size_t row_;
+};
+
+std::unique_ptr<OpKernel> prepare_concat(PrepareContext& ctx) {
+  const Tensor& x0 = require_rank(ctx, 0);
+  if (x0.shape.empty()) ctx.fail("input 0 is a scalar: Concat needs rank >= 1");
+  if (!ctx.node().has_attr("axis")) ctx.fail("attribute 'axis' is missing");
+  const size_t rank = x0.shape.size();
+  const size_t axis = axis_index(ctx, "axis", ctx.node().attr_int("axis", 0), rank);
+  Shape out = x0.shape;
+  out[axis] = 0;
+  int64_t inner = 1, outer = 1;
+  for (size_t d = 0; d < axis; ++d) outer *= x0.shape[d];
+  for (size_t d = axis + 1; d < rank; ++d) inner *= x0.shape[d];
+  std::vector<size_t> chunks;
+  for (size_t i = 0; i < ctx.inputs(); ++i) {
+    const Tensor& x = ctx.require_input(i, DType::f32);
+    bool fits = x.shape.size() == rank;
+    for (size_t d = 0; fits && d < rank; ++d) fits = d == axis || x.shape[d] == x0.shape[d];
+    if (!fits)
+      ctx.fail("input " + std::to_string(i) + " " + shape_text(x.shape) + " does not fit input 0 " +
+               shape_text(x0.shape) + " for axis " + std::to_string(axis));
+    out[axis] += x.shape[axis];
+    chunks.push_back(static_cast<size_t>(x.shape[axis] * inner));
+  }
+  ctx.set_output(0, DType::f32, out);
+  return std::make_unique<Concat>(static_cast<size_t>(outer), std::move(chunks), axis == rank - 1);
+}
+
+class Split final : public OpKernel {
+ public:
+  Split(size_t outer, std::vector<size_t> chunks) : outer_(outer), chunks_(std::move(chunks)) {
+    row_ = std::accumulate(chunks_.begin(), chunks_.end(), size_t{0});
+  }
+  void run(const RunContext& ctx) const override {
+    const float* x = ctx.in<float>(0);
+    size_t offset = 0;
+    for (size_t i = 0; i < chunks_.size(); ++i) {
+      float* y = ctx.out<float>(i);
+      const size_t k = chunks_[i];
+      if (k == 0) continue;
+      if (k <= 16) {
+        for (size_t o = 0; o < outer_; ++o) {
+          const float* src = x + o * row_ + offset;
+          float* dst = y + o * k;
+          for (size_t j = 0; j < k; ++j) dst[j] = src[j];
+        }
+      } else {
+        for (size_t o = 0; o < outer_; ++o) copy_floats(y + o * k, x + o * row_ + offset, k);
+      }
+      offset += k;
+    }
+  }
+
+ private:
+  size_t outer_;
+  std::vector<size_t> chunks_;
+  size_t row_;
+};
+
+std::unique_ptr<OpKernel> prepare_split(PrepareContext& ctx) {
+  const Tensor& x = require_rank(ctx, 0);
+  if (x.shape.empty()) ctx.fail("input 0 is a scalar: Split needs rank >= 1");
+  const size_t rank = x.shape.size();
+  const size_t axis = axis_index(ctx, "axis", ctx.node().attr_int("axis", 0), rank);
+  const size_t parts = ctx.node().outputs.size();
+  const int64_t len = x.shape[axis];
+  std::vector<int64_t> sizes;
+  if (ctx.node().has_attr("split")) {
+    sizes = ctx.node().attr_ints("split");
+    if (sizes.size() != parts)
+      ctx.fail("attribute 'split' has " + std::to_string(sizes.size()) + " sizes for " +
+               std::to_string(parts) + " outputs");
+    int64_t sum = 0;
+    for (int64_t s : sizes) {
+      if (s < 0) ctx.fail("attribute 'split' has " + std::to_string(s) + ", below 0");
+      sum += s;
+    }
+    if (sum != len)
+      ctx.fail("attribute 'split' " + shape_text(sizes) + " sums to " + std::to_string(sum) + ", axis " +
+               std::to_string(axis) + " of " + shape_text(x.shape) + " has " + std::to_string(len));
+  } else {
+    const int64_t p = static_cast<int64_t>(parts), part = (len + p - 1) / p;
+    if (part * (p - 1) >= len)
+      ctx.fail("without attribute 'split', axis " + std::to_string(axis) + " of " + shape_text(x.shape) +
+               " does not split into " + std::to_string(parts) + " non-empty parts");
+    sizes.assign(parts, part);
+    sizes.back() = len - part * (p - 1);
+  }
+  int64_t inner = 1, outer = 1;
+  for (size_t d = 0; d < axis; ++d) outer *= x.shape[d];
+  for (size_t d = axis + 1; d < rank; ++d) inner *= x.shape[d];
+  std::vector<size_t> chunks;
+  for (size_t i = 0; i < parts; ++i) {
+    Shape s = x.shape;
+    s[axis] = sizes[i];
+    ctx.set_output(i, DType::f32, s);
+    chunks.push_back(static_cast<size_t>(sizes[i] * inner));
+  }
+  return std::make_unique<Split>(static_cast<size_t>(outer), std::move(chunks));
+}
+
+// ---------------------------------------------------------------------------
+// Strided gather (Transpose, Slice): Y dense of shape `out`, element i_0..i_r
+// of Y = X[base + sum i_d * stride[d]].
+
+class Gather final : public OpKernel {
+ public:
+  // Drops size-1 dims and merges dims that are contiguous in both tensors.
+  Gather(const Shape& out, const std::vector<int64_t>& stride, int64_t base) : base_(base) {
+    total_ = elements(out);
+    for (size_t d = 0; d < out.size(); ++d) {
+      if (out[d] == 1) continue;
+      if (rank_ > 0 && stride_[rank_ - 1] == out[d] * stride[d]) {
+        extent_[rank_ - 1] *= out[d];
+        stride_[rank_ - 1] = stride[d];
+        continue;
+      }
+      extent_[rank_] = out[d];
+      stride_[rank_] = stride[d];
+      ++rank_;
+    }
+    // The output dim that reads X's contiguous elements (for a tiled transpose).
+    for (size_t d = 0; d + 1 < rank_; ++d)
+      if (stride_[d] == 1) unit_ = static_cast<int>(d);
+  }
+
+  void run(const RunContext& ctx) const override {
+    if (total_ == 0) return;
+    const float* x = ctx.in<float>(0) + base_;
+    float* y = ctx.out<float>(0);
+    if (rank_ == 0) {
+      y[0] = x[0];
+      return;
+    }
+    const size_t last = rank_ - 1;
+    const int64_t inner = extent_[last], step = stride_[last];
+    if (unit_ >= 0 && inner >= 4 && extent_[unit_] >= 4) {
+      tiled(x, y);
+      return;
+    }
+    int64_t index[kMaxRank] = {};
+    const int64_t rows = total_ / inner;
+    for (int64_t r = 0; r < rows; ++r) {
+      int64_t off = 0;
+      for (size_t d = 0; d < last; ++d) off += index[d] * stride_[d];
+      const float* src = x + off;
+      float* dst = y + r * inner;
+      if (step == 1)
+        copy_floats(dst, src, static_cast<size_t>(inner));
+      else
+        for (int64_t i = 0; i < inner; ++i) dst[i] = src[i * step];
+      for (size_t d = last; d-- > 0;) {
+        if (++index[d] < extent_[d]) break;
+        index[d] = 0;
+      }
+    }
+  }
+
+ private:
+  // Y's last dim strides through X while Y's dim unit_ walks X contiguously:
+  // copy in square tiles so reads and writes both stay in cache lines.
+  void tiled(const float* x, float* y) const {
+    constexpr int64_t kTile = 16;
+    const size_t last = rank_ - 1, u = static_cast<size_t>(unit_);
+    const int64_t nb = extent_[last], sb = stride_[last], na = extent_[u];
+    int64_t ystride[kMaxRank];
+    ystride[last] = 1;
+    for (size_t d = last; d-- > 0;) ystride[d] = ystride[d + 1] * extent_[d + 1];
+    const int64_t ya = ystride[u];
+    int64_t index[kMaxRank] = {};
+    int64_t outer = 1;
+    for (size_t d = 0; d < last; ++d)
+      if (d != u) outer *= extent_[d];
+    for (int64_t o = 0; o < outer; ++o) {
+      int64_t xoff = 0, yoff = 0;
+      for (size_t d = 0; d < last; ++d) xoff += index[d] * stride_[d], yoff += index[d] * ystride[d];
+      for (int64_t a0 = 0; a0 < na; a0 += kTile) {
+        const int64_t a1 = std::min(na, a0 + kTile);
+        for (int64_t b0 = 0; b0 < nb; b0 += kTile) {
+          const int64_t b1 = std::min(nb, b0 + kTile);
+          for (int64_t a = a0; a < a1; ++a) {
+            const float* src = x + xoff + a;
+            float* dst = y + yoff + a * ya;
+            for (int64_t b = b0; b < b1; ++b) dst[b] = src[b * sb];
+          }
+        }
+      }
+      for (size_t d = last; d-- > 0;) {
+        if (d == u) continue;
+        if (++index[d] < extent_[d]) break;
+        index[d] = 0;
+      }
+    }
+  }
+
+  int64_t extent_[kMaxRank] = {}, stride_[kMaxRank] = {};
+  size_t rank_ = 0;
+  int unit_ = -1;
+  int64_t base_, total_;
+};
+
+std::unique_ptr<OpKernel> prepare_transpose(PrepareContext& ctx) {
+  const Tensor& x = require_rank(ctx, 0);
+  const size_t rank = x.shape.size();
+  std::vector<int64_t> reversed(rank);
+  for (size_t d = 0; d < rank; ++d) reversed[d] = static_cast<int64_t>(rank - 1 - d);
+  const std::vector<int64_t> perm = ctx.node().attr_ints("perm", reversed);
+  std::vector<bool> seen(rank, false);
+  bool ok = perm.size() == rank;
+  for (size_t d = 0; ok && d < rank; ++d) {
+    ok = perm[d] >= 0 && perm[d] < static_cast<int64_t>(rank) && !seen[static_cast<size_t>(perm[d])];
+    if (ok) seen[static_cast<size_t>(perm[d])] = true;
+  }
+  if (!ok)
+    ctx.fail("attribute 'perm' " + shape_text(perm) + " is not a permutation of 0 .. " +
+             std::to_string(static_cast<int64_t>(rank) - 1) + " for input " + shape_text(x.shape));
+  const std::vector<int64_t> in_strides = dense_strides(x.shape);
+  Shape out(rank);
+  std::vector<int64_t> strides(rank);
+  for (size_t d = 0; d < rank; ++d) {
+    out[d] = x.shape[static_cast<size_t>(perm[d])];
+    strides[d] = in_strides[static_cast<size_t>(perm[d])];
+  }
+  ctx.set_output(0, DType::f32, out);
+  return std::make_unique<Gather>(out, strides, 0);
+}
+
+std::unique_ptr<OpKernel> prepare_slice(PrepareContext& ctx) {
+  const Tensor& x = require_rank(ctx, 0);
+  const size_t rank = x.shape.size();
+  const Node& node = ctx.node();
+  if (!node.has_attr("starts")) ctx.fail("attribute 'starts' is missing");
+  if (!node.has_attr("ends")) ctx.fail("attribute 'ends' is missing");
+  const std::vector<int64_t> starts = node.attr_ints("starts"), ends = node.attr_ints("ends");
+  const size_t n = starts.size();
+  if (ends.size() != n)
+    ctx.fail("attribute 'ends' has " + std::to_string(ends.size()) + " values, 'starts' has " +
+             std::to_string(n));
+  std::vector<int64_t> axes(n);
+  std::iota(axes.begin(), axes.end(), int64_t{0});
+  axes = node.attr_ints("axes", axes);
+  const std::vector<int64_t> steps = node.attr_ints("steps", std::vector<int64_t>(n, 1));
+  if (axes.size() != n)
+    ctx.fail("attribute 'axes' has " + std::to_string(axes.size()) + " values, 'starts' has " +
+             std::to_string(n));
+  if (steps.size() != n)
+    ctx.fail("attribute 'steps' has " + std::to_string(steps.size()) + " values, 'starts' has " +
+             std::to_string(n));
+  Shape out = x.shape;
+  std::vector<int64_t> begin(rank, 0), step(rank, 1);
+  std::vector<bool> seen(rank, false);
+  for (size_t i = 0; i < n; ++i) {
+    const size_t a = axis_index(ctx, "axes", axes[i], rank);
+    if (seen[a])
+      ctx.fail("attribute 'axes' " + shape_text(axes) + " names axis " + std::to_string(a) + " twice");
+    seen[a] = true;
+    if (steps[i] < 1)
+      ctx.fail("attribute 'steps' has " + std::to_string(steps[i]) +
+               ": only steps >= 1 are supported (no negative or zero steps)");
+    const int64_t len = x.shape[a];
+    int64_t s = starts[i], e = ends[i];
+    if (s < 0) s += len;
+    if (e < 0) e += len;
+    s = std::clamp<int64_t>(s, 0, len);
+    e = std::clamp<int64_t>(e, 0, len);
+    begin[a] = s;
+    step[a] = steps[i];
+    out[a] = e > s ? (e - s + steps[i] - 1) / steps[i] : 0;
+  }
+  const std::vector<int64_t> in_strides = dense_strides(x.shape);
+  std::vector<int64_t> strides(rank);
+  int64_t base = 0;
+  for (size_t d = 0; d < rank; ++d) {
+    strides[d] = in_strides[d] * step[d];
+    base += begin[d] * in_strides[d];
+  }
+  ctx.set_output(0, DType::f32, out);
+  return std::make_unique<Gather>(out, strides, elements(out) ? base : 0);
+}
+
+// ---------------------------------------------------------------------------
+// Pad: per output row (all dims but the last), each outer index maps to an
+// input index (or to padding in constant mode); the row is left padding, a
+// copy of the input row and right padding.
+
+enum class PadMode { constant, reflect, edge };
+
+class Pad final : public OpKernel {
+ public:
+  Pad(const Shape& in, const Shape& out, std::vector<int64_t> begin, PadMode mode, float value)
+      : in_(in), out_(out), begin_(std::move(begin)), mode_(mode), value_(value) {
+    if (in_.empty()) {  // a scalar: one element, nothing to pad
+      in_ = out_ = {1};
+      begin_ = {0};
+    }
+    strides_ = dense_strides(in_);
+  }
+
+  void run(const RunContext& ctx) const override {
+    const float* x = ctx.in<float>(0);
+    float* y = ctx.out<float>(0);
+    const size_t last = out_.size() - 1;
+    const int64_t ow = out_[last], iw = in_[last], left = begin_[last];
+    const int64_t total = elements(out_);
+    if (total == 0) return;
+    const int64_t rows = total / ow;
+    int64_t index[kMaxRank] = {};
+    for (int64_t r = 0; r < rows; ++r) {
+      float* dst = y + r * ow;
+      int64_t off = 0;
+      bool inside = true;
+      for (size_t d = 0; d < last; ++d) {
+        const int64_t i = map(index[d] - begin_[d], in_[d]);
+        if (i < 0) inside = false;
+        off += i * strides_[d];
+      }
+      if (!inside) {
+        std::fill(dst, dst + ow, value_);
+      } else {
+        const float* src = x + off;
+        for (int64_t o = 0; o < left; ++o) {
+          const int64_t i = map(o - left, iw);
+          dst[o] = i < 0 ? value_ : src[i];
+        }
+        copy_floats(dst + left, src, static_cast<size_t>(iw));
+        for (int64_t o = left + iw; o < ow; ++o) {
+          const int64_t i = map(o - left, iw);
+          dst[o] = i < 0 ? value_ : src[i];
+        }
+      }
+      for (size_t d = last; d-- > 0;) {
+        if (++index[d] < out_[d]) break;
+        index[d] = 0;
+      }
+    }
+  }
+
+ private:
+  // The input index read for input coordinate i (maybe outside [0, n)), -1 for the constant.
+  int64_t map(int64_t i, int64_t n) const {
+    if (i >= 0 && i < n) return i;
+    switch (mode_) {
+      case PadMode::constant:
+        return -1;
+      case PadMode::edge:
+        return i < 0 ? 0 : n - 1;
+      case PadMode::reflect:
+        return i < 0 ? -i : 2 * (n - 1) - i;
+    }
+    return -1;
+  }
+
+  Shape in_, out_;
+  std::vector<int64_t> begin_, strides_;
+  PadMode mode_;
+  float value_;
+};
+
+std::unique_ptr<OpKernel> prepare_pad(PrepareContext& ctx) {
+  const Tensor& x = require_rank(ctx, 0);
+  const size_t rank = x.shape.size();
+  if (!ctx.node().has_attr("pads")) ctx.fail("attribute 'pads' is missing");
+  const std::vector<int64_t> pads = ints_attr(ctx, "pads", 2 * rank, 0, {});
+  const std::string mode_text = ctx.node().attr_text("mode", "constant");
+  PadMode mode;
+  if (mode_text == "constant")
+    mode = PadMode::constant;
+  else if (mode_text == "reflect")
+    mode = PadMode::reflect;
+  else if (mode_text == "edge")
+    mode = PadMode::edge;
+  else
+    ctx.fail("attribute 'mode' has '" + mode_text + "' (constant, reflect, edge)");
+  const float value = ctx.node().attr_float("value", 0.0f);
+  Shape out(rank);
+  std::vector<int64_t> begin(pads.begin(), pads.begin() + static_cast<std::ptrdiff_t>(rank));
+  for (size_t d = 0; d < rank; ++d) {
+    const int64_t len = x.shape[d], b = pads[d], e = pads[rank + d];
+    if (mode == PadMode::reflect && (b || e) && (b >= len || e >= len))
+      ctx.fail("mode 'reflect' needs pads below the axis length: axis " + std::to_string(d) + " of " +
+               shape_text(x.shape) + " has pads " + std::to_string(b) + ", " + std::to_string(e));
+    if (mode == PadMode::edge && (b || e) && len == 0)
+      ctx.fail("mode 'edge' cannot pad the empty axis " + std::to_string(d) + " of " + shape_text(x.shape));
+    out[d] = len + b + e;
+  }
+  ctx.set_output(0, DType::f32, out);
+  // An empty input padded in constant mode: every output element is the value.
+  if (elements(x.shape) == 0 && elements(out) != 0) {
+    Shape flat = {elements(out)};
+    return std::make_unique<Pad>(Shape{0}, flat, std::vector<int64_t>{0}, PadMode::constant, value);
+  }
+  return std::make_unique<Pad>(x.shape, out, std::move(begin), mode, value);
+}
+
+}  // namespace
+
+extern const OpDef kConcat = {"Concat", 1, 64, 1, false, prepare_concat};
+extern const OpDef kSplit = {"Split", 1, 1, kAnyOutputs, false, prepare_split};
+extern const OpDef kTranspose = {"Transpose", 1, 1, 1, false, prepare_transpose};
+extern const OpDef kSlice = {"Slice", 1, 1, 1, false, prepare_slice};
+extern const OpDef kPad = {"Pad", 1, 1, 1, false, prepare_pad};
+
+}  // namespace huddle::engine::ops

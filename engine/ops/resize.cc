@@ -1,0 +1,168 @@
+// Resize (fp32, NHWC): X [N, H, W, C] -> Y [N, OH, OW, C], attr size [OH, OW]
+// (each >= 1; the importer turns ONNX scales into sizes, so scale = OH / H and
+// OW / W exactly). ONNX semantics per axis, in double precision, with
+// x_resized an output coordinate and x the input coordinate it reads:
+//   coordinate_transformation_mode = "half_pixel" (default): x = (x_resized + 0.5) / scale - 0.5
+//                                    "asymmetric":            x = x_resized / scale
+//                                    "align_corners":         x = x_resized * (H - 1) / (OH - 1), 0 if OH ==
+//                                    1
+//   mode = "nearest" (default; half_pixel or asymmetric):
+//     nearest_mode = "round_prefer_floor" (default): floor(x) + (x - floor(x) > 0.5)
+//                    "floor":                        floor(x)
+//     then clamped to [0, H - 1].
+//   mode = "linear" (bilinear; half_pixel or align_corners): with x0 = floor(x)
+//     and f = x - x0, (1 - f) * X[clamp(x0)] + f * X[clamp(x0 + 1)] along each
+//     axis (indices clamped to [0, H - 1], as ONNX's edge padding does).
+// Other modes ("cubic"), transformations (pytorch_half_pixel,
+// tf_crop_and_resize, half_pixel_symmetric), nearest modes (round_prefer_ceil,
+// ceil) and antialias are refused in prepare.
+#include <algorithm>
+#include <cmath>
+
+#include "engine/ops/common.h"
+
+namespace huddle::engine::ops {
+namespace {
+
+// One output coordinate of a linear resize: reads i0 and i1 with weights 1 - f and f.
+struct Tap {
+  size_t i0, i1;
+  float f;
+};
+
+class ResizeNearest final : public OpKernel {
+ public:
+  ResizeNearest(size_t n, size_t h, size_t w, size_t c, std::vector<size_t> ys, std::vector<size_t> xs)
+      : n_(n), h_(h), w_(w), c_(c), ys_(std::move(ys)), xs_(std::move(xs)) {}
+  void run(const RunContext& ctx) const override {
+    const float* x = ctx.in<float>(0);
+    float* y = ctx.out<float>(0);
+    if (c_ == 0) return;
+    for (size_t b = 0; b < n_; ++b)
+      for (size_t oy = 0; oy < ys_.size(); ++oy) {
+        const float* row = x + (b * h_ + ys_[oy]) * w_ * c_;
+        float* out = y + (b * ys_.size() + oy) * xs_.size() * c_;
+        for (size_t ox = 0; ox < xs_.size(); ++ox) std::copy_n(row + xs_[ox] * c_, c_, out + ox * c_);
+      }
+  }
+
+ private:
+  size_t n_, h_, w_, c_;
+  std::vector<size_t> ys_, xs_;
+};
+
+class ResizeLinear final : public OpKernel {
+ public:
+  ResizeLinear(size_t n, size_t h, size_t w, size_t c, std::vector<Tap> ys, std::vector<Tap> xs)
+      : n_(n), h_(h), w_(w), c_(c), ys_(std::move(ys)), xs_(std::move(xs)) {}
+  void run(const RunContext& ctx) const override {
+    const float* x = ctx.in<float>(0);
+    float* y = ctx.out<float>(0);
+    if (c_ == 0) return;
+    for (size_t b = 0; b < n_; ++b)
+      for (size_t oy = 0; oy < ys_.size(); ++oy) {
+        const Tap ty = ys_[oy];
+        const float* r0 = x + (b * h_ + ty.i0) * w_ * c_;
+        const float* r1 = x + (b * h_ + ty.i1) * w_ * c_;
+        float* out = y + (b * ys_.size() + oy) * xs_.size() * c_;
+        for (size_t ox = 0; ox < xs_.size(); ++ox) {
+          const Tap tx = xs_[ox];
+          const float *a = r0 + tx.i0 * c_, *bb = r0 + tx.i1 * c_, *cc = r1 + tx.i0 * c_,
+                      *d = r1 + tx.i1 * c_;
+          float* o = out + ox * c_;
+          for (size_t ch = 0; ch < c_; ++ch) {
+            const float top = a[ch] + (bb[ch] - a[ch]) * tx.f;
+            const float bottom = cc[ch] + (d[ch] - cc[ch]) * tx.f;
+            o[ch] = top + (bottom - top) * ty.f;
+          }
+        }
+      }
+  }
+
+ private:
+  size_t n_, h_, w_, c_;
+  std::vector<Tap> ys_, xs_;
+};
+
+enum class Transform { half_pixel, asymmetric, align_corners };
+
+double source_coordinate(Transform t, int64_t out_index, int64_t in_len, int64_t out_len) {
+  const double scale = static_cast<double>(out_len) / static_cast<double>(in_len);
+  const double xr = static_cast<double>(out_index);
+  switch (t) {
+    case Transform::half_pixel:
+      return (xr + 0.5) / scale - 0.5;
+    case Transform::asymmetric:
+      return xr / scale;
+    case Transform::align_corners:
+      return out_len == 1 ? 0.0 : xr * static_cast<double>(in_len - 1) / static_cast<double>(out_len - 1);
+  }
+  return 0.0;
+}
+
+int64_t clamp_index(int64_t i, int64_t len) { return std::clamp<int64_t>(i, 0, len - 1); }
+
+std::unique_ptr<OpKernel> prepare_resize(PrepareContext& ctx) {
+  const Tensor& x = ctx.require_input(0, DType::f32, 4);
+  const Node& node = ctx.node();
+  if (!node.has_attr("size")) ctx.fail("attribute 'size' is missing");
+  const auto size = ints_attr(ctx, "size", 2, 1, {});
+  const std::string mode = node.attr_text("mode", "nearest");
+  const std::string ctm = node.attr_text("coordinate_transformation_mode", "half_pixel");
+  const std::string nearest_mode = node.attr_text("nearest_mode", "round_prefer_floor");
+  if (node.attr_int("antialias", 0) != 0) ctx.fail("attribute 'antialias' is not supported");
+  if (mode != "nearest" && mode != "linear")
+    ctx.fail("attribute 'mode' has '" + mode + "' (nearest, linear)");
+  Transform t;
+  if (ctm == "half_pixel")
+    t = Transform::half_pixel;
+  else if (ctm == "asymmetric" && mode == "nearest")
+    t = Transform::asymmetric;
+  else if (ctm == "align_corners" && mode == "linear")
+    t = Transform::align_corners;
+  else
+    ctx.fail("attribute 'coordinate_transformation_mode' has '" + ctm + "', not supported with mode '" +
+             mode + "' (" + (mode == "nearest" ? "half_pixel, asymmetric" : "half_pixel, align_corners") +
+             ")");
+  bool prefer_floor = false;
+  if (mode == "nearest") {
+    if (nearest_mode == "round_prefer_floor")
+      prefer_floor = true;
+    else if (nearest_mode != "floor")
+      ctx.fail("attribute 'nearest_mode' has '" + nearest_mode + "' (round_prefer_floor, floor)");
+  }
+  const int64_t n = x.shape[0], h = x.shape[1], w = x.shape[2], c = x.shape[3];
+  if (h == 0 || w == 0) ctx.fail("input " + shape_text(x.shape) + " has no pixels");
+  ctx.set_output(0, DType::f32, {n, size[0], size[1], c});
+
+  const int64_t in_len[2] = {h, w};
+  if (mode == "nearest") {
+    std::vector<size_t> idx[2];
+    for (int a = 0; a < 2; ++a)
+      for (int64_t o = 0; o < size[a]; ++o) {
+        const double s = source_coordinate(t, o, in_len[a], size[a]), fl = std::floor(s);
+        const int64_t i = static_cast<int64_t>(fl) + (prefer_floor && s - fl > 0.5 ? 1 : 0);
+        idx[a].push_back(static_cast<size_t>(clamp_index(i, in_len[a])));
+      }
+    return std::make_unique<ResizeNearest>(static_cast<size_t>(n), static_cast<size_t>(h),
+                                           static_cast<size_t>(w), static_cast<size_t>(c), std::move(idx[0]),
+                                           std::move(idx[1]));
+  }
+  std::vector<Tap> taps[2];
+  for (int a = 0; a < 2; ++a)
+    for (int64_t o = 0; o < size[a]; ++o) {
+      const double s = source_coordinate(t, o, in_len[a], size[a]), fl = std::floor(s);
+      const int64_t i = static_cast<int64_t>(fl);
+      taps[a].push_back({static_cast<size_t>(clamp_index(i, in_len[a])),
+                         static_cast<size_t>(clamp_index(i + 1, in_len[a])), static_cast<float>(s - fl)});
+    }
+  return std::make_unique<ResizeLinear>(static_cast<size_t>(n), static_cast<size_t>(h),
+                                        static_cast<size_t>(w), static_cast<size_t>(c), std::move(taps[0]),
+                                        std::move(taps[1]));
+}
+
+}  // namespace
+
+extern const OpDef kResize = {"Resize", 1, 1, 1, false, prepare_resize};
+
+}  // namespace huddle::engine::ops
