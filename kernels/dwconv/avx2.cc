@@ -107,7 +107,7 @@ struct Block16 {
 };
 
 // The arithmetic dwconv_driver runs: whole blocks and the channel tail.
-struct Kernel {
+struct Kernel : BlockLoads<kCr, Block16> {
   static constexpr size_t kCr = huddle::kernels::kCr;
   using Requant = huddle::kernels::Requant;
   static Requant requant(const QGemmOutput& params) {
@@ -115,28 +115,13 @@ struct Kernel {
             _mm256_set1_ps(static_cast<float>(params.max - params.zero_point)),
             _mm256_set1_epi32(params.zero_point)};
   }
-  template <size_t kTaps, class F>
-  static void block(const uint8_t* p, F&& f) {
-    Block16<kTaps, true> b;
-    b.load(p, kCr);
-    f(b);
-  }
-  template <size_t kTaps, class F>
-  static void tail(const uint8_t* p, size_t nc, F&& f) {
-    Block16<kTaps, false> b;
-    b.load(p, nc);
-    f(b);
-  }
 };
 
-void dwconv_run_avx2(const QDwConvShape& s, const int8_t* in, const void* packed, int8_t* out,
-                     const QGemmOutput& params) {
-  dwconv_driver<Kernel>(dwconv_avx2, s, in, packed, out, params);
-}
+// The variant's QDwConvFn.
+constexpr QDwConvFn kRun = dwconv_driver<Kernel, dwconv_avx2>;
 
 }  // namespace
 
-const QDwConvUkernel dwconv_avx2 = {
-    "qs8_dwconv_3x3_5x5__avx2_c16", Isa::avx2, kCr, kTr, true, dwconv_run_avx2};
+const QDwConvUkernel dwconv_avx2 = {"qs8_dwconv_3x3_5x5__avx2_c16", Isa::avx2, kCr, kTr, true, kRun};
 
 }  // namespace huddle::kernels

@@ -175,14 +175,12 @@ struct Kernel {
   }
 };
 
-void dwconv_run_avx512vnni(const QDwConvShape& s, const int8_t* in, const void* packed, int8_t* out,
-                           const QGemmOutput& params) {
-  dwconv_driver<Kernel>(dwconv_avx512vnni, s, in, packed, out, params);
-}
+// The variant's QDwConvFn.
+constexpr QDwConvFn kRun = dwconv_driver<Kernel, dwconv_avx512vnni>;
 
 }  // namespace
 
 const QDwConvUkernel dwconv_avx512vnni = {
-    "qs8_dwconv_3x3_5x5__avx512vnni_c32", Isa::avx512vnni, kCr, kTr, true, dwconv_run_avx512vnni};
+    "qs8_dwconv_3x3_5x5__avx512vnni_c32", Isa::avx512vnni, kCr, kTr, true, kRun};
 
 }  // namespace huddle::kernels

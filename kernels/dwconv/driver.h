@@ -179,15 +179,33 @@ void dwconv_rows(const QDwConvUkernel& uk, const QDwConvShape& s, const int8_t* 
   }
 }
 
-// The QDwConvFn of a Kernel for the variant uk (both kernel sizes).
-template <class Kernel>
-void dwconv_driver(const QDwConvUkernel& uk, const QDwConvShape& s, const int8_t* in, const void* packed,
-                   int8_t* out, const QGemmOutput& params) {
+// The QDwConvFn of a Kernel for the variant kUk (both kernel sizes).
+template <class Kernel, const QDwConvUkernel& kUk>
+void dwconv_driver(const QDwConvShape& s, const int8_t* in, const void* packed, int8_t* out,
+                   const QGemmOutput& params) {
   if (s.kernel == 3)
-    dwconv_rows<Kernel, 3>(uk, s, in, packed, out, params);
+    dwconv_rows<Kernel, 3>(kUk, s, in, packed, out, params);
   else
-    dwconv_rows<Kernel, 5>(uk, s, in, packed, out, params);
+    dwconv_rows<Kernel, 5>(kUk, s, in, packed, out, params);
 }
+
+// Kernel::block and Kernel::tail for a Block<kTaps, kFull> of kCr channels
+// whose load(p, nc) takes the number of channels it computes.
+template <size_t kCr, template <size_t, bool> class Block>
+struct BlockLoads {
+  template <size_t kTaps, class F>
+  static void block(const uint8_t* p, F&& f) {
+    Block<kTaps, true> b;
+    b.load(p, kCr);
+    f(b);
+  }
+  template <size_t kTaps, class F>
+  static void tail(const uint8_t* p, size_t nc, F&& f) {
+    Block<kTaps, false> b;
+    b.load(p, nc);
+    f(b);
+  }
+};
 
 }  // namespace
 }  // namespace huddle::kernels

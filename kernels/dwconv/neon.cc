@@ -100,34 +100,19 @@ struct Block16 {
 };
 
 // The arithmetic dwconv_driver runs: whole blocks and the channel tail.
-struct Kernel {
+struct Kernel : BlockLoads<kCr, Block16> {
   static constexpr size_t kCr = huddle::kernels::kCr;
   using Requant = huddle::kernels::Requant;
   static Requant requant(const QGemmOutput& params) {
     return {vdupq_n_s32(params.zero_point), vdupq_n_s8(params.min), vdupq_n_s8(params.max)};
   }
-  template <size_t kTaps, class F>
-  static void block(const uint8_t* p, F&& f) {
-    Block16<kTaps, true> b;
-    b.load(p, kCr);
-    f(b);
-  }
-  template <size_t kTaps, class F>
-  static void tail(const uint8_t* p, size_t nc, F&& f) {
-    Block16<kTaps, false> b;
-    b.load(p, nc);
-    f(b);
-  }
 };
 
-void dwconv_run_neon(const QDwConvShape& s, const int8_t* in, const void* packed, int8_t* out,
-                     const QGemmOutput& params) {
-  dwconv_driver<Kernel>(dwconv_neon, s, in, packed, out, params);
-}
+// The variant's QDwConvFn.
+constexpr QDwConvFn kRun = dwconv_driver<Kernel, dwconv_neon>;
 
 }  // namespace
 
-const QDwConvUkernel dwconv_neon = {
-    "qs8_dwconv_3x3_5x5__neon_c16", Isa::neon, kCr, 1, false, dwconv_run_neon};
+const QDwConvUkernel dwconv_neon = {"qs8_dwconv_3x3_5x5__neon_c16", Isa::neon, kCr, 1, false, kRun};
 
 }  // namespace huddle::kernels
