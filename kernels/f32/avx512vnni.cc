@@ -59,11 +59,13 @@ struct Tile {
   }
 };
 
-using Entry = F32TileEntryPoints<Tile>;
+// The variant's entry points.
+constexpr F32GemmFn kGemm = f32gemm_driver<Tile>;
+constexpr F32IGemmFn kIGemm = f32igemm_driver<Tile>;
 
 }  // namespace
 
 const F32GemmUkernel f32gemm_avx512vnni = {
-    "f32_gemm_8x32__avx512f", Isa::avx512vnni, Tile::kMr, Tile::kNr, Entry::gemm, Entry::igemm};
+    "f32_gemm_8x32__avx512f", Isa::avx512vnni, Tile::kMr, Tile::kNr, kGemm, kIGemm};
 
 }  // namespace huddle::kernels

@@ -1,7 +1,8 @@
 // The loops around an fp32 GEMM tile, shared by every variant of the fp32
-// GEMM family (the plain and the indirect form). Included only by variant
-// files; instantiated inside each file's anonymous namespace with that file's
-// Tile, so each ISA gets its own copy.
+// GEMM family (the plain and the indirect form): f32gemm_driver<Tile> and
+// f32igemm_driver<Tile> are a variant's F32GemmFn and F32IGemmFn. Included
+// only by variant files; instantiated inside each file's anonymous namespace
+// with that file's Tile, so each ISA gets its own copy.
 //
 // A Tile holds the accumulators of kMr x kNr outputs and provides
 //   static constexpr size_t kMr, kNr;
@@ -69,19 +70,6 @@ void f32igemm_driver(size_t m, size_t n, size_t ks, size_t kc, const size_t* ind
     }
   }
 }
-
-// The F32GemmUkernel entry points of a Tile.
-template <class Tile>
-struct F32TileEntryPoints {
-  static void gemm(size_t m, size_t n, size_t k, const float* a, size_t a_stride, const void* packed,
-                   float* c, size_t c_stride, const F32Clamp& cl) {
-    f32gemm_driver<Tile>(m, n, k, a, a_stride, packed, c, c_stride, cl);
-  }
-  static void igemm(size_t m, size_t n, size_t ks, size_t kc, const size_t* indirection, const float* input,
-                    const float* zero, const void* packed, float* c, size_t c_stride, const F32Clamp& cl) {
-    f32igemm_driver<Tile>(m, n, ks, kc, indirection, input, zero, packed, c, c_stride, cl);
-  }
-};
 
 }  // namespace
 }  // namespace huddle::kernels
