@@ -13,6 +13,8 @@
 // into a block object b and call f(b); b.run(x, c, dst, rq) computes one
 // output pixel from the kTaps tap pointers x (the block's first channel is c
 // past them; padding taps point at the in_zp row) and stores it at dst.
+// BlockLoads<kCr, Block> provides block and tail for the usual case;
+// dwconv_driver<Kernel, uk> is the variant's QDwConvFn.
 #pragma once
 
 #include <cstddef>
