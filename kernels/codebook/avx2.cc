@@ -118,54 +118,51 @@ inline void store_f32(float* dst, size_t nc, __m256 v) {
   }
 }
 
-template <unsigned kBits>
-void f32_avx2(size_t m, size_t n, size_t k, const float* x, size_t x_stride, const void* packed, float* y,
-              size_t y_stride, const CodebookF32Output& out) {
-  const __m256 lo = _mm256_set1_ps(out.min), hi = _mm256_set1_ps(out.max);
-  codebook_run<Tile, kBits>(codebook_fc_avx2, m, n, k, x, x_stride, 0, packed,
-                            [&](size_t i, size_t n0, size_t nc, __m256 bias, __m256 acc) {
-                              store_f32(y + i * y_stride + n0, nc,
-                                        _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(bias, acc), lo), hi));
-                            });
-}
+// The output rules.
+struct Out {
+  struct F32 {
+    __m256 lo, hi;
+    explicit F32(const CodebookF32Output& out) : lo(_mm256_set1_ps(out.min)), hi(_mm256_set1_ps(out.max)) {}
+    void store(float* dst, size_t nc, __m256 bias, __m256 acc) const {
+      store_f32(dst, nc, _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(bias, acc), lo), hi));
+    }
+  };
+  struct Qs8F32 {
+    __m256 lo, hi, scale;
+    Qs8F32(const CodebookQs8Input& in, const CodebookF32Output& out)
+        : lo(_mm256_set1_ps(out.min)), hi(_mm256_set1_ps(out.max)), scale(_mm256_set1_ps(in.scale)) {}
+    void store(float* dst, size_t nc, __m256 bias, __m256 acc) const {
+      const __m256 v = _mm256_add_ps(bias, _mm256_mul_ps(scale, acc));
+      store_f32(dst, nc, _mm256_min_ps(_mm256_max_ps(v, lo), hi));
+    }
+  };
+  struct Qs8 {
+    __m256 lo, hi, scale, out_scale;
+    __m256i zp;
+    Qs8(const CodebookQs8Input& in, const CodebookQs8Output& out)
+        : lo(_mm256_set1_ps(static_cast<float>(out.min - out.zero_point))),
+          hi(_mm256_set1_ps(static_cast<float>(out.max - out.zero_point))),
+          scale(_mm256_set1_ps(in.scale)),
+          out_scale(_mm256_set1_ps(out.scale)),
+          zp(_mm256_set1_epi32(out.zero_point)) {}
+    void store(int8_t* dst, size_t nc, __m256 bias, __m256 acc) const {
+      __m256 f = _mm256_div_ps(_mm256_add_ps(bias, _mm256_mul_ps(scale, acc)), out_scale);
+      f = _mm256_min_ps(_mm256_max_ps(f, lo), hi);
+      const __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(f), zp);
+      const __m128i q16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+      const __m128i q8 = _mm_packs_epi16(q16, q16);
+      if (nc == kNr) {
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), q8);
+      } else {
+        int8_t tmp[16];
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(tmp), q8);
+        std::memcpy(dst, tmp, nc);
+      }
+    }
+  };
+};
 
-template <unsigned kBits>
-void qs8_f32_avx2(size_t m, size_t n, size_t k, const int8_t* x, size_t x_stride, const void* packed,
-                  float* y, size_t y_stride, const CodebookQs8Input& in, const CodebookF32Output& out) {
-  const __m256 lo = _mm256_set1_ps(out.min), hi = _mm256_set1_ps(out.max);
-  const __m256 scale = _mm256_set1_ps(in.scale);
-  codebook_run<Tile, kBits>(codebook_fc_avx2, m, n, k, x, x_stride, in.zero_point, packed,
-                            [&](size_t i, size_t n0, size_t nc, __m256 bias, __m256 acc) {
-                              const __m256 v = _mm256_add_ps(bias, _mm256_mul_ps(scale, acc));
-                              store_f32(y + i * y_stride + n0, nc, _mm256_min_ps(_mm256_max_ps(v, lo), hi));
-                            });
-}
-
-template <unsigned kBits>
-void qs8_avx2(size_t m, size_t n, size_t k, const int8_t* x, size_t x_stride, const void* packed, int8_t* y,
-              size_t y_stride, const CodebookQs8Input& in, const CodebookQs8Output& out) {
-  const __m256 lo = _mm256_set1_ps(static_cast<float>(out.min - out.zero_point));
-  const __m256 hi = _mm256_set1_ps(static_cast<float>(out.max - out.zero_point));
-  const __m256 scale = _mm256_set1_ps(in.scale), out_scale = _mm256_set1_ps(out.scale);
-  const __m256i zp = _mm256_set1_epi32(out.zero_point);
-  codebook_run<Tile, kBits>(
-      codebook_fc_avx2, m, n, k, x, x_stride, in.zero_point, packed,
-      [&](size_t i, size_t n0, size_t nc, __m256 bias, __m256 acc) {
-        __m256 f = _mm256_div_ps(_mm256_add_ps(bias, _mm256_mul_ps(scale, acc)), out_scale);
-        f = _mm256_min_ps(_mm256_max_ps(f, lo), hi);
-        const __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(f), zp);
-        const __m128i q16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
-        const __m128i q8 = _mm_packs_epi16(q16, q16);
-        int8_t* dst = y + i * y_stride + n0;
-        if (nc == kNr) {
-          _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), q8);
-        } else {
-          int8_t tmp[16];
-          _mm_storeu_si128(reinterpret_cast<__m128i*>(tmp), q8);
-          std::memcpy(dst, tmp, nc);
-        }
-      });
-}
+using Entry = CodebookEntryPoints<Tile, Out, codebook_fc_avx2>;
 
 }  // namespace
 
@@ -173,7 +170,7 @@ const CodebookFcUkernel codebook_fc_avx2 = {"codebook_fc_4x8__avx2",
                                             Isa::avx2,
                                             kMr,
                                             kNr,
-                                            {f32_avx2<4>, qs8_f32_avx2<4>, qs8_avx2<4>},
-                                            {f32_avx2<8>, qs8_f32_avx2<8>, qs8_avx2<8>}};
+                                            {Entry::f32<4>, Entry::qs8_f32<4>, Entry::qs8<4>},
+                                            {Entry::f32<8>, Entry::qs8_f32<8>, Entry::qs8<8>}};
 
 }  // namespace huddle::kernels

@@ -88,47 +88,43 @@ struct Tile {
   }
 };
 
-template <unsigned kBits>
-void f32_avx512(size_t m, size_t n, size_t k, const float* x, size_t x_stride, const void* packed, float* y,
-                size_t y_stride, const CodebookF32Output& out) {
-  const __m512 lo = _mm512_set1_ps(out.min), hi = _mm512_set1_ps(out.max);
-  codebook_run<Tile, kBits>(codebook_fc_avx512, m, n, k, x, x_stride, 0, packed,
-                            [&](size_t i, size_t n0, __mmask16 mask, __m512 bias, __m512 acc) {
-                              _mm512_mask_storeu_ps(
-                                  y + i * y_stride + n0, mask,
-                                  _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(bias, acc), lo), hi));
-                            });
-}
+// The output rules (masked stores write only the columns below n).
+struct Out {
+  struct F32 {
+    __m512 lo, hi;
+    explicit F32(const CodebookF32Output& out) : lo(_mm512_set1_ps(out.min)), hi(_mm512_set1_ps(out.max)) {}
+    void store(float* dst, __mmask16 mask, __m512 bias, __m512 acc) const {
+      _mm512_mask_storeu_ps(dst, mask, _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(bias, acc), lo), hi));
+    }
+  };
+  struct Qs8F32 {
+    __m512 lo, hi, scale;
+    Qs8F32(const CodebookQs8Input& in, const CodebookF32Output& out)
+        : lo(_mm512_set1_ps(out.min)), hi(_mm512_set1_ps(out.max)), scale(_mm512_set1_ps(in.scale)) {}
+    void store(float* dst, __mmask16 mask, __m512 bias, __m512 acc) const {
+      const __m512 v = _mm512_add_ps(bias, _mm512_mul_ps(scale, acc));
+      _mm512_mask_storeu_ps(dst, mask, _mm512_min_ps(_mm512_max_ps(v, lo), hi));
+    }
+  };
+  struct Qs8 {
+    __m512 lo, hi, scale, out_scale;
+    __m512i zp;
+    Qs8(const CodebookQs8Input& in, const CodebookQs8Output& out)
+        : lo(_mm512_set1_ps(static_cast<float>(out.min - out.zero_point))),
+          hi(_mm512_set1_ps(static_cast<float>(out.max - out.zero_point))),
+          scale(_mm512_set1_ps(in.scale)),
+          out_scale(_mm512_set1_ps(out.scale)),
+          zp(_mm512_set1_epi32(out.zero_point)) {}
+    void store(int8_t* dst, __mmask16 mask, __m512 bias, __m512 acc) const {
+      __m512 f = _mm512_div_ps(_mm512_add_ps(bias, _mm512_mul_ps(scale, acc)), out_scale);
+      f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
+      const __m128i q8 = _mm512_cvtsepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(f), zp));
+      _mm_mask_storeu_epi8(dst, mask, q8);
+    }
+  };
+};
 
-template <unsigned kBits>
-void qs8_f32_avx512(size_t m, size_t n, size_t k, const int8_t* x, size_t x_stride, const void* packed,
-                    float* y, size_t y_stride, const CodebookQs8Input& in, const CodebookF32Output& out) {
-  const __m512 lo = _mm512_set1_ps(out.min), hi = _mm512_set1_ps(out.max);
-  const __m512 scale = _mm512_set1_ps(in.scale);
-  codebook_run<Tile, kBits>(codebook_fc_avx512, m, n, k, x, x_stride, in.zero_point, packed,
-                            [&](size_t i, size_t n0, __mmask16 mask, __m512 bias, __m512 acc) {
-                              const __m512 v = _mm512_add_ps(bias, _mm512_mul_ps(scale, acc));
-                              _mm512_mask_storeu_ps(y + i * y_stride + n0, mask,
-                                                    _mm512_min_ps(_mm512_max_ps(v, lo), hi));
-                            });
-}
-
-template <unsigned kBits>
-void qs8_avx512(size_t m, size_t n, size_t k, const int8_t* x, size_t x_stride, const void* packed, int8_t* y,
-                size_t y_stride, const CodebookQs8Input& in, const CodebookQs8Output& out) {
-  const __m512 lo = _mm512_set1_ps(static_cast<float>(out.min - out.zero_point));
-  const __m512 hi = _mm512_set1_ps(static_cast<float>(out.max - out.zero_point));
-  const __m512 scale = _mm512_set1_ps(in.scale), out_scale = _mm512_set1_ps(out.scale);
-  const __m512i zp = _mm512_set1_epi32(out.zero_point);
-  codebook_run<Tile, kBits>(
-      codebook_fc_avx512, m, n, k, x, x_stride, in.zero_point, packed,
-      [&](size_t i, size_t n0, __mmask16 mask, __m512 bias, __m512 acc) {
-        __m512 f = _mm512_div_ps(_mm512_add_ps(bias, _mm512_mul_ps(scale, acc)), out_scale);
-        f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
-        const __m128i q8 = _mm512_cvtsepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(f), zp));
-        _mm_mask_storeu_epi8(y + i * y_stride + n0, mask, q8);
-      });
-}
+using Entry = CodebookEntryPoints<Tile, Out, codebook_fc_avx512>;
 
 }  // namespace
 
@@ -136,7 +132,7 @@ const CodebookFcUkernel codebook_fc_avx512 = {"codebook_fc_4x16__avx512",
                                               Isa::avx512vnni,
                                               kMr,
                                               kNr,
-                                              {f32_avx512<4>, qs8_f32_avx512<4>, qs8_avx512<4>},
-                                              {f32_avx512<8>, qs8_f32_avx512<8>, qs8_avx512<8>}};
+                                              {Entry::f32<4>, Entry::qs8_f32<4>, Entry::qs8<4>},
+                                              {Entry::f32<8>, Entry::qs8_f32<8>, Entry::qs8<8>}};
 
 }  // namespace huddle::kernels

@@ -14,6 +14,12 @@
 //   static void accumulate(size_t k, const X* x, size_t x_stride, int32_t zero_point, const uint8_t* w,
 //                          const Table& t, Acc acc[kMr]);
 //       acc[i] = sum_k x[i][k] * w[k] for rows i < kRows of one block
+// and the output rules, CodebookEntryPoints<Tile, Out, uk>: an Out provides
+//   struct F32 { explicit F32(const CodebookF32Output&); };
+//   struct Qs8F32 { Qs8F32(const CodebookQs8Input&, const CodebookF32Output&); };
+//   struct Qs8 { Qs8(const CodebookQs8Input&, const CodebookQs8Output&); };
+// each with void store(Y* dst, Cols cols, Bias bias, const Acc& acc) const,
+// which writes the columns cols of one row (Y float, or int8_t for Qs8).
 #pragma once
 
 #include <cstddef>
@@ -66,6 +72,37 @@ void codebook_run(const CodebookFcUkernel& uk, size_t m, size_t n, size_t k, con
     }
   }
 }
+
+// The CodebookFcUkernel entry points of a Tile and its output rules Out, for
+// the variant uk.
+template <class Tile, class Out, const CodebookFcUkernel& kUk>
+struct CodebookEntryPoints {
+  template <unsigned kBits>
+  static void f32(size_t m, size_t n, size_t k, const float* x, size_t x_stride, const void* packed, float* y,
+                  size_t y_stride, const CodebookF32Output& out) {
+    run<kBits>(m, n, k, x, x_stride, 0, packed, y, y_stride, typename Out::F32(out));
+  }
+  template <unsigned kBits>
+  static void qs8_f32(size_t m, size_t n, size_t k, const int8_t* x, size_t x_stride, const void* packed,
+                      float* y, size_t y_stride, const CodebookQs8Input& in, const CodebookF32Output& out) {
+    run<kBits>(m, n, k, x, x_stride, in.zero_point, packed, y, y_stride, typename Out::Qs8F32(in, out));
+  }
+  template <unsigned kBits>
+  static void qs8(size_t m, size_t n, size_t k, const int8_t* x, size_t x_stride, const void* packed,
+                  int8_t* y, size_t y_stride, const CodebookQs8Input& in, const CodebookQs8Output& out) {
+    run<kBits>(m, n, k, x, x_stride, in.zero_point, packed, y, y_stride, typename Out::Qs8(in, out));
+  }
+
+ private:
+  template <unsigned kBits, class X, class Y, class Rule>
+  static void run(size_t m, size_t n, size_t k, const X* x, size_t x_stride, int32_t zero_point,
+                  const void* packed, Y* y, size_t y_stride, const Rule& rule) {
+    codebook_run<Tile, kBits>(
+        kUk, m, n, k, x, x_stride, zero_point, packed,
+        [&](size_t i, size_t n0, typename Tile::Cols cols, typename Tile::Bias bias,
+            const typename Tile::Acc& acc) { rule.store(y + i * y_stride + n0, cols, bias, acc); });
+  }
+};
 
 }  // namespace
 }  // namespace huddle::kernels

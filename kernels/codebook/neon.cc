@@ -147,65 +147,61 @@ inline void store_f32(float* dst, size_t nc, const float32x4_t v[4]) {
   }
 }
 
-template <unsigned kBits>
-void f32_neon(size_t m, size_t n, size_t k, const float* x, size_t x_stride, const void* packed, float* y,
-              size_t y_stride, const CodebookF32Output& out) {
-  const float32x4_t lo = vdupq_n_f32(out.min), hi = vdupq_n_f32(out.max);
-  codebook_run<Tile, kBits>(codebook_fc_neon, m, n, k, x, x_stride, 0, packed,
-                            [&](size_t i, size_t n0, size_t nc, const float* bias, float32x4_t* acc) {
-                              float32x4_t v[4];
-                              for (size_t c = 0; c < 4; ++c)
-                                v[c] =
-                                    vminq_f32(vmaxq_f32(vaddq_f32(vld1q_f32(bias + 4 * c), acc[c]), lo), hi);
-                              store_f32(y + i * y_stride + n0, nc, v);
-                            });
-}
+// The output rules; each row's sums are 4 vectors.
+struct Out {
+  struct F32 {
+    float32x4_t lo, hi;
+    explicit F32(const CodebookF32Output& out) : lo(vdupq_n_f32(out.min)), hi(vdupq_n_f32(out.max)) {}
+    void store(float* dst, size_t nc, const float* bias, const float32x4_t (&acc)[4]) const {
+      float32x4_t v[4];
+      for (size_t c = 0; c < 4; ++c)
+        v[c] = vminq_f32(vmaxq_f32(vaddq_f32(vld1q_f32(bias + 4 * c), acc[c]), lo), hi);
+      store_f32(dst, nc, v);
+    }
+  };
+  struct Qs8F32 {
+    float32x4_t lo, hi, scale;
+    Qs8F32(const CodebookQs8Input& in, const CodebookF32Output& out)
+        : lo(vdupq_n_f32(out.min)), hi(vdupq_n_f32(out.max)), scale(vdupq_n_f32(in.scale)) {}
+    void store(float* dst, size_t nc, const float* bias, const float32x4_t (&acc)[4]) const {
+      float32x4_t v[4];
+      for (size_t c = 0; c < 4; ++c) {
+        const float32x4_t f = vaddq_f32(vld1q_f32(bias + 4 * c), vmulq_f32(scale, acc[c]));
+        v[c] = vminq_f32(vmaxq_f32(f, lo), hi);
+      }
+      store_f32(dst, nc, v);
+    }
+  };
+  struct Qs8 {
+    float32x4_t lo, hi, scale, out_scale;
+    int32x4_t zp;
+    Qs8(const CodebookQs8Input& in, const CodebookQs8Output& out)
+        : lo(vdupq_n_f32(static_cast<float>(out.min - out.zero_point))),
+          hi(vdupq_n_f32(static_cast<float>(out.max - out.zero_point))),
+          scale(vdupq_n_f32(in.scale)),
+          out_scale(vdupq_n_f32(out.scale)),
+          zp(vdupq_n_s32(out.zero_point)) {}
+    void store(int8_t* dst, size_t nc, const float* bias, const float32x4_t (&acc)[4]) const {
+      int32x4_t q[4];
+      for (size_t c = 0; c < 4; ++c) {
+        float32x4_t f = vdivq_f32(vaddq_f32(vld1q_f32(bias + 4 * c), vmulq_f32(scale, acc[c])), out_scale);
+        f = vminq_f32(vmaxq_f32(f, lo), hi);
+        q[c] = vaddq_s32(vcvtnq_s32_f32(f), zp);
+      }
+      const int8x16_t q8 = vcombine_s8(vqmovn_s16(vcombine_s16(vqmovn_s32(q[0]), vqmovn_s32(q[1]))),
+                                       vqmovn_s16(vcombine_s16(vqmovn_s32(q[2]), vqmovn_s32(q[3]))));
+      if (nc == kNr) {
+        vst1q_s8(dst, q8);
+      } else {
+        int8_t tmp[kNr];
+        vst1q_s8(tmp, q8);
+        std::memcpy(dst, tmp, nc);
+      }
+    }
+  };
+};
 
-template <unsigned kBits>
-void qs8_f32_neon(size_t m, size_t n, size_t k, const int8_t* x, size_t x_stride, const void* packed,
-                  float* y, size_t y_stride, const CodebookQs8Input& in, const CodebookF32Output& out) {
-  const float32x4_t lo = vdupq_n_f32(out.min), hi = vdupq_n_f32(out.max);
-  const float32x4_t scale = vdupq_n_f32(in.scale);
-  codebook_run<Tile, kBits>(codebook_fc_neon, m, n, k, x, x_stride, in.zero_point, packed,
-                            [&](size_t i, size_t n0, size_t nc, const float* bias, float32x4_t* acc) {
-                              float32x4_t v[4];
-                              for (size_t c = 0; c < 4; ++c) {
-                                const float32x4_t f =
-                                    vaddq_f32(vld1q_f32(bias + 4 * c), vmulq_f32(scale, acc[c]));
-                                v[c] = vminq_f32(vmaxq_f32(f, lo), hi);
-                              }
-                              store_f32(y + i * y_stride + n0, nc, v);
-                            });
-}
-
-template <unsigned kBits>
-void qs8_neon(size_t m, size_t n, size_t k, const int8_t* x, size_t x_stride, const void* packed, int8_t* y,
-              size_t y_stride, const CodebookQs8Input& in, const CodebookQs8Output& out) {
-  const float32x4_t lo = vdupq_n_f32(static_cast<float>(out.min - out.zero_point));
-  const float32x4_t hi = vdupq_n_f32(static_cast<float>(out.max - out.zero_point));
-  const float32x4_t scale = vdupq_n_f32(in.scale), out_scale = vdupq_n_f32(out.scale);
-  const int32x4_t zp = vdupq_n_s32(out.zero_point);
-  codebook_run<Tile, kBits>(
-      codebook_fc_neon, m, n, k, x, x_stride, in.zero_point, packed,
-      [&](size_t i, size_t n0, size_t nc, const float* bias, float32x4_t* acc) {
-        int32x4_t q[4];
-        for (size_t c = 0; c < 4; ++c) {
-          float32x4_t f = vdivq_f32(vaddq_f32(vld1q_f32(bias + 4 * c), vmulq_f32(scale, acc[c])), out_scale);
-          f = vminq_f32(vmaxq_f32(f, lo), hi);
-          q[c] = vaddq_s32(vcvtnq_s32_f32(f), zp);
-        }
-        const int8x16_t q8 = vcombine_s8(vqmovn_s16(vcombine_s16(vqmovn_s32(q[0]), vqmovn_s32(q[1]))),
-                                         vqmovn_s16(vcombine_s16(vqmovn_s32(q[2]), vqmovn_s32(q[3]))));
-        int8_t* dst = y + i * y_stride + n0;
-        if (nc == kNr) {
-          vst1q_s8(dst, q8);
-        } else {
-          int8_t tmp[kNr];
-          vst1q_s8(tmp, q8);
-          std::memcpy(dst, tmp, nc);
-        }
-      });
-}
+using Entry = CodebookEntryPoints<Tile, Out, codebook_fc_neon>;
 
 }  // namespace
 
@@ -213,7 +209,7 @@ const CodebookFcUkernel codebook_fc_neon = {"codebook_fc_4x16__neon",
                                             Isa::neon,
                                             kMr,
                                             kNr,
-                                            {f32_neon<4>, qs8_f32_neon<4>, qs8_neon<4>},
-                                            {f32_neon<8>, qs8_f32_neon<8>, qs8_neon<8>}};
+                                            {Entry::f32<4>, Entry::qs8_f32<4>, Entry::qs8<4>},
+                                            {Entry::f32<8>, Entry::qs8_f32<8>, Entry::qs8<8>}};
 
 }  // namespace huddle::kernels
