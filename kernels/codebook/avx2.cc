@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "kernels/codebook/codebook.h"
+#include "kernels/codebook/driver.h"
 
 namespace huddle::kernels {
 namespace {
@@ -85,43 +86,27 @@ void accumulate(size_t k, const X* x, size_t x_stride, int32_t zero_point, const
   }
 }
 
-// The tile of mr rows (1 to kMr): no work is spent on rows past m.
-template <unsigned kBits, class X>
-void accumulate_tile(size_t mr, size_t k, const X* x, size_t x_stride, int32_t zero_point, const uint8_t* w,
-                     const float* table, __m256 acc[kMr]) {
-  switch (mr) {
-    case 1:
-      return accumulate<kBits, 1>(k, x, x_stride, zero_point, w, table, acc);
-    case 2:
-      return accumulate<kBits, 2>(k, x, x_stride, zero_point, w, table, acc);
-    case 3:
-      return accumulate<kBits, 3>(k, x, x_stride, zero_point, w, table, acc);
-    default:
-      return accumulate<kBits, kMr>(k, x, x_stride, zero_point, w, table, acc);
+// The tile codebook_run runs.
+struct Tile {
+  static constexpr size_t kMr = huddle::kernels::kMr, kNr = huddle::kernels::kNr;
+  using Acc = __m256;
+  using Bias = __m256;
+  using Cols = size_t;
+  struct Table {
+    alignas(32) float f[256];
+  };
+  static Bias bias(const uint8_t* p) { return _mm256_loadu_ps(reinterpret_cast<const float*>(p)); }
+  static Cols columns(size_t nc) { return nc; }
+  template <unsigned kBits>
+  static void prepare(const void* packed, Table& t) {
+    widen_table(packed, size_t{1} << kBits, t.f);
   }
-}
-
-// Runs the tiles and hands each row of 8 sums (with the block's bias) to `emit(row, n0, nc, bias, acc)`.
-template <unsigned kBits, class X, class Emit>
-void run(size_t m, size_t n, size_t k, const X* x, size_t x_stride, int32_t zero_point, const void* packed,
-         Emit emit) {
-  alignas(32) float table[256];
-  widen_table(packed, size_t{1} << kBits, table);
-  const uint8_t* blocks = static_cast<const uint8_t*>(packed) + codebook_fc_table_bytes(kBits);
-  const size_t block = codebook_fc_block_bytes(codebook_fc_avx2, kBits, k);
-  for (size_t n0 = 0; n0 < n; n0 += kNr) {
-    const uint8_t* p = blocks + (n0 / kNr) * block;
-    const __m256 bias = _mm256_loadu_ps(reinterpret_cast<const float*>(p));
-    const size_t nc = n - n0 < kNr ? n - n0 : kNr;
-    for (size_t m0 = 0; m0 < m; m0 += kMr) {
-      const size_t mr = m - m0 < kMr ? m - m0 : kMr;
-      __m256 acc[kMr];
-      accumulate_tile<kBits>(mr, k, x + m0 * x_stride, x_stride, zero_point, p + kNr * sizeof(float), table,
-                             acc);
-      for (size_t i = 0; i < mr; ++i) emit(m0 + i, n0, nc, bias, acc[i]);
-    }
+  template <unsigned kBits, size_t kRows, class X>
+  static void accumulate(size_t k, const X* x, size_t x_stride, int32_t zero_point, const uint8_t* w,
+                         const Table& t, Acc acc[kMr]) {
+    huddle::kernels::accumulate<kBits, kRows>(k, x, x_stride, zero_point, w, t.f, acc);
   }
-}
+};
 
 inline void store_f32(float* dst, size_t nc, __m256 v) {
   if (nc == kNr) {
@@ -133,51 +118,51 @@ inline void store_f32(float* dst, size_t nc, __m256 v) {
   }
 }
 
-template <unsigned kBits>
-void f32_avx2(size_t m, size_t n, size_t k, const float* x, size_t x_stride, const void* packed, float* y,
-              size_t y_stride, const CodebookF32Output& out) {
-  const __m256 lo = _mm256_set1_ps(out.min), hi = _mm256_set1_ps(out.max);
-  run<kBits>(m, n, k, x, x_stride, 0, packed, [&](size_t i, size_t n0, size_t nc, __m256 bias, __m256 acc) {
-    store_f32(y + i * y_stride + n0, nc, _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(bias, acc), lo), hi));
-  });
-}
+// The output rules.
+struct Out {
+  struct F32 {
+    __m256 lo, hi;
+    explicit F32(const CodebookF32Output& out) : lo(_mm256_set1_ps(out.min)), hi(_mm256_set1_ps(out.max)) {}
+    void store(float* dst, size_t nc, __m256 bias, __m256 acc) const {
+      store_f32(dst, nc, _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(bias, acc), lo), hi));
+    }
+  };
+  struct Qs8F32 {
+    __m256 lo, hi, scale;
+    Qs8F32(const CodebookQs8Input& in, const CodebookF32Output& out)
+        : lo(_mm256_set1_ps(out.min)), hi(_mm256_set1_ps(out.max)), scale(_mm256_set1_ps(in.scale)) {}
+    void store(float* dst, size_t nc, __m256 bias, __m256 acc) const {
+      const __m256 v = _mm256_add_ps(bias, _mm256_mul_ps(scale, acc));
+      store_f32(dst, nc, _mm256_min_ps(_mm256_max_ps(v, lo), hi));
+    }
+  };
+  struct Qs8 {
+    __m256 lo, hi, scale, out_scale;
+    __m256i zp;
+    Qs8(const CodebookQs8Input& in, const CodebookQs8Output& out)
+        : lo(_mm256_set1_ps(static_cast<float>(out.min - out.zero_point))),
+          hi(_mm256_set1_ps(static_cast<float>(out.max - out.zero_point))),
+          scale(_mm256_set1_ps(in.scale)),
+          out_scale(_mm256_set1_ps(out.scale)),
+          zp(_mm256_set1_epi32(out.zero_point)) {}
+    void store(int8_t* dst, size_t nc, __m256 bias, __m256 acc) const {
+      __m256 f = _mm256_div_ps(_mm256_add_ps(bias, _mm256_mul_ps(scale, acc)), out_scale);
+      f = _mm256_min_ps(_mm256_max_ps(f, lo), hi);
+      const __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(f), zp);
+      const __m128i q16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+      const __m128i q8 = _mm_packs_epi16(q16, q16);
+      if (nc == kNr) {
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), q8);
+      } else {
+        int8_t tmp[16];
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(tmp), q8);
+        std::memcpy(dst, tmp, nc);
+      }
+    }
+  };
+};
 
-template <unsigned kBits>
-void qs8_f32_avx2(size_t m, size_t n, size_t k, const int8_t* x, size_t x_stride, const void* packed,
-                  float* y, size_t y_stride, const CodebookQs8Input& in, const CodebookF32Output& out) {
-  const __m256 lo = _mm256_set1_ps(out.min), hi = _mm256_set1_ps(out.max);
-  const __m256 scale = _mm256_set1_ps(in.scale);
-  run<kBits>(m, n, k, x, x_stride, in.zero_point, packed,
-             [&](size_t i, size_t n0, size_t nc, __m256 bias, __m256 acc) {
-               const __m256 v = _mm256_add_ps(bias, _mm256_mul_ps(scale, acc));
-               store_f32(y + i * y_stride + n0, nc, _mm256_min_ps(_mm256_max_ps(v, lo), hi));
-             });
-}
-
-template <unsigned kBits>
-void qs8_avx2(size_t m, size_t n, size_t k, const int8_t* x, size_t x_stride, const void* packed, int8_t* y,
-              size_t y_stride, const CodebookQs8Input& in, const CodebookQs8Output& out) {
-  const __m256 lo = _mm256_set1_ps(static_cast<float>(out.min - out.zero_point));
-  const __m256 hi = _mm256_set1_ps(static_cast<float>(out.max - out.zero_point));
-  const __m256 scale = _mm256_set1_ps(in.scale), out_scale = _mm256_set1_ps(out.scale);
-  const __m256i zp = _mm256_set1_epi32(out.zero_point);
-  run<kBits>(m, n, k, x, x_stride, in.zero_point, packed,
-             [&](size_t i, size_t n0, size_t nc, __m256 bias, __m256 acc) {
-               __m256 f = _mm256_div_ps(_mm256_add_ps(bias, _mm256_mul_ps(scale, acc)), out_scale);
-               f = _mm256_min_ps(_mm256_max_ps(f, lo), hi);
-               const __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(f), zp);
-               const __m128i q16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
-               const __m128i q8 = _mm_packs_epi16(q16, q16);
-               int8_t* dst = y + i * y_stride + n0;
-               if (nc == kNr) {
-                 _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), q8);
-               } else {
-                 int8_t tmp[16];
-                 _mm_storeu_si128(reinterpret_cast<__m128i*>(tmp), q8);
-                 std::memcpy(dst, tmp, nc);
-               }
-             });
-}
+using Entry = CodebookEntryPoints<Tile, Out, codebook_fc_avx2>;
 
 }  // namespace
 
@@ -185,7 +170,7 @@ const CodebookFcUkernel codebook_fc_avx2 = {"codebook_fc_4x8__avx2",
                                             Isa::avx2,
                                             kMr,
                                             kNr,
-                                            {f32_avx2<4>, qs8_f32_avx2<4>, qs8_avx2<4>},
-                                            {f32_avx2<8>, qs8_f32_avx2<8>, qs8_avx2<8>}};
+                                            {Entry::f32<4>, Entry::qs8_f32<4>, Entry::qs8<4>},
+                                            {Entry::f32<8>, Entry::qs8_f32<8>, Entry::qs8<8>}};
 
 }  // namespace huddle::kernels

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "kernels/codebook/codebook.h"
+#include "kernels/codebook/driver.h"
 
 namespace huddle::kernels {
 namespace {
@@ -61,88 +62,69 @@ void accumulate(size_t k, const X* x, size_t x_stride, int32_t zero_point, const
   }
 }
 
-// The tile of mr rows (1 to kMr): no work is spent on rows past m.
-template <unsigned kBits, class X>
-void accumulate_tile(size_t mr, size_t k, const X* x, size_t x_stride, int32_t zero_point, const uint8_t* w,
-                     const float* table, __m512 acc[kMr]) {
-  switch (mr) {
-    case 1:
-      return accumulate<kBits, 1>(k, x, x_stride, zero_point, w, table, acc);
-    case 2:
-      return accumulate<kBits, 2>(k, x, x_stride, zero_point, w, table, acc);
-    case 3:
-      return accumulate<kBits, 3>(k, x, x_stride, zero_point, w, table, acc);
-    default:
-      return accumulate<kBits, kMr>(k, x, x_stride, zero_point, w, table, acc);
+// The tile codebook_run runs.
+struct Tile {
+  static constexpr size_t kMr = huddle::kernels::kMr, kNr = huddle::kernels::kNr;
+  using Acc = __m512;
+  using Bias = __m512;
+  using Cols = __mmask16;  // the columns below n
+  struct Table {
+    alignas(64) float f[256];
+  };
+  static Bias bias(const uint8_t* p) { return _mm512_loadu_ps(reinterpret_cast<const float*>(p)); }
+  static Cols columns(size_t nc) { return static_cast<__mmask16>((1u << nc) - 1); }
+  // The fp16 table widened to fp32.
+  template <unsigned kBits>
+  static void prepare(const void* packed, Table& t) {
+    const uint8_t* t16 = static_cast<const uint8_t*>(packed);  // any alignment
+    for (size_t i = 0; i < size_t{1} << kBits; i += 16)
+      _mm512_store_ps(t.f + i,
+                      _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(t16 + 2 * i))));
   }
-}
+  template <unsigned kBits, size_t kRows, class X>
+  static void accumulate(size_t k, const X* x, size_t x_stride, int32_t zero_point, const uint8_t* w,
+                         const Table& t, Acc acc[kMr]) {
+    huddle::kernels::accumulate<kBits, kRows>(k, x, x_stride, zero_point, w, t.f, acc);
+  }
+};
 
-// Runs the tiles and hands each row of 16 sums (with the block's bias) to
-// `emit(row, n0, mask, bias, acc)`, mask selecting the columns below n.
-template <unsigned kBits, class X, class Emit>
-void run(size_t m, size_t n, size_t k, const X* x, size_t x_stride, int32_t zero_point, const void* packed,
-         Emit emit) {
-  constexpr size_t kEntries = size_t{1} << kBits;
-  alignas(64) float table[256];
-  const uint8_t* t16 = static_cast<const uint8_t*>(packed);  // any alignment
-  for (size_t i = 0; i < kEntries; i += 16)
-    _mm512_store_ps(table + i,
-                    _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(t16 + 2 * i))));
-  const uint8_t* blocks = static_cast<const uint8_t*>(packed) + codebook_fc_table_bytes(kBits);
-  const size_t block = codebook_fc_block_bytes(codebook_fc_avx512, kBits, k);
-  for (size_t n0 = 0; n0 < n; n0 += kNr) {
-    const uint8_t* p = blocks + (n0 / kNr) * block;
-    const __m512 bias = _mm512_loadu_ps(reinterpret_cast<const float*>(p));
-    const size_t nc = n - n0 < kNr ? n - n0 : kNr;
-    const __mmask16 mask = static_cast<__mmask16>((1u << nc) - 1);
-    for (size_t m0 = 0; m0 < m; m0 += kMr) {
-      const size_t mr = m - m0 < kMr ? m - m0 : kMr;
-      __m512 acc[kMr];
-      accumulate_tile<kBits>(mr, k, x + m0 * x_stride, x_stride, zero_point, p + kNr * sizeof(float), table,
-                             acc);
-      for (size_t i = 0; i < mr; ++i) emit(m0 + i, n0, mask, bias, acc[i]);
+// The output rules (masked stores write only the columns below n).
+struct Out {
+  struct F32 {
+    __m512 lo, hi;
+    explicit F32(const CodebookF32Output& out) : lo(_mm512_set1_ps(out.min)), hi(_mm512_set1_ps(out.max)) {}
+    void store(float* dst, __mmask16 mask, __m512 bias, __m512 acc) const {
+      _mm512_mask_storeu_ps(dst, mask, _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(bias, acc), lo), hi));
     }
-  }
-}
+  };
+  struct Qs8F32 {
+    __m512 lo, hi, scale;
+    Qs8F32(const CodebookQs8Input& in, const CodebookF32Output& out)
+        : lo(_mm512_set1_ps(out.min)), hi(_mm512_set1_ps(out.max)), scale(_mm512_set1_ps(in.scale)) {}
+    void store(float* dst, __mmask16 mask, __m512 bias, __m512 acc) const {
+      const __m512 v = _mm512_add_ps(bias, _mm512_mul_ps(scale, acc));
+      _mm512_mask_storeu_ps(dst, mask, _mm512_min_ps(_mm512_max_ps(v, lo), hi));
+    }
+  };
+  struct Qs8 {
+    __m512 lo, hi, scale, out_scale;
+    __m512i zp;
+    Qs8(const CodebookQs8Input& in, const CodebookQs8Output& out)
+        : lo(_mm512_set1_ps(static_cast<float>(out.min - out.zero_point))),
+          hi(_mm512_set1_ps(static_cast<float>(out.max - out.zero_point))),
+          scale(_mm512_set1_ps(in.scale)),
+          out_scale(_mm512_set1_ps(out.scale)),
+          zp(_mm512_set1_epi32(out.zero_point)) {}
+    void store(int8_t* dst, __mmask16 mask, __m512 bias, __m512 acc) const {
+      __m512 f = _mm512_div_ps(_mm512_add_ps(bias, _mm512_mul_ps(scale, acc)), out_scale);
+      f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
+      const __m128i q8 = _mm512_cvtsepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(f), zp));
+      _mm_mask_storeu_epi8(dst, mask, q8);
+    }
+  };
+};
 
-template <unsigned kBits>
-void f32_avx512(size_t m, size_t n, size_t k, const float* x, size_t x_stride, const void* packed, float* y,
-                size_t y_stride, const CodebookF32Output& out) {
-  const __m512 lo = _mm512_set1_ps(out.min), hi = _mm512_set1_ps(out.max);
-  run<kBits>(m, n, k, x, x_stride, 0, packed,
-             [&](size_t i, size_t n0, __mmask16 mask, __m512 bias, __m512 acc) {
-               _mm512_mask_storeu_ps(y + i * y_stride + n0, mask,
-                                     _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(bias, acc), lo), hi));
-             });
-}
-
-template <unsigned kBits>
-void qs8_f32_avx512(size_t m, size_t n, size_t k, const int8_t* x, size_t x_stride, const void* packed,
-                    float* y, size_t y_stride, const CodebookQs8Input& in, const CodebookF32Output& out) {
-  const __m512 lo = _mm512_set1_ps(out.min), hi = _mm512_set1_ps(out.max);
-  const __m512 scale = _mm512_set1_ps(in.scale);
-  run<kBits>(m, n, k, x, x_stride, in.zero_point, packed,
-             [&](size_t i, size_t n0, __mmask16 mask, __m512 bias, __m512 acc) {
-               const __m512 v = _mm512_add_ps(bias, _mm512_mul_ps(scale, acc));
-               _mm512_mask_storeu_ps(y + i * y_stride + n0, mask, _mm512_min_ps(_mm512_max_ps(v, lo), hi));
-             });
-}
-
-template <unsigned kBits>
-void qs8_avx512(size_t m, size_t n, size_t k, const int8_t* x, size_t x_stride, const void* packed, int8_t* y,
-                size_t y_stride, const CodebookQs8Input& in, const CodebookQs8Output& out) {
-  const __m512 lo = _mm512_set1_ps(static_cast<float>(out.min - out.zero_point));
-  const __m512 hi = _mm512_set1_ps(static_cast<float>(out.max - out.zero_point));
-  const __m512 scale = _mm512_set1_ps(in.scale), out_scale = _mm512_set1_ps(out.scale);
-  const __m512i zp = _mm512_set1_epi32(out.zero_point);
-  run<kBits>(m, n, k, x, x_stride, in.zero_point, packed,
-             [&](size_t i, size_t n0, __mmask16 mask, __m512 bias, __m512 acc) {
-               __m512 f = _mm512_div_ps(_mm512_add_ps(bias, _mm512_mul_ps(scale, acc)), out_scale);
-               f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
-               const __m128i q8 = _mm512_cvtsepi32_epi8(_mm512_add_epi32(_mm512_cvtps_epi32(f), zp));
-               _mm_mask_storeu_epi8(y + i * y_stride + n0, mask, q8);
-             });
-}
+using Entry = CodebookEntryPoints<Tile, Out, codebook_fc_avx512>;
 
 }  // namespace
 
@@ -150,7 +132,7 @@ const CodebookFcUkernel codebook_fc_avx512 = {"codebook_fc_4x16__avx512",
                                               Isa::avx512vnni,
                                               kMr,
                                               kNr,
-                                              {f32_avx512<4>, qs8_f32_avx512<4>, qs8_avx512<4>},
-                                              {f32_avx512<8>, qs8_f32_avx512<8>, qs8_avx512<8>}};
+                                              {Entry::f32<4>, Entry::qs8_f32<4>, Entry::qs8<4>},
+                                              {Entry::f32<8>, Entry::qs8_f32<8>, Entry::qs8<8>}};
 
 }  // namespace huddle::kernels

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "kernels/codebook/codebook.h"
+#include "kernels/codebook/driver.h"
 
 namespace huddle::kernels {
 namespace {
@@ -106,48 +107,35 @@ void accumulate(size_t k, const X* x, size_t x_stride, int32_t zero_point, const
   }
 }
 
-// The tile of mr rows (1 to kMr): no work is spent on rows past m.
-template <unsigned kBits, class X>
-void accumulate_tile(size_t mr, size_t k, const X* x, size_t x_stride, int32_t zero_point, const uint8_t* w,
-                     const void* packed, const float* table32, float32x4_t acc[kMr][4]) {
-  switch (mr) {
-    case 1:
-      return accumulate<kBits, 1>(k, x, x_stride, zero_point, w, packed, table32, acc);
-    case 2:
-      return accumulate<kBits, 2>(k, x, x_stride, zero_point, w, packed, table32, acc);
-    case 3:
-      return accumulate<kBits, 3>(k, x, x_stride, zero_point, w, packed, table32, acc);
-    default:
-      return accumulate<kBits, kMr>(k, x, x_stride, zero_point, w, packed, table32, acc);
-  }
-}
-
-// Runs the tiles and hands each row of 16 sums (4 vectors, with the block's
-// bias) to `emit(row, n0, nc, bias, acc)`.
-template <unsigned kBits, class X, class Emit>
-void run(size_t m, size_t n, size_t k, const X* x, size_t x_stride, int32_t zero_point, const void* packed,
-         Emit emit) {
-  float table32[256];
-  if (kBits == 8) {
-    const uint8_t* t = static_cast<const uint8_t*>(packed);  // any alignment
-    for (size_t i = 0; i < 256; i += 4)
-      vst1q_f32(table32 + i, vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(t + 2 * i))));
-  }
-  const uint8_t* blocks = static_cast<const uint8_t*>(packed) + codebook_fc_table_bytes(kBits);
-  const size_t block = codebook_fc_block_bytes(codebook_fc_neon, kBits, k);
-  for (size_t n0 = 0; n0 < n; n0 += kNr) {
-    const uint8_t* p = blocks + (n0 / kNr) * block;
-    const float* bias = reinterpret_cast<const float*>(p);
-    const size_t nc = n - n0 < kNr ? n - n0 : kNr;
-    for (size_t m0 = 0; m0 < m; m0 += kMr) {
-      const size_t mr = m - m0 < kMr ? m - m0 : kMr;
-      float32x4_t acc[kMr][4];
-      accumulate_tile<kBits>(mr, k, x + m0 * x_stride, x_stride, zero_point, p + kNr * sizeof(float), packed,
-                             table32, acc);
-      for (size_t i = 0; i < mr; ++i) emit(m0 + i, n0, nc, bias, acc[i]);
+// The tile codebook_run runs: each row's sums are 4 vectors.
+struct Tile {
+  static constexpr size_t kMr = huddle::kernels::kMr, kNr = huddle::kernels::kNr;
+  using Acc = float32x4_t[4];
+  using Bias = const float*;
+  using Cols = size_t;
+  // The packed buffer (4-bit indices read its fp16 table) and, for 8-bit
+  // ones, the table widened to fp32.
+  struct Table {
+    const void* packed;
+    float f[256];
+  };
+  static Bias bias(const uint8_t* p) { return reinterpret_cast<const float*>(p); }
+  static Cols columns(size_t nc) { return nc; }
+  template <unsigned kBits>
+  static void prepare(const void* packed, Table& t) {
+    t.packed = packed;
+    if (kBits == 8) {
+      const uint8_t* t16 = static_cast<const uint8_t*>(packed);  // any alignment
+      for (size_t i = 0; i < 256; i += 4)
+        vst1q_f32(t.f + i, vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(t16 + 2 * i))));
     }
   }
-}
+  template <unsigned kBits, size_t kRows, class X>
+  static void accumulate(size_t k, const X* x, size_t x_stride, int32_t zero_point, const uint8_t* w,
+                         const Table& t, Acc acc[kMr]) {
+    huddle::kernels::accumulate<kBits, kRows>(k, x, x_stride, zero_point, w, t.packed, t.f, acc);
+  }
+};
 
 inline void store_f32(float* dst, size_t nc, const float32x4_t v[4]) {
   if (nc == kNr) {
@@ -159,63 +147,61 @@ inline void store_f32(float* dst, size_t nc, const float32x4_t v[4]) {
   }
 }
 
-template <unsigned kBits>
-void f32_neon(size_t m, size_t n, size_t k, const float* x, size_t x_stride, const void* packed, float* y,
-              size_t y_stride, const CodebookF32Output& out) {
-  const float32x4_t lo = vdupq_n_f32(out.min), hi = vdupq_n_f32(out.max);
-  run<kBits>(m, n, k, x, x_stride, 0, packed,
-             [&](size_t i, size_t n0, size_t nc, const float* bias, float32x4_t* acc) {
-               float32x4_t v[4];
-               for (size_t c = 0; c < 4; ++c)
-                 v[c] = vminq_f32(vmaxq_f32(vaddq_f32(vld1q_f32(bias + 4 * c), acc[c]), lo), hi);
-               store_f32(y + i * y_stride + n0, nc, v);
-             });
-}
+// The output rules; each row's sums are 4 vectors.
+struct Out {
+  struct F32 {
+    float32x4_t lo, hi;
+    explicit F32(const CodebookF32Output& out) : lo(vdupq_n_f32(out.min)), hi(vdupq_n_f32(out.max)) {}
+    void store(float* dst, size_t nc, const float* bias, const float32x4_t (&acc)[4]) const {
+      float32x4_t v[4];
+      for (size_t c = 0; c < 4; ++c)
+        v[c] = vminq_f32(vmaxq_f32(vaddq_f32(vld1q_f32(bias + 4 * c), acc[c]), lo), hi);
+      store_f32(dst, nc, v);
+    }
+  };
+  struct Qs8F32 {
+    float32x4_t lo, hi, scale;
+    Qs8F32(const CodebookQs8Input& in, const CodebookF32Output& out)
+        : lo(vdupq_n_f32(out.min)), hi(vdupq_n_f32(out.max)), scale(vdupq_n_f32(in.scale)) {}
+    void store(float* dst, size_t nc, const float* bias, const float32x4_t (&acc)[4]) const {
+      float32x4_t v[4];
+      for (size_t c = 0; c < 4; ++c) {
+        const float32x4_t f = vaddq_f32(vld1q_f32(bias + 4 * c), vmulq_f32(scale, acc[c]));
+        v[c] = vminq_f32(vmaxq_f32(f, lo), hi);
+      }
+      store_f32(dst, nc, v);
+    }
+  };
+  struct Qs8 {
+    float32x4_t lo, hi, scale, out_scale;
+    int32x4_t zp;
+    Qs8(const CodebookQs8Input& in, const CodebookQs8Output& out)
+        : lo(vdupq_n_f32(static_cast<float>(out.min - out.zero_point))),
+          hi(vdupq_n_f32(static_cast<float>(out.max - out.zero_point))),
+          scale(vdupq_n_f32(in.scale)),
+          out_scale(vdupq_n_f32(out.scale)),
+          zp(vdupq_n_s32(out.zero_point)) {}
+    void store(int8_t* dst, size_t nc, const float* bias, const float32x4_t (&acc)[4]) const {
+      int32x4_t q[4];
+      for (size_t c = 0; c < 4; ++c) {
+        float32x4_t f = vdivq_f32(vaddq_f32(vld1q_f32(bias + 4 * c), vmulq_f32(scale, acc[c])), out_scale);
+        f = vminq_f32(vmaxq_f32(f, lo), hi);
+        q[c] = vaddq_s32(vcvtnq_s32_f32(f), zp);
+      }
+      const int8x16_t q8 = vcombine_s8(vqmovn_s16(vcombine_s16(vqmovn_s32(q[0]), vqmovn_s32(q[1]))),
+                                       vqmovn_s16(vcombine_s16(vqmovn_s32(q[2]), vqmovn_s32(q[3]))));
+      if (nc == kNr) {
+        vst1q_s8(dst, q8);
+      } else {
+        int8_t tmp[kNr];
+        vst1q_s8(tmp, q8);
+        std::memcpy(dst, tmp, nc);
+      }
+    }
+  };
+};
 
-template <unsigned kBits>
-void qs8_f32_neon(size_t m, size_t n, size_t k, const int8_t* x, size_t x_stride, const void* packed,
-                  float* y, size_t y_stride, const CodebookQs8Input& in, const CodebookF32Output& out) {
-  const float32x4_t lo = vdupq_n_f32(out.min), hi = vdupq_n_f32(out.max);
-  const float32x4_t scale = vdupq_n_f32(in.scale);
-  run<kBits>(m, n, k, x, x_stride, in.zero_point, packed,
-             [&](size_t i, size_t n0, size_t nc, const float* bias, float32x4_t* acc) {
-               float32x4_t v[4];
-               for (size_t c = 0; c < 4; ++c) {
-                 const float32x4_t f = vaddq_f32(vld1q_f32(bias + 4 * c), vmulq_f32(scale, acc[c]));
-                 v[c] = vminq_f32(vmaxq_f32(f, lo), hi);
-               }
-               store_f32(y + i * y_stride + n0, nc, v);
-             });
-}
-
-template <unsigned kBits>
-void qs8_neon(size_t m, size_t n, size_t k, const int8_t* x, size_t x_stride, const void* packed, int8_t* y,
-              size_t y_stride, const CodebookQs8Input& in, const CodebookQs8Output& out) {
-  const float32x4_t lo = vdupq_n_f32(static_cast<float>(out.min - out.zero_point));
-  const float32x4_t hi = vdupq_n_f32(static_cast<float>(out.max - out.zero_point));
-  const float32x4_t scale = vdupq_n_f32(in.scale), out_scale = vdupq_n_f32(out.scale);
-  const int32x4_t zp = vdupq_n_s32(out.zero_point);
-  run<kBits>(m, n, k, x, x_stride, in.zero_point, packed,
-             [&](size_t i, size_t n0, size_t nc, const float* bias, float32x4_t* acc) {
-               int32x4_t q[4];
-               for (size_t c = 0; c < 4; ++c) {
-                 float32x4_t f =
-                     vdivq_f32(vaddq_f32(vld1q_f32(bias + 4 * c), vmulq_f32(scale, acc[c])), out_scale);
-                 f = vminq_f32(vmaxq_f32(f, lo), hi);
-                 q[c] = vaddq_s32(vcvtnq_s32_f32(f), zp);
-               }
-               const int8x16_t q8 = vcombine_s8(vqmovn_s16(vcombine_s16(vqmovn_s32(q[0]), vqmovn_s32(q[1]))),
-                                                vqmovn_s16(vcombine_s16(vqmovn_s32(q[2]), vqmovn_s32(q[3]))));
-               int8_t* dst = y + i * y_stride + n0;
-               if (nc == kNr) {
-                 vst1q_s8(dst, q8);
-               } else {
-                 int8_t tmp[kNr];
-                 vst1q_s8(tmp, q8);
-                 std::memcpy(dst, tmp, nc);
-               }
-             });
-}
+using Entry = CodebookEntryPoints<Tile, Out, codebook_fc_neon>;
 
 }  // namespace
 
@@ -223,7 +209,7 @@ const CodebookFcUkernel codebook_fc_neon = {"codebook_fc_4x16__neon",
                                             Isa::neon,
                                             kMr,
                                             kNr,
-                                            {f32_neon<4>, qs8_f32_neon<4>, qs8_neon<4>},
-                                            {f32_neon<8>, qs8_f32_neon<8>, qs8_neon<8>}};
+                                            {Entry::f32<4>, Entry::qs8_f32<4>, Entry::qs8<4>},
+                                            {Entry::f32<8>, Entry::qs8_f32<8>, Entry::qs8<8>}};
 
 }  // namespace huddle::kernels

@@ -4,113 +4,79 @@
 // with fused multiply-adds.
 #include <arm_neon.h>
 
+#include "kernels/f32/driver.h"
 #include "kernels/f32/f32.h"
 
 namespace huddle::kernels {
 namespace {
 
-constexpr size_t kMr = 8, kNr = 8;
-
+// The tile f32gemm driver runs: kMr rows times kNr columns.
 struct Tile {
+  static constexpr size_t kMr = 8, kNr = 8;
   float32x4_t acc[kMr][2];
+
+  static void init(Tile& t, const float* bias) {
+    const float32x4_t b0 = vld1q_f32(bias), b1 = vld1q_f32(bias + 4);
+    for (size_t i = 0; i < kMr; ++i) t.acc[i][0] = b0, t.acc[i][1] = b1;
+  }
+
+  // One k step: lane L of each row's A vector times the kNr weights at w.
+  template <int L>
+  static void step(Tile& t, const float32x4_t a[kMr], const float* w) {
+    const float32x4_t w0 = vld1q_f32(w), w1 = vld1q_f32(w + 4);
+    for (size_t i = 0; i < kMr; ++i) {
+      t.acc[i][0] = vfmaq_laneq_f32(t.acc[i][0], w0, a[i], L);
+      t.acc[i][1] = vfmaq_laneq_f32(t.acc[i][1], w1, a[i], L);
+    }
+  }
+
+  // Adds rows[i][0..kc) times the kc x kNr weights at w.
+  // Taken and returned by value so the compiler keeps the accumulators in registers.
+  static Tile accumulate(Tile t, const float* const rows[kMr], size_t kc, const float* w) {
+    size_t kk = 0;
+    for (; kk + 4 <= kc; kk += 4, w += 4 * kNr) {
+      float32x4_t a[kMr];
+      for (size_t i = 0; i < kMr; ++i) a[i] = vld1q_f32(rows[i] + kk);
+      step<0>(t, a, w);
+      step<1>(t, a, w + kNr);
+      step<2>(t, a, w + 2 * kNr);
+      step<3>(t, a, w + 3 * kNr);
+    }
+    for (; kk < kc; ++kk, w += kNr) {
+      float32x4_t a[kMr];
+      for (size_t i = 0; i < kMr; ++i) a[i] = vld1q_dup_f32(rows[i] + kk);
+      step<0>(t, a, w);
+    }
+    return t;
+  }
+
+  // Clamps and writes rows < mr, columns < nc.
+  static void store(const Tile& t, size_t mr, size_t nc, float* c, size_t c_stride, const F32Clamp& cl) {
+    const float32x4_t lo = vdupq_n_f32(cl.min), hi = vdupq_n_f32(cl.max);
+    for (size_t i = 0; i < mr; ++i) {
+      const float32x4_t v0 = vminq_f32(vmaxq_f32(t.acc[i][0], lo), hi);
+      const float32x4_t v1 = vminq_f32(vmaxq_f32(t.acc[i][1], lo), hi);
+      float* dst = c + i * c_stride;
+      if (nc == kNr) {
+        vst1q_f32(dst, v0);
+        vst1q_f32(dst + 4, v1);
+      } else {
+        float tmp[kNr];
+        vst1q_f32(tmp, v0);
+        vst1q_f32(tmp + 4, v1);
+        for (size_t j = 0; j < nc; ++j) dst[j] = tmp[j];
+      }
+    }
+  }
 };
 
-inline void init(Tile& t, const float* bias) {
-  const float32x4_t b0 = vld1q_f32(bias), b1 = vld1q_f32(bias + 4);
-  for (size_t i = 0; i < kMr; ++i) t.acc[i][0] = b0, t.acc[i][1] = b1;
-}
-
-// One k step: lane L of each row's A vector times the kNr weights at w.
-template <int L>
-inline void step(Tile& t, const float32x4_t a[kMr], const float* w) {
-  const float32x4_t w0 = vld1q_f32(w), w1 = vld1q_f32(w + 4);
-  for (size_t i = 0; i < kMr; ++i) {
-    t.acc[i][0] = vfmaq_laneq_f32(t.acc[i][0], w0, a[i], L);
-    t.acc[i][1] = vfmaq_laneq_f32(t.acc[i][1], w1, a[i], L);
-  }
-}
-
-// Adds rows[i][0..kc) times the kc x kNr weights at w.
-// Taken and returned by value so the compiler keeps the accumulators in registers.
-inline Tile accumulate(Tile t, const float* const rows[kMr], size_t kc, const float* w) {
-  size_t kk = 0;
-  for (; kk + 4 <= kc; kk += 4, w += 4 * kNr) {
-    float32x4_t a[kMr];
-    for (size_t i = 0; i < kMr; ++i) a[i] = vld1q_f32(rows[i] + kk);
-    step<0>(t, a, w);
-    step<1>(t, a, w + kNr);
-    step<2>(t, a, w + 2 * kNr);
-    step<3>(t, a, w + 3 * kNr);
-  }
-  for (; kk < kc; ++kk, w += kNr) {
-    float32x4_t a[kMr];
-    for (size_t i = 0; i < kMr; ++i) a[i] = vld1q_dup_f32(rows[i] + kk);
-    step<0>(t, a, w);
-  }
-  return t;
-}
-
-// Clamps and writes rows < mr, columns < nc.
-inline void store(const Tile& t, size_t mr, size_t nc, float* c, size_t c_stride, const F32Clamp& cl) {
-  const float32x4_t lo = vdupq_n_f32(cl.min), hi = vdupq_n_f32(cl.max);
-  for (size_t i = 0; i < mr; ++i) {
-    const float32x4_t v0 = vminq_f32(vmaxq_f32(t.acc[i][0], lo), hi);
-    const float32x4_t v1 = vminq_f32(vmaxq_f32(t.acc[i][1], lo), hi);
-    float* dst = c + i * c_stride;
-    if (nc == kNr) {
-      vst1q_f32(dst, v0);
-      vst1q_f32(dst + 4, v1);
-    } else {
-      float tmp[kNr];
-      vst1q_f32(tmp, v0);
-      vst1q_f32(tmp + 4, v1);
-      for (size_t j = 0; j < nc; ++j) dst[j] = tmp[j];
-    }
-  }
-}
-
-void gemm_neon(size_t m, size_t n, size_t k, const float* a, size_t a_stride, const void* packed, float* c,
-               size_t c_stride, const F32Clamp& cl) {
-  const size_t block = kNr * (k + 1);
-  for (size_t m0 = 0; m0 < m; m0 += kMr) {
-    const size_t mr = m - m0 < kMr ? m - m0 : kMr;
-    const float* rows[kMr];
-    for (size_t i = 0; i < kMr; ++i) rows[i] = a + (m0 + (i < mr ? i : mr - 1)) * a_stride;
-    for (size_t n0 = 0; n0 < n; n0 += kNr) {
-      const float* p = static_cast<const float*>(packed) + (n0 / kNr) * block;
-      Tile t;
-      init(t, p);
-      t = accumulate(t, rows, k, p + kNr);
-      store(t, mr, n - n0 < kNr ? n - n0 : kNr, c + m0 * c_stride + n0, c_stride, cl);
-    }
-  }
-}
-
-void igemm_neon(size_t m, size_t n, size_t ks, size_t kc, const size_t* indirection, const float* input,
-                const float* zero, const void* packed, float* c, size_t c_stride, const F32Clamp& cl) {
-  const size_t block = kNr * (ks * kc + 1);
-  for (size_t m0 = 0; m0 < m; m0 += kMr) {
-    const size_t mr = m - m0 < kMr ? m - m0 : kMr;
-    for (size_t n0 = 0; n0 < n; n0 += kNr) {
-      const float* p = static_cast<const float*>(packed) + (n0 / kNr) * block;
-      Tile t;
-      init(t, p);
-      for (size_t s = 0; s < ks; ++s) {
-        const float* rows[kMr];
-        for (size_t i = 0; i < kMr; ++i) {
-          const size_t off = indirection[(m0 + (i < mr ? i : mr - 1)) * ks + s];
-          rows[i] = off == kF32IndirectZero ? zero : input + off;
-        }
-        t = accumulate(t, rows, kc, p + kNr + s * kc * kNr);
-      }
-      store(t, mr, n - n0 < kNr ? n - n0 : kNr, c + m0 * c_stride + n0, c_stride, cl);
-    }
-  }
-}
+// The variant's entry points.
+constexpr F32GemmFn kGemm = f32gemm_driver<Tile>;
+constexpr F32IGemmFn kIGemm = f32igemm_driver<Tile>;
 
 }  // namespace
 
 const F32GemmUkernel f32gemm_neon = {
-    "f32_gemm_8x8__aarch64_neonfma_lane_ld128", Isa::neon, kMr, kNr, gemm_neon, igemm_neon};
+    "f32_gemm_8x8__aarch64_neonfma_lane_ld128", Isa::neon, Tile::kMr, Tile::kNr, kGemm, kIGemm};
 
 }  // namespace huddle::kernels
