@@ -18,13 +18,31 @@ using kernels::F32Clamp;
 using kernels::F32Conv;
 using kernels::F32ConvShape;
 
+// Output channels per task when `channels` are split over `threads` in whole
+// granules (a kernel tile's width, so every task runs full tiles but the last).
+size_t column_chunk(size_t channels, size_t granule, size_t threads) {
+  const size_t tiles = (channels + granule - 1) / granule;
+  const size_t tasks = tiles < threads ? tiles : threads;
+  return (tiles + tasks - 1) / tasks * granule;
+}
+
 class GroupedConv final : public OpKernel {
  public:
   GroupedConv(std::vector<F32Conv> groups, size_t in_group_c, size_t out_group_c, F32Clamp clamp)
       : groups_(std::move(groups)), in_c_(in_group_c), out_c_(out_group_c), clamp_(clamp) {}
+  // Every (group, channel range) pair is one task; splitting channels keeps
+  // each output's sum in the same order, so any thread count gives the same bits.
   void run(const RunContext& ctx) const override {
-    for (size_t g = 0; g < groups_.size(); ++g)
-      groups_[g].run(ctx.in<float>(0) + g * in_c_, ctx.out<float>(0) + g * out_c_, clamp_);
+    const float* x = ctx.in<float>(0);
+    float* y = ctx.out<float>(0);
+    const size_t chunk = column_chunk(out_c_, groups_[0].column_granule(), ctx.pool->threads());
+    const size_t per_group = (out_c_ + chunk - 1) / chunk;
+    ctx.pool->parallel_for(groups_.size() * per_group, 1, [&](size_t begin, size_t end) {
+      for (size_t t = begin; t < end; ++t) {
+        const size_t g = t / per_group, n0 = t % per_group * chunk;
+        groups_[g].run_columns(n0, n0 + chunk, x + g * in_c_, y + g * out_c_, clamp_);
+      }
+    });
   }
 
  private:
@@ -38,34 +56,38 @@ class DepthwiseConv final : public OpKernel {
   DepthwiseConv(const F32ConvShape& s, std::vector<float> weights, std::vector<float> bias, F32Clamp clamp)
       : s_(s), w_(std::move(weights)), b_(std::move(bias)), clamp_(clamp) {}
 
+  // Output rows (over the batch) are split between threads.
   void run(const RunContext& ctx) const override {
     const float* x = ctx.in<float>(0);
     float* y = ctx.out<float>(0);
-    const size_t c = s_.in_c, oh = s_.out_h(), ow = s_.out_w();
-    for (size_t n = 0; n < s_.batch; ++n) {
-      const float* xn = x + n * s_.in_h * s_.in_w * c;
-      for (size_t oy = 0; oy < oh; ++oy) {
-        for (size_t ox = 0; ox < ow; ++ox) {
-          float* out = y + ((n * oh + oy) * ow + ox) * c;
-          std::copy(b_.begin(), b_.end(), out);
-          for (size_t ky = 0; ky < s_.kernel_h; ++ky) {
-            const size_t iy = oy * s_.stride_h + ky * s_.dilation_h;  // shifted by pad_top
-            if (iy < s_.pad_top || iy - s_.pad_top >= s_.in_h) continue;
-            for (size_t kx = 0; kx < s_.kernel_w; ++kx) {
-              const size_t ix = ox * s_.stride_w + kx * s_.dilation_w;
-              if (ix < s_.pad_left || ix - s_.pad_left >= s_.in_w) continue;
-              const float* in = xn + ((iy - s_.pad_top) * s_.in_w + (ix - s_.pad_left)) * c;
-              const float* w = w_.data() + (ky * s_.kernel_w + kx) * c;
-              for (size_t ch = 0; ch < c; ++ch) out[ch] += in[ch] * w[ch];
-            }
-          }
-          for (size_t ch = 0; ch < c; ++ch) out[ch] = std::min(std::max(out[ch], clamp_.min), clamp_.max);
-        }
-      }
-    }
+    const size_t oh = s_.out_h();
+    ctx.pool->parallel_for(s_.batch * oh, 1, [&](size_t begin, size_t end) {
+      for (size_t r = begin; r < end; ++r) run_row(x, y, r / oh, r % oh);
+    });
   }
 
  private:
+  void run_row(const float* x, float* y, size_t n, size_t oy) const {
+    const size_t c = s_.in_c, oh = s_.out_h(), ow = s_.out_w();
+    const float* xn = x + n * s_.in_h * s_.in_w * c;
+    for (size_t ox = 0; ox < ow; ++ox) {
+      float* out = y + ((n * oh + oy) * ow + ox) * c;
+      std::copy(b_.begin(), b_.end(), out);
+      for (size_t ky = 0; ky < s_.kernel_h; ++ky) {
+        const size_t iy = oy * s_.stride_h + ky * s_.dilation_h;  // shifted by pad_top
+        if (iy < s_.pad_top || iy - s_.pad_top >= s_.in_h) continue;
+        for (size_t kx = 0; kx < s_.kernel_w; ++kx) {
+          const size_t ix = ox * s_.stride_w + kx * s_.dilation_w;
+          if (ix < s_.pad_left || ix - s_.pad_left >= s_.in_w) continue;
+          const float* in = xn + ((iy - s_.pad_top) * s_.in_w + (ix - s_.pad_left)) * c;
+          const float* w = w_.data() + (ky * s_.kernel_w + kx) * c;
+          for (size_t ch = 0; ch < c; ++ch) out[ch] += in[ch] * w[ch];
+        }
+      }
+      for (size_t ch = 0; ch < c; ++ch) out[ch] = std::min(std::max(out[ch], clamp_.min), clamp_.max);
+    }
+  }
+
   F32ConvShape s_;
   std::vector<float> w_;  // [KH][KW][C]
   std::vector<float> b_;
@@ -128,8 +150,19 @@ class FullyConnected final : public OpKernel {
  public:
   FullyConnected(size_t m, size_t n, size_t k, std::vector<uint8_t> packed, F32Clamp clamp)
       : m_(m), n_(n), k_(k), packed_(std::move(packed)), clamp_(clamp) {}
+  // Column ranges of whole tiles are split between threads (same bits for any count).
   void run(const RunContext& ctx) const override {
-    kernels::f32gemm().gemm(m_, n_, k_, ctx.in<float>(0), k_, packed_.data(), ctx.out<float>(0), n_, clamp_);
+    const auto& uk = kernels::f32gemm();
+    const float* x = ctx.in<float>(0);
+    float* y = ctx.out<float>(0);
+    const size_t chunk = column_chunk(n_, uk.nr, ctx.pool->threads());
+    ctx.pool->parallel_for((n_ + chunk - 1) / chunk, 1, [&](size_t begin, size_t end) {
+      for (size_t t = begin; t < end; ++t) {
+        const size_t n0 = t * chunk, n1 = n0 + chunk < n_ ? n0 + chunk : n_;
+        uk.gemm(m_, n1 - n0, k_, x, k_, kernels::f32gemm_packed_at(uk, packed_.data(), k_, n0), y + n0, n_,
+                clamp_);
+      }
+    });
   }
 
  private:

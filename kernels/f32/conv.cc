@@ -91,4 +91,16 @@ void F32Conv::run(const float* input, float* output, const F32Clamp& clamp) cons
   f32conv_run(*uk_, shape_, packed_.data(), indirection_.data(), zero_.data(), input, output, clamp);
 }
 
+void F32Conv::run_columns(size_t n0, size_t n1, const float* input, float* output, const F32Clamp& clamp) const {
+  if (n1 > shape_.out_c) n1 = shape_.out_c;
+  if (n0 >= n1) return;
+  // The same convolution restricted to output channels [n0, n1): their packed
+  // blocks, written into a channel slice of the same output pixels.
+  F32ConvShape slice = shape_;
+  slice.out_c = n1 - n0;
+  slice.out_pixel_stride = shape_.out_stride();
+  f32conv_run(*uk_, slice, f32gemm_packed_at(*uk_, packed_.data(), shape_.k(), n0), indirection_.data(),
+              zero_.data(), input, output + n0, clamp);
+}
+
 }  // namespace huddle::kernels

@@ -151,6 +151,12 @@ class F32Conv {
   F32Conv(const F32GemmUkernel& uk, const F32ConvShape& shape, const float* weights, const float* bias);
   // output = clamp(conv(input) + bias), over the whole batch.
   void run(const float* input, float* output, const F32Clamp& clamp = kF32NoClamp) const;
+  // Only output channels [n0, n1) (n0 a multiple of column_granule()); the
+  // sums are formed exactly as in run(), so threads splitting the channels
+  // get the same bits.
+  void run_columns(size_t n0, size_t n1, const float* input, float* output,
+                   const F32Clamp& clamp = kF32NoClamp) const;
+  size_t column_granule() const { return uk_->nr; }
   const F32ConvShape& shape() const { return shape_; }
   const F32GemmUkernel& ukernel() const { return *uk_; }
 

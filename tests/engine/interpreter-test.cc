@@ -347,3 +347,43 @@ TEST_CASE("interpreter: the pooling, data movement and resize ops allocate nothi
   CHECK(g_allocations.load() == 0);
   CHECK(std::memcmp(first.data(), it.output_data(0), first.size() * sizeof(float)) == 0);
 }
+
+TEST_CASE("interpreter: 1, 2 and 3 threads give the same bits and allocate nothing when run",
+          "[engine][interpreter][threads]") {
+  Rng rng(35);
+  using Ints = std::vector<int64_t>;
+  auto make = [&](Rng& r) {
+    Builder bld;
+    int t = bld.input("x", {2, 11, 9, 6});
+    t = bld.node("Conv2D", {t, bld.constant("w0", {70, 3, 3, 6}, random_values(r, 70 * 9 * 6))},
+                 {{"pads", Ints{1, 1, 1, 1}}, {"activation", std::string("relu")}});
+    t = bld.node("Conv2D", {t, bld.constant("w1", {70, 3, 3, 1}, random_values(r, 70 * 9))},
+                 {{"group", int64_t{70}}, {"strides", Ints{2, 2}}});
+    t = bld.node("Conv2D", {t, bld.constant("w2", {40, 1, 1, 35}, random_values(r, 40 * 35))},
+                 {{"group", int64_t{2}}});
+    t = bld.node("Reshape", {t}, {{"shape", Ints{2, -1}}});
+    t = bld.node("FullyConnected",
+                 {t, bld.constant("w3", {37, 5 * 4 * 40}, random_values(r, 37 * 5 * 4 * 40))});
+    bld.g.outputs = {t};
+    return std::move(bld.g);
+  };
+  const std::vector<float> x = random_values(rng, 2 * 11 * 9 * 6);
+  std::vector<std::vector<uint8_t>> results;
+  for (size_t threads : {1, 2, 3}) {
+    Rng weights(99);  // the same weights for every thread count
+    Interpreter it(make(weights), InterpreterOptions{threads});
+    std::memcpy(it.input_data(0), x.data(), x.size() * sizeof(float));
+    it.run();
+    std::memcpy(it.input_data(0), x.data(), x.size() * sizeof(float));
+    g_allocations = 0;
+    g_counting = true;
+    it.run();
+    g_counting = false;
+    INFO(threads << " threads");
+    CHECK(g_allocations.load() == 0);
+    const auto* y = static_cast<const uint8_t*>(it.output_data(0));
+    results.emplace_back(y, y + elements(it.output(0).shape) * sizeof(float));
+  }
+  CHECK(results[1] == results[0]);
+  CHECK(results[2] == results[0]);
+}

@@ -439,6 +439,26 @@ TEST_CASE("f32 gemm: a column range of the packed weights runs on its own", "[ke
   }
 }
 
+TEST_CASE("f32 conv: channel ranges split at the granule give the same bits as the whole", "[kernels][f32]") {
+  Rng rng(16);
+  for (const F32GemmUkernel* uk : f32gemm_runnable()) {
+    for (int t = 0; t < 100; ++t) {
+      const ConvProblem p = make_conv(rng, 70);
+      const F32Conv conv(*uk, p.shape, p.weights.data(), p.bias.data());
+      const std::vector<float> whole = run(*uk, p);
+      std::vector<float> split(whole.size(), kCanary);
+      const size_t g = conv.column_granule(), n = p.shape.out_c;
+      // Ranges of one, two and the rest granules, in an order other than left to right.
+      const size_t a = std::min(n, g), b = std::min(n, 3 * g);
+      conv.run_columns(b, n, p.input.data(), split.data(), p.clamp);
+      conv.run_columns(0, a, p.input.data(), split.data(), p.clamp);
+      conv.run_columns(a, b, p.input.data(), split.data(), p.clamp);
+      INFO(uk->name << " " << describe(p));
+      REQUIRE(std::memcmp(whole.data(), split.data(), whole.size() * sizeof(float)) == 0);
+    }
+  }
+}
+
 TEST_CASE("f32 gemm: the variant table", "[kernels][f32]") {
   CHECK(f32gemm_all().front() == &f32gemm_ref);
   CHECK(f32gemm_runnable().front() == &f32gemm_ref);
