@@ -91,7 +91,8 @@ void F32Conv::run(const float* input, float* output, const F32Clamp& clamp) cons
   f32conv_run(*uk_, shape_, packed_.data(), indirection_.data(), zero_.data(), input, output, clamp);
 }
 
-void F32Conv::run_columns(size_t n0, size_t n1, const float* input, float* output, const F32Clamp& clamp) const {
+void F32Conv::run_columns(size_t n0, size_t n1, const float* input, float* output,
+                          const F32Clamp& clamp) const {
   if (n1 > shape_.out_c) n1 = shape_.out_c;
   if (n0 >= n1) return;
   // The same convolution restricted to output channels [n0, n1): their packed
