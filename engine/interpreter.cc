@@ -44,10 +44,14 @@ Interpreter::Interpreter(Graph graph, InterpreterOptions options)
     : graph_(std::move(graph)), pool_(options.threads) {
   const size_t nodes = graph_.nodes.size(), tensors = graph_.tensors.size();
 
-  // Every unknown op at once, so a converter author sees the whole list.
+  // Each node's op, looked up once; every unknown op at once, so a converter
+  // author sees the whole list.
+  std::vector<const OpDef*> defs(nodes);
   std::map<std::string, std::vector<std::string>> unknown;
-  for (size_t j = 0; j < nodes; ++j)
-    if (!find_op(graph_.nodes[j].op)) unknown[graph_.nodes[j].op].push_back(graph_.nodes[j].describe(j));
+  for (size_t j = 0; j < nodes; ++j) {
+    defs[j] = find_op(graph_.nodes[j].op);
+    if (!defs[j]) unknown[graph_.nodes[j].op].push_back(graph_.nodes[j].describe(j));
+  }
   if (!unknown.empty()) {
     std::string msg = "the engine has no op for " + std::to_string(unknown.size()) + " op type(s):";
     for (const auto& [op, where] : unknown)
@@ -60,7 +64,7 @@ Interpreter::Interpreter(Graph graph, InterpreterOptions options)
   kernels_.reserve(nodes);
   for (size_t j = 0; j < nodes; ++j) {
     const Node& node = graph_.nodes[j];
-    const OpDef& def = *find_op(node.op);
+    const OpDef& def = *defs[j];
     const int n_in = static_cast<int>(node.inputs.size()), n_out = static_cast<int>(node.outputs.size());
     if (n_in < def.min_inputs || n_in > def.max_inputs)
       throw GraphError(node.describe(j) + ": has " + std::to_string(n_in) + " inputs, the op takes " +
@@ -119,7 +123,7 @@ Interpreter::Interpreter(Graph graph, InterpreterOptions options)
   // activation nothing reads afterwards (never a graph input or output).
   for (size_t j = 0; j < nodes; ++j) {
     const Node& node = graph_.nodes[j];
-    if (!find_op(node.op)->in_place || node.inputs.empty() || node.inputs[0] == kNoTensor) continue;
+    if (!defs[j]->in_place || node.inputs.empty() || node.inputs[0] == kNoTensor) continue;
     const int in = node.inputs[0], out = node.outputs[0];
     const bool graph_io = std::count(graph_.inputs.begin(), graph_.inputs.end(), in) ||
                           std::count(graph_.outputs.begin(), graph_.outputs.end(), in);
