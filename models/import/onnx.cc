@@ -445,10 +445,13 @@ class Importer {
     names_.insert(name);
     return name;
   }
+  // A constant of the engine graph: float, or int64 (which only a graph
+  // output can be: every engine op that computes takes float).
   int add_constant(const std::string& base, const Host& h) {
-    if (!h.is_float)
-      unsupported("'" + base + "' would be an integer tensor at run time; the engine runs float tensors");
-    return graph_.add_constant(unique_name(base), DType::f32, h.shape, float_bytes(h.f));
+    if (h.is_float) return graph_.add_constant(unique_name(base), DType::f32, h.shape, float_bytes(h.f));
+    std::vector<uint8_t> bytes(h.i.size() * sizeof(int64_t));
+    if (!bytes.empty()) std::memcpy(bytes.data(), h.i.data(), bytes.size());
+    return graph_.add_constant(unique_name(base), DType::i64, h.shape, std::move(bytes));
   }
   // Appends a node and infers its outputs' shapes with the engine op's prepare.
   std::vector<int> add_node(const std::string& op, const std::string& name, std::vector<int> inputs,
@@ -1313,8 +1316,7 @@ void Importer::gather(const onnx::NodeProto& n, const NodeAttrs& a) {
 void Importer::cast(const onnx::NodeProto& n, const NodeAttrs& a) {
   Value& x = input(n, 0);
   const int64_t to = a.i("to", 0);
-  const bool to_float =
-      to == onnx::TensorProto::FLOAT || to == onnx::TensorProto::DOUBLE || to == onnx::TensorProto::FLOAT16;
+  const bool to_float = to == onnx::TensorProto::FLOAT;
   const bool to_int = to == onnx::TensorProto::INT64 || to == onnx::TensorProto::INT32;
   if (!to_float && !to_int) unsupported("cast to " + std::string(type_name(static_cast<int>(to))));
   if (x.kind == Value::Kind::engine) {
@@ -1409,10 +1411,17 @@ const std::vector<Importer::OpEntry>& Importer::table() {
 // ---------------------------------------------------------------- graph
 
 void Importer::add_graph_inputs() {
-  std::set<std::string> initializers;
-  for (const auto& t : model_.graph().initializer()) initializers.insert(t.name());
+  std::map<std::string, int> initializers;  // name -> data type
+  for (const auto& t : model_.graph().initializer()) initializers[t.name()] = t.data_type();
   for (const auto& in : model_.graph().input()) {
-    if (initializers.count(in.name())) continue;  // a default value given as initializer: a constant
+    const auto init = initializers.find(in.name());
+    if (init != initializers.end()) {  // a default value given as initializer: a constant
+      const int declared = in.type().has_tensor_type() ? in.type().tensor_type().elem_type() : 0;
+      if (declared != 0 && declared != init->second)
+        problems_.push_back("graph input '" + in.name() + "' is declared " + type_name(declared) +
+                            " but its initializer holds " + type_name(init->second));
+      continue;
+    }
     const std::string what = "graph input '" + in.name() + "'";
     try {
       if (!in.type().has_tensor_type()) unsupported(what + " is not a tensor");
@@ -1522,12 +1531,19 @@ ImportResult Importer::run() {
       if (!i.empty() && it != values_.end() && it->second.kind == Value::Kind::bad) poisoned = true;
     }
     try {
-      if (poisoned) throw Unsupported("");
-      if (!n.domain().empty() && n.domain() != "ai.onnx") unsupported("op domain '" + n.domain() + "'");
+      // Checked even downstream of a refused node: the op type needs no inputs.
+      if (!n.domain().empty() && n.domain() != "ai.onnx") {
+        poisoned = false;
+        unsupported("op domain '" + n.domain() + "'");
+      }
       const auto& entries = table();
       const auto entry = std::find_if(entries.begin(), entries.end(),
                                       [&](const OpEntry& e) { return n.op_type() == e.support.op; });
-      if (entry == entries.end()) unsupported("op type not supported");
+      if (entry == entries.end()) {
+        poisoned = false;
+        unsupported("op type not supported");
+      }
+      if (poisoned) throw Unsupported("");
       NodeAttrs attrs(n);
       (this->*(entry->handler))(n, attrs);
       const auto unread = attrs.unread();
