@@ -24,7 +24,8 @@ using engine::Shape;
 using Attrs = std::map<std::string, AttrValue>;
 
 constexpr int64_t kMaxOpset = 17;
-constexpr int64_t kMaxElements = int64_t{1} << 31;
+// The most elements of one tensor: 2^28 (a GiB of floats).
+constexpr int64_t kMaxElements = int64_t{1} << 28;
 // NCHW -> NHWC: engine dim i holds ONNX dim kToNhwc[i]; ONNX dim a is engine dim kFromNhwc[a].
 constexpr int64_t kToNhwc[4] = {0, 2, 3, 1};
 constexpr int64_t kFromNhwc[4] = {0, 3, 1, 2};
@@ -544,6 +545,7 @@ class Importer {
     return engine_value(add_node1(op, name, {ta, tb}), out, nhwc);
   }
   Value fold_binary(const std::string& op, const Host& a, const Host& b, const Shape& out) {
+    checked_elements(out, "the result");
     if (a.is_float != b.is_float) unsupported("mixes float and integer operands");
     if (a.is_float) {
       std::function<float(float, float)> fn;
@@ -1243,28 +1245,28 @@ void Importer::resize(const onnx::NodeProto& n, const NodeAttrs& a) {
   a.f("cubic_coeff_a", -0.75f);
   a.f("extrapolation_value", 0.0f);
   Shape out = x.shape;
+  std::vector<float> scales;  // ONNX's, when given: the coordinates use them
   if (has_input(n, 3) && !constant(n, 3, "sizes").i.empty()) {
     out = constant(n, 3, "sizes").as_ints("sizes");
     if (out.size() != 4) unsupported("sizes has " + std::to_string(out.size()) + " values for a 4-D input");
   } else if (has_input(n, 2) && constant(n, 2, "scales").size() > 0) {
-    const Host& scales = constant(n, 2, "scales");
-    if (!scales.is_float || scales.size() != 4) unsupported("scales must be 4 floats");
+    const Host& s = constant(n, 2, "scales");
+    if (!s.is_float || s.size() != 4) unsupported("scales must be 4 floats");
     for (size_t k = 0; k < 4; ++k) {
-      const double exact = static_cast<double>(x.shape[k]) * scales.f[k];
-      out[k] = static_cast<int64_t>(std::floor(exact));
-      if (static_cast<double>(out[k]) != exact)
-        unsupported("scale " + std::to_string(scales.f[k]) + " does not give a whole output size on axis " +
-                    std::to_string(k));
+      if (!(s.f[k] > 0.0f)) unsupported("scale " + std::to_string(s.f[k]) + " is not above 0");
+      out[k] = static_cast<int64_t>(std::floor(static_cast<double>(x.shape[k]) * s.f[k]));
     }
+    scales = {s.f[2], s.f[3]};
   } else {
     unsupported("neither scales nor sizes is given");
   }
   if (out[0] != x.shape[0] || out[1] != x.shape[1]) unsupported("resizing the batch or channel axis");
-  const int t = add_node1("Resize", n.output(0), {tensor_of(x, true, n.input(0))},
-                          {{"size", std::vector<int64_t>{out[2], out[3]}},
-                           {"mode", mode},
-                           {"coordinate_transformation_mode", ctm},
-                           {"nearest_mode", a.s("nearest_mode", "round_prefer_floor")}});
+  Attrs attrs = {{"size", std::vector<int64_t>{out[2], out[3]}},
+                 {"mode", mode},
+                 {"coordinate_transformation_mode", ctm},
+                 {"nearest_mode", a.s("nearest_mode", "round_prefer_floor")}};
+  if (!scales.empty()) attrs["scales"] = scales;
+  const int t = add_node1("Resize", n.output(0), {tensor_of(x, true, n.input(0))}, attrs);
   set_output(n, 0, engine_value(t, out, true));
 }
 
