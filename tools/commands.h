@@ -8,5 +8,6 @@ namespace huddle::tools {
 int selftest(int argc, char** argv);
 int info(int argc, char** argv);
 int infer(int argc, char** argv);
+int bench(int argc, char** argv);
 
 }  // namespace huddle::tools
