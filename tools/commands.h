@@ -6,6 +6,7 @@
 namespace huddle::tools {
 
 int selftest(int argc, char** argv);
+int convert(int argc, char** argv);
 int info(int argc, char** argv);
 int infer(int argc, char** argv);
 int bench(int argc, char** argv);

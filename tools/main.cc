@@ -27,6 +27,7 @@ constexpr const char* kUsage =
     "commands:\n"
     "  selftest   check every int8 GEMM kernel variant this CPU runs against the\n"
     "             scalar reference and report their speed\n"
+    "  convert    turn an ONNX model into a huddle model file (.hdm)\n"
     "  info       what a model file (.hdm) holds: inputs, outputs, ops, arena\n"
     "  infer      run a model once on .npy tensors and write its outputs as .npy\n"
     "  bench      time a model's inference and load, and report its memory use\n"
@@ -73,6 +74,7 @@ int main(int argc, char** argv) {
     huddle::kernels::selected_isa();
     if (cmd == "--version" || cmd == "-V") return print_version();
     if (cmd == "selftest") return huddle::tools::selftest(argc - 1, argv + 1);
+    if (cmd == "convert") return huddle::tools::convert(argc - 1, argv + 1);
     if (cmd == "info") return huddle::tools::info(argc - 1, argv + 1);
     if (cmd == "infer") return huddle::tools::infer(argc - 1, argv + 1);
     if (cmd == "bench") return huddle::tools::bench(argc - 1, argv + 1);

@@ -1,5 +1,5 @@
 // Elementwise fp32 ops.
-//   Add, Mul: A, B with numpy broadcasting -> Y of the broadcast shape.
+//   Add, Sub, Mul, Div: A, B with numpy broadcasting -> Y of the broadcast shape.
 //   Relu, Sigmoid, HardSwish: X -> Y. Clip: attrs min, max. HardSigmoid:
 //   attrs alpha = 0.2, beta = 0.5: max(0, min(1, alpha x + beta)).
 // Unary ops may run in place.
@@ -74,6 +74,12 @@ struct AddFn {
 struct MulFn {
   float operator()(float a, float b) const { return a * b; }
 };
+struct SubFn {
+  float operator()(float a, float b) const { return a - b; }
+};
+struct DivFn {
+  float operator()(float a, float b) const { return a / b; }
+};
 
 template <class Fn>
 std::unique_ptr<OpKernel> prepare_binary(PrepareContext& ctx) {
@@ -143,6 +149,8 @@ std::unique_ptr<OpKernel> prepare_hard_swish(PrepareContext& ctx) {
 
 extern const OpDef kAdd = {"Add", 2, 2, 1, false, prepare_binary<AddFn>};
 extern const OpDef kMul = {"Mul", 2, 2, 1, false, prepare_binary<MulFn>};
+extern const OpDef kSub = {"Sub", 2, 2, 1, false, prepare_binary<SubFn>};
+extern const OpDef kDiv = {"Div", 2, 2, 1, false, prepare_binary<DivFn>};
 extern const OpDef kRelu = {"Relu", 1, 1, 1, true, prepare_relu};
 extern const OpDef kClip = {"Clip", 1, 1, 1, true, prepare_clip};
 extern const OpDef kSigmoid = {"Sigmoid", 1, 1, 1, true, prepare_sigmoid};

@@ -7,14 +7,15 @@
 namespace huddle::engine {
 namespace ops {
 extern const OpDef kAdd, kAveragePool2D, kClip, kConcat, kConv2D, kFullyConnected, kGlobalAveragePool,
-    kHardSigmoid, kHardSwish, kMaxPool2D, kMul, kPad, kRelu, kReshape, kResize, kSigmoid, kSlice, kSoftmax,
-    kSplit, kTranspose;
+    kHardSigmoid, kHardSwish, kMaxPool2D, kMul, kPad, kReduceMean, kRelu, kReshape, kResize, kSigmoid, kSlice,
+    kSoftmax, kSplit, kSub, kDiv, kTranspose;
 }  // namespace ops
 
 namespace {
-const std::array<const OpDef*, 20> kOps = {
+const std::array<const OpDef*, 23> kOps = {
     &ops::kAdd,
     &ops::kAveragePool2D,
+    &ops::kDiv,
     &ops::kClip,
     &ops::kConcat,
     &ops::kConv2D,
@@ -25,6 +26,7 @@ const std::array<const OpDef*, 20> kOps = {
     &ops::kMaxPool2D,
     &ops::kMul,
     &ops::kPad,
+    &ops::kReduceMean,
     &ops::kRelu,
     &ops::kReshape,
     &ops::kResize,
@@ -32,6 +34,7 @@ const std::array<const OpDef*, 20> kOps = {
     &ops::kSlice,
     &ops::kSoftmax,
     &ops::kSplit,
+    &ops::kSub,
     &ops::kTranspose,
 };
 }  // namespace

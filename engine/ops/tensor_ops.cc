@@ -2,7 +2,11 @@
 //   GlobalAveragePool: X [N, H, W, C] -> Y [N, 1, 1, C].
 //   Reshape: X -> Y of attr shape (one entry may be -1); in place.
 //   Softmax: X -> Y, over the last axis (attr axis = -1; only the last axis).
+//   ReduceMean: X -> Y, the mean over attr axes (required, distinct, negative
+//               counts from the end), attr keepdims = 1 keeps them as size 1.
+//               Sums in input order in float, then divides by the count.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 
@@ -111,8 +115,82 @@ std::unique_ptr<OpKernel> prepare_softmax(PrepareContext& ctx) {
   return std::make_unique<Softmax>(static_cast<size_t>(elements(x.shape) / cols), static_cast<size_t>(cols));
 }
 
+constexpr size_t kMaxReduceRank = 8;
+
+class ReduceMean final : public OpKernel {
+ public:
+  // in: the input shape; reduced[i]: axis i is averaged over.
+  ReduceMean(Shape in, std::vector<bool> reduced) : in_(std::move(in)) {
+    // Output strides per input axis (0 for a reduced axis).
+    size_t stride = 1;
+    out_stride_.assign(in_.size(), 0);
+    count_ = 1;
+    for (size_t i = in_.size(); i-- > 0;) {
+      if (reduced[i]) {
+        count_ *= static_cast<size_t>(in_[i]);
+      } else {
+        out_stride_[i] = stride;
+        stride *= static_cast<size_t>(in_[i]);
+      }
+    }
+    out_elements_ = stride;
+  }
+  void run(const RunContext& ctx) const override {
+    const float* x = ctx.in<float>(0);
+    float* y = ctx.out<float>(0);
+    std::fill(y, y + out_elements_, 0.0f);
+    const size_t n = static_cast<size_t>(elements(in_)), rank = in_.size();
+    std::array<int64_t, kMaxReduceRank> index{};
+    size_t out = 0;
+    for (size_t e = 0; e < n; ++e) {
+      y[out] += x[e];
+      for (size_t d = rank; d-- > 0;) {  // next index, keeping `out` in step
+        out += out_stride_[d];
+        if (++index[d] < in_[d]) break;
+        out -= out_stride_[d] * static_cast<size_t>(in_[d]);
+        index[d] = 0;
+      }
+    }
+    for (size_t i = 0; i < out_elements_; ++i) y[i] /= static_cast<float>(count_);
+  }
+
+ private:
+  Shape in_;
+  std::vector<size_t> out_stride_;
+  size_t count_ = 1, out_elements_ = 1;
+};
+
+std::unique_ptr<OpKernel> prepare_reduce_mean(PrepareContext& ctx) {
+  const Tensor& x = ctx.require_input(0, DType::f32);
+  const int64_t rank = static_cast<int64_t>(x.shape.size());
+  if (x.shape.size() > kMaxReduceRank) ctx.fail("rank " + std::to_string(rank) + " is over 8");
+  if (!ctx.node().has_attr("axes")) ctx.fail("attribute 'axes' is missing");
+  std::vector<bool> reduced(x.shape.size(), false);
+  for (int64_t a : ctx.node().attr_ints("axes")) {
+    const int64_t axis = a < 0 ? a + rank : a;
+    if (axis < 0 || axis >= rank)
+      ctx.fail("axis " + std::to_string(a) + " is outside rank " + std::to_string(rank));
+    if (reduced[static_cast<size_t>(axis)]) ctx.fail("axis " + std::to_string(a) + " is given twice");
+    reduced[static_cast<size_t>(axis)] = true;
+  }
+  const int64_t keepdims = ctx.node().attr_int("keepdims", 1);
+  if (keepdims != 0 && keepdims != 1)
+    ctx.fail("attribute 'keepdims' has " + std::to_string(keepdims) + ", not 0 or 1");
+  Shape out;
+  for (size_t i = 0; i < x.shape.size(); ++i) {
+    if (reduced[i] && x.shape[i] == 0) ctx.fail("axis " + std::to_string(i) + " to average over is empty");
+    if (!reduced[i])
+      out.push_back(x.shape[i]);
+    else if (keepdims)
+      out.push_back(1);
+  }
+  ctx.set_output(0, DType::f32, out);
+  return std::make_unique<ReduceMean>(x.shape, std::move(reduced));
+}
+
 }  // namespace
 
+extern const OpDef kReduceMean = {"ReduceMean", 1, 1, 1, false, prepare_reduce_mean};
 extern const OpDef kGlobalAveragePool = {"GlobalAveragePool", 1, 1, 1, false, prepare_global_average_pool};
 extern const OpDef kReshape = {"Reshape", 1, 1, 1, true, prepare_reshape};
 extern const OpDef kSoftmax = {"Softmax", 1, 1, 1, true, prepare_softmax};

@@ -387,3 +387,36 @@ TEST_CASE("interpreter: 1, 2 and 3 threads give the same bits and allocate nothi
   CHECK(results[1] == results[0]);
   CHECK(results[2] == results[0]);
 }
+
+// The same checks through a model file: what graph_from_file hands the
+// interpreter is what a converted or downloaded model would.
+TEST_CASE("interpreter: a model file with an unknown op or a contradicted shape fails at load",
+          "[engine][interpreter]") {
+  auto load = [](Builder& bld) {
+    capnp::MallocMessageBuilder message;
+    WeightsBuilder weights;
+    graph_to_model(bld.g, message.initRoot<schema::Model>(), weights);
+    const ModelFile file = ModelFile::from_bytes(serialize_model(message, weights.bytes()), "bad.hdm");
+    Interpreter it(graph_from_file(file));
+  };
+  {
+    Builder bld;
+    const int x = bld.input("x", {2, 3});
+    bld.g.outputs = {bld.node("Relu", {bld.node("Gelu", {x})})};
+    CHECK_THROWS_WITH(load(bld), Catch::Contains("no op for 1 op type(s)") && Catch::Contains("Gelu"));
+  }
+  {
+    Builder bld;
+    const int y = bld.node("Relu", {bld.input("x", {2, 3})});
+    bld.g.outputs = {y};
+    bld.g.tensors[static_cast<size_t>(y)].shape = {3, 2};
+    CHECK_THROWS_WITH(load(bld),
+                      Catch::Contains("output 'Relu0' is declared [3, 2] but the op computes [2, 3]"));
+  }
+  {
+    Builder bld;  // weights that do not fit the input, as a damaged or hand-edited file could hold
+    bld.g.outputs = {bld.node("FullyConnected",
+                              {bld.input("x", {2, 4}), bld.constant("w", {3, 5}, std::vector<float>(15))})};
+    CHECK_THROWS_WITH(load(bld), Catch::Contains("weights [3, 5] do not fit input [2, 4]"));
+  }
+}

@@ -723,3 +723,61 @@ TEST_CASE("ops: Resize by hand, and its errors", "[engine][ops]") {
              Catch::Contains("attribute 'antialias' is not supported"));
   CHECK_THAT(error_of("Resize", {1, 0, 2, 1}, {{"size", Ints{4, 4}}}), Catch::Contains("has no pixels"));
 }
+
+TEST_CASE("ops: ReduceMean, Sub and Div against the direct formula", "[engine][ops]") {
+  Rng rng(57);
+  for (int t = 0; t < 120; ++t) {
+    const int64_t rank = uniform(rng, 1, 4);
+    Shape shape;
+    for (int64_t k = 0; k < rank; ++k) shape.push_back(uniform(rng, 1, 5));
+    Ints axes;
+    std::vector<bool> reduced(static_cast<size_t>(rank), false);
+    for (int64_t k = 0; k < rank; ++k)
+      if (rng.coin(0.5)) axes.push_back(rng.coin(0.5) ? k : k - rank), reduced[static_cast<size_t>(k)] = true;
+    if (axes.empty()) axes.push_back(0), reduced[0] = true;
+    const int64_t keep = uniform(rng, 0, 1);
+    Builder bld;
+    const int y = bld.node("ReduceMean", {bld.input("x", shape)}, {{"axes", axes}, {"keepdims", keep}});
+    const auto x = random_values(rng, static_cast<size_t>(elements(shape)));
+    Shape got_shape;
+    const auto got = run(std::move(bld.g), y, {x}, &got_shape);
+    // The direct formula: each output element is the mean of the input elements mapping to it.
+    Shape want_shape, out_dims;
+    for (size_t k = 0; k < shape.size(); ++k) {
+      if (!reduced[k])
+        want_shape.push_back(shape[k]), out_dims.push_back(shape[k]);
+      else if (keep)
+        want_shape.push_back(1);
+    }
+    CHECK(got_shape == want_shape);
+    std::vector<double> sum(static_cast<size_t>(elements(out_dims)), 0.0);
+    std::vector<int> count(sum.size(), 0);
+    for (size_t e = 0; e < x.size(); ++e) {
+      size_t rest = e, out = 0, scale = 1;
+      for (size_t k = shape.size(); k-- > 0;) {
+        const size_t i = rest % static_cast<size_t>(shape[k]);
+        rest /= static_cast<size_t>(shape[k]);
+        if (!reduced[k]) out += i * scale, scale *= static_cast<size_t>(shape[k]);
+      }
+      sum[out] += x[e], ++count[out];
+    }
+    for (size_t k = 0; k < sum.size(); ++k) sum[k] /= count[k];
+    require_close(got, sum, 1e-5);
+  }
+  {
+    Builder bld;
+    const int y = bld.node("Sub", {bld.input("a", {2, 2}), bld.constant("b", {2}, {1, -1})});
+    const int z = bld.node("Div", {y, bld.constant("c", {2, 1}, {2, -4})});
+    CHECK(run(std::move(bld.g), z, {{3, 1, 0, -3}}) == std::vector<float>{1, 1, 0.25f, 0.5f});
+  }
+  {
+    Builder bld;
+    bld.node("ReduceMean", {bld.input("x", {2, 3})}, {{"axes", Ints{2}}});
+    CHECK_THROWS_WITH(Interpreter(std::move(bld.g)), Catch::Contains("axis 2 is outside rank 2"));
+  }
+  {
+    Builder bld;
+    bld.node("ReduceMean", {bld.input("x", {2, 3})}, {{"axes", Ints{1, -1}}});
+    CHECK_THROWS_WITH(Interpreter(std::move(bld.g)), Catch::Contains("axis -1 is given twice"));
+  }
+}

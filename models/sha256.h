@@ -1,0 +1,13 @@
+// SHA-256 (FIPS 180-4), for the provenance of converted models.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+namespace huddle::models {
+
+// The SHA-256 of `bytes` as 64 lowercase hex digits.
+std::string sha256_hex(std::span<const uint8_t> bytes);
+
+}  // namespace huddle::models
