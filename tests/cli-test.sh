@@ -81,6 +81,7 @@ assert r["engine"] == "huddle" and r["model_bytes"] > 0, r
 assert r["runs"] == int(flags.get("--runs", 50)) and r["warmup"] == int(flags.get("--warmup", 5)), r
 assert r["threads"] == int(flags.get("--threads", 1)), r
 assert 0 <= r["min_ms"] <= r["median_ms"] <= r["max_ms"] < 1000, r
+assert len(r["times_ms"]) == r["runs"] and min(r["times_ms"]) == r["min_ms"], r
 assert 0 < r["load_ms"] < 10000, r
 assert r["arena_bytes"] >= r["peak_live_bytes"] > 0 and r["peak_rss_kib"] > 100, r
 assert [(i["name"], i["dtype"], i["shape"]) for i in r["inputs"]] == [("x", "f32", [2, 4])], r

@@ -40,7 +40,7 @@ constexpr const char* kHelp =
     "                the int8 range for integers, 0..255 for u8) or a .npy file\n"
     "                whose dtype and shape match the input, as for 'huddle infer'.\n"
     "                Images (--input photo.jpg) come with the image decoder.\n"
-    "  --json        print one JSON object instead of text\n"
+    "  --json        print one JSON object instead of text (with every run's time)\n"
     "Also reported: the arena (bytes, and its lower bound), the process's peak\n"
     "resident memory (KiB), the model file's size and the kernel variant.\n"
     "Exit status: 0 ok, 1 bad model or tensor file, 2 usage error.\n";
@@ -210,14 +210,20 @@ int bench(int argc, char** argv) {
                   ", \"dtype\": \"" + dtype_text(it.input(i).dtype) +
                   "\", \"shape\": " + shape_text(it.input(i).shape) +
                   ", \"source\": " + json_string(sources[i]) + "}";
+      std::string times;
+      for (const double v : ms) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%s%.6f", times.empty() ? "" : ", ", v);
+        times += buf;
+      }
       std::printf(
           "{\"engine\": \"huddle\", \"version\": \"%s\", \"model\": %s, \"model_bytes\": %zu, "
           "\"isa\": \"%s\", \"threads\": %ld, \"warmup\": %ld, \"runs\": %ld, \"load_ms\": %.4f, "
           "\"median_ms\": %.6f, \"min_ms\": %.6f, \"max_ms\": %.6f, \"arena_bytes\": %zu, "
-          "\"peak_live_bytes\": %zu, \"peak_rss_kib\": %ld, \"inputs\": [%s]}\n",
+          "\"peak_live_bytes\": %zu, \"peak_rss_kib\": %ld, \"inputs\": [%s], \"times_ms\": [%s]}\n",
           HUDDLE_VERSION, json_string(o.model).c_str(), file.file_bytes(), isa, o.threads, o.warmup, o.runs,
           load_ms, t.median, t.min, t.max, it.arena_bytes(), it.peak_live_bytes(), peak_rss_kib,
-          inputs.c_str());
+          inputs.c_str(), times.c_str());
     } else {
       std::printf("%s: %zu bytes, %ld thread(s), kernels %s\n", o.model.c_str(), file.file_bytes(), o.threads,
                   isa);

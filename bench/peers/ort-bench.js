@@ -11,7 +11,7 @@
 // median_ms, min_ms, max_ms: wall clock per session.run; load_ms: session
 // creation; peak_rss_kib: the process's maxRSS (process.resourceUsage()), which
 // includes node itself: baseline_rss_kib is the maxRSS before onnxruntime-node
-// was loaded.
+// was loaded; times_ms: every timed run, in order.
 // Install the peer first: (cd bench/peers && ONNXRUNTIME_NODE_INSTALL=skip npm ci)
 
 const fs = require('fs');
@@ -43,6 +43,7 @@ async function main() {
     ...runner.timingFields(opts, loadMs, times),
     peak_rss_kib: process.resourceUsage().maxRSS,
     baseline_rss_kib: baselineRssKib,
+    times_ms: times,
   };
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }
