@@ -156,6 +156,7 @@ struct Stats {
   double median, min, max;
 };
 
+// The median (of the middle two for an even count), min and max of `ms`.
 Stats stats(std::vector<double> ms) {
   std::sort(ms.begin(), ms.end());
   const size_t mid = ms.size() / 2;
@@ -163,6 +164,7 @@ Stats stats(std::vector<double> ms) {
   return {median, ms.front(), ms.back()};
 }
 
+// Milliseconds from `start` to now on the steady clock.
 double ms_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
