@@ -317,6 +317,8 @@ schema::Model::Reader ModelFile::model() const { return impl_->model; }
 
 std::span<const uint8_t> ModelFile::tensor_data(uint32_t index) const {
   const auto t = impl_->model.getGraph().getTensors()[index];
+  // A non-constant's offset is not validated (nothing is read there): never form a pointer from it.
+  if (t.getDataLength() == 0) return {};
   return {impl_->weights + t.getDataOffset(), static_cast<size_t>(t.getDataLength())};
 }
 

@@ -1,21 +1,21 @@
 // Resize (fp32, NHWC): X [N, H, W, C] -> Y [N, OH, OW, C], attr size [OH, OW]
-// (each >= 1; the importer turns ONNX scales into sizes, so scale = OH / H and
-// OW / W exactly). ONNX semantics per axis, in double precision, with
-// x_resized an output coordinate and x the input coordinate it reads:
+// (each >= 1), attr scales [sh, sw] (optional, each > 0; default OH / H and
+// OW / W: the importer passes ONNX's scales when they were given, since the
+// coordinates use them, not the rounded sizes). ONNX semantics per axis, in
+// double precision, with x_resized an output coordinate, x the input
+// coordinate it reads, and scale as above:
 //   coordinate_transformation_mode = "half_pixel" (default): x = (x_resized + 0.5) / scale - 0.5
-//                                    "asymmetric":            x = x_resized / scale
-//                                    "align_corners":         x = x_resized * (H - 1) / (OH - 1), 0 if OH ==
-//                                    1
-//   mode = "nearest" (default; half_pixel or asymmetric):
-//     nearest_mode = "round_prefer_floor" (default): floor(x) + (x - floor(x) > 0.5)
-//                    "floor":                        floor(x)
-//     then clamped to [0, H - 1].
-//   mode = "linear" (bilinear; half_pixel or align_corners): with x0 = floor(x)
-//     and f = x - x0, (1 - f) * X[clamp(x0)] + f * X[clamp(x0 + 1)] along each
-//     axis (indices clamped to [0, H - 1], as ONNX's edge padding does).
-// Other modes ("cubic"), transformations (pytorch_half_pixel,
-// tf_crop_and_resize, half_pixel_symmetric), nearest modes (round_prefer_ceil,
-// ceil) and antialias are refused in prepare.
+//     "pytorch_half_pixel": the same, but x = 0 when OH == 1
+//     "tf_half_pixel_for_nn": x = (x_resized + 0.5) / scale
+//     "asymmetric": x = x_resized / scale
+//     "align_corners": x = x_resized * (H - 1) / (H * scale - 1), 0 if H * scale == 1
+//   mode = "nearest" (default): nearest_mode = "round_prefer_floor" (default):
+//     floor(x) + (frac(x) > 0.5); "round_prefer_ceil": floor(x) + (frac(x) >= 0.5);
+//     "floor": floor(x); "ceil": ceil(x); then clamped to [0, H - 1].
+//   mode = "linear" (bilinear): with x0 = floor(x) and f = x - x0,
+//     (1 - f) * X[clamp(x0)] + f * X[clamp(x0 + 1)] along each axis (indices
+//     clamped to [0, H - 1], as ONNX's edge padding does).
+// Other modes ("cubic"), "tf_crop_and_resize" and antialias are refused in prepare.
 #include <algorithm>
 #include <cmath>
 
@@ -84,18 +84,23 @@ class ResizeLinear final : public OpKernel {
   std::vector<Tap> ys_, xs_;
 };
 
-enum class Transform { half_pixel, asymmetric, align_corners };
+enum class Transform { half_pixel, pytorch_half_pixel, tf_half_pixel_for_nn, asymmetric, align_corners };
 
-double source_coordinate(Transform t, int64_t out_index, int64_t in_len, int64_t out_len) {
-  const double scale = static_cast<double>(out_len) / static_cast<double>(in_len);
-  const double xr = static_cast<double>(out_index);
+// `scale` gives the resized length as ONNX counts it, in_len * scale (not
+// rounded: what align_corners divides by when ONNX's scales were given).
+double source_coordinate(Transform t, int64_t out_index, int64_t in_len, double scale) {
+  const double xr = static_cast<double>(out_index), out_len = static_cast<double>(in_len) * scale;
   switch (t) {
     case Transform::half_pixel:
       return (xr + 0.5) / scale - 0.5;
+    case Transform::pytorch_half_pixel:
+      return out_len > 1 ? (xr + 0.5) / scale - 0.5 : 0.0;
+    case Transform::tf_half_pixel_for_nn:
+      return (xr + 0.5) / scale;
     case Transform::asymmetric:
       return xr / scale;
     case Transform::align_corners:
-      return out_len == 1 ? 0.0 : xr * static_cast<double>(in_len - 1) / static_cast<double>(out_len - 1);
+      return out_len == 1 ? 0.0 : xr * static_cast<double>(in_len - 1) / (out_len - 1);
   }
   return 0.0;
 }
@@ -116,32 +121,53 @@ std::unique_ptr<OpKernel> prepare_resize(PrepareContext& ctx) {
   Transform t;
   if (ctm == "half_pixel")
     t = Transform::half_pixel;
-  else if (ctm == "asymmetric" && mode == "nearest")
+  else if (ctm == "pytorch_half_pixel")
+    t = Transform::pytorch_half_pixel;
+  else if (ctm == "tf_half_pixel_for_nn")
+    t = Transform::tf_half_pixel_for_nn;
+  else if (ctm == "asymmetric")
     t = Transform::asymmetric;
-  else if (ctm == "align_corners" && mode == "linear")
+  else if (ctm == "align_corners")
     t = Transform::align_corners;
   else
-    ctx.fail("attribute 'coordinate_transformation_mode' has '" + ctm + "', not supported with mode '" +
-             mode + "' (" + (mode == "nearest" ? "half_pixel, asymmetric" : "half_pixel, align_corners") +
-             ")");
-  bool prefer_floor = false;
+    ctx.fail("attribute 'coordinate_transformation_mode' has '" + ctm +
+             "' (half_pixel, pytorch_half_pixel, tf_half_pixel_for_nn, asymmetric, align_corners)");
+  enum class Round { prefer_floor, prefer_ceil, floor, ceil } round = Round::prefer_floor;
   if (mode == "nearest") {
     if (nearest_mode == "round_prefer_floor")
-      prefer_floor = true;
-    else if (nearest_mode != "floor")
-      ctx.fail("attribute 'nearest_mode' has '" + nearest_mode + "' (round_prefer_floor, floor)");
+      round = Round::prefer_floor;
+    else if (nearest_mode == "round_prefer_ceil")
+      round = Round::prefer_ceil;
+    else if (nearest_mode == "floor")
+      round = Round::floor;
+    else if (nearest_mode == "ceil")
+      round = Round::ceil;
+    else
+      ctx.fail("attribute 'nearest_mode' has '" + nearest_mode +
+               "' (round_prefer_floor, round_prefer_ceil, floor, ceil)");
   }
   const int64_t n = x.shape[0], h = x.shape[1], w = x.shape[2], c = x.shape[3];
   if (h == 0 || w == 0) ctx.fail("input " + shape_text(x.shape) + " has no pixels");
   ctx.set_output(0, DType::f32, {n, size[0], size[1], c});
 
   const int64_t in_len[2] = {h, w};
+  double scale[2] = {static_cast<double>(size[0]) / static_cast<double>(h),
+                     static_cast<double>(size[1]) / static_cast<double>(w)};
+  if (node.has_attr("scales")) {
+    const auto given = node.attr_floats("scales");
+    if (given.size() != 2 || !(given[0] > 0.0f) || !(given[1] > 0.0f))
+      ctx.fail("attribute 'scales' needs 2 values above 0");
+    scale[0] = given[0], scale[1] = given[1];
+  }
   if (mode == "nearest") {
     std::vector<size_t> idx[2];
     for (int a = 0; a < 2; ++a)
       for (int64_t o = 0; o < size[a]; ++o) {
-        const double s = source_coordinate(t, o, in_len[a], size[a]), fl = std::floor(s);
-        const int64_t i = static_cast<int64_t>(fl) + (prefer_floor && s - fl > 0.5 ? 1 : 0);
+        const double s = source_coordinate(t, o, in_len[a], scale[a]), fl = std::floor(s);
+        int64_t i = static_cast<int64_t>(fl);
+        if (round == Round::ceil) i = static_cast<int64_t>(std::ceil(s));
+        if (round == Round::prefer_floor && s - fl > 0.5) ++i;
+        if (round == Round::prefer_ceil && s - fl >= 0.5) ++i;
         idx[a].push_back(static_cast<size_t>(clamp_index(i, in_len[a])));
       }
     return std::make_unique<ResizeNearest>(static_cast<size_t>(n), static_cast<size_t>(h),
@@ -151,7 +177,7 @@ std::unique_ptr<OpKernel> prepare_resize(PrepareContext& ctx) {
   std::vector<Tap> taps[2];
   for (int a = 0; a < 2; ++a)
     for (int64_t o = 0; o < size[a]; ++o) {
-      const double s = source_coordinate(t, o, in_len[a], size[a]), fl = std::floor(s);
+      const double s = source_coordinate(t, o, in_len[a], scale[a]), fl = std::floor(s);
       const int64_t i = static_cast<int64_t>(fl);
       taps[a].push_back({static_cast<size_t>(clamp_index(i, in_len[a])),
                          static_cast<size_t>(clamp_index(i + 1, in_len[a])), static_cast<float>(s - fl)});

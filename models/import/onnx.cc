@@ -24,7 +24,8 @@ using engine::Shape;
 using Attrs = std::map<std::string, AttrValue>;
 
 constexpr int64_t kMaxOpset = 17;
-constexpr int64_t kMaxElements = int64_t{1} << 31;
+// The most elements of one tensor: 2^28 (a GiB of floats).
+constexpr int64_t kMaxElements = int64_t{1} << 28;
 // NCHW -> NHWC: engine dim i holds ONNX dim kToNhwc[i]; ONNX dim a is engine dim kFromNhwc[a].
 constexpr int64_t kToNhwc[4] = {0, 2, 3, 1};
 constexpr int64_t kFromNhwc[4] = {0, 3, 1, 2};
@@ -269,15 +270,32 @@ Host host_from_proto(const onnx::TensorProto& t, const std::string& base_dir) {
   return h;
 }
 
+// How an engine tensor holds an ONNX value: engine dim i is ONNX dim layout[i].
+using Layout = std::vector<int64_t>;
+
+Layout identity_layout(size_t rank) {
+  Layout l(rank);
+  std::iota(l.begin(), l.end(), 0);
+  return l;
+}
+Layout nhwc_layout() { return {kToNhwc, kToNhwc + 4}; }
+
 // What the importer knows of one ONNX value.
 struct Value {
   enum class Kind { host, engine, bad } kind = Kind::bad;
-  Host host;                 // kind host
-  Shape shape;               // ONNX order
-  int identity = -1;         // engine tensor in ONNX order, if made
-  int nhwc = -1;             // engine tensor channels-last (4-D only), if made
-  bool native_nhwc = false;  // which of the two the producer made
-  int native() const { return native_nhwc ? nhwc : identity; }
+  Host host;    // kind host
+  Shape shape;  // ONNX order
+  // Engine tensors holding the value, by layout; for an engine value the
+  // first is the one its producer made (its native layout).
+  std::vector<std::pair<Layout, int>> forms;
+  bool native_nhwc = false;  // the native layout is NCHW -> NHWC
+  const Layout& layout() const { return forms[0].first; }
+  int native() const { return forms[0].second; }
+  int find(const Layout& l) const {
+    for (const auto& [layout, t] : forms)
+      if (layout == l) return t;
+    return -1;
+  }
 };
 
 std::vector<uint8_t> float_bytes(const std::vector<float>& v) {
@@ -430,11 +448,16 @@ class Importer {
     return v;
   }
   Value engine_value(int tensor, Shape onnx_shape, bool nhwc) {
+    const size_t rank = onnx_shape.size();
+    return engine_value(tensor, std::move(onnx_shape),
+                        nhwc && rank == 4 ? nhwc_layout() : identity_layout(rank));
+  }
+  Value engine_value(int tensor, Shape onnx_shape, Layout layout) {
     Value v;
     v.kind = Value::Kind::engine;
+    v.native_nhwc = onnx_shape.size() == 4 && layout == nhwc_layout();
     v.shape = std::move(onnx_shape);
-    (nhwc ? v.nhwc : v.identity) = tensor;
-    v.native_nhwc = nhwc;
+    v.forms.emplace_back(std::move(layout), tensor);
     return v;
   }
 
@@ -491,21 +514,33 @@ class Importer {
   // The engine tensor of `v` in the requested layout (nhwc only for 4-D),
   // transposing (once, then cached) or materialising a constant as needed.
   int tensor_of(Value& v, bool nhwc, const std::string& hint) {
-    nhwc = nhwc && v.shape.size() == 4;
-    if (v.kind == Value::Kind::host) {
-      int& slot = nhwc ? v.nhwc : v.identity;
-      if (slot < 0) slot = add_constant(hint, nhwc ? permute_host(v.host, {kToNhwc, kToNhwc + 4}) : v.host);
-      return slot;
-    }
-    int& slot = nhwc ? v.nhwc : v.identity;
-    if (slot >= 0) return slot;
-    const int from = nhwc ? v.identity : v.nhwc;
-    slot = add_node1("Transpose", graph_.tensors[static_cast<size_t>(from)].name + (nhwc ? "/nhwc" : "/nchw"),
-                     {from},
-                     {{"perm", nhwc ? std::vector<int64_t>(kToNhwc, kToNhwc + 4)
-                                    : std::vector<int64_t>(kFromNhwc, kFromNhwc + 4)}});
-    return slot;
+    return tensor_in(v, nhwc && v.shape.size() == 4 ? nhwc_layout() : identity_layout(v.shape.size()), hint);
   }
+  int tensor_in(Value& v, const Layout& want, const std::string& hint) {
+    if (const int t = v.find(want); t >= 0) return t;
+    int t;
+    if (v.kind == Value::Kind::host) {
+      t = add_constant(hint, permute_host(v.host, want));
+    } else {
+      t = add_node1("Transpose", tensor_name(v.native()) + (want == nhwc_layout() ? "/nhwc" : "/nchw"),
+                    {v.native()}, {{"perm", relayout(v.layout(), want)}});
+    }
+    v.forms.emplace_back(want, t);
+    return t;
+  }
+  // The engine Transpose perm from layout `from` to layout `to`.
+  static std::vector<int64_t> relayout(const Layout& from, const Layout& to) {
+    std::vector<int64_t> perm(to.size());
+    for (size_t i = 0; i < to.size(); ++i)
+      perm[i] = std::find(from.begin(), from.end(), to[i]) - from.begin();
+    return perm;
+  }
+  const std::string& tensor_name(int t) const { return graph_.tensors[static_cast<size_t>(t)].name; }
+  // `x` reshaped to `shape` (ONNX order) in whatever layout moves the least
+  // data: when the dims the reshape merges or splits lie together, in order,
+  // in x's layout, the engine tensor is just reshaped (a channel split of an
+  // NHWC tensor stays channels-last); otherwise the fewest groups move first.
+  Value reshape_engine(Value& x, const Shape& shape, const std::string& name);
   // An operand of a broadcasting op in the output's layout: a lower-rank
   // operand of a channels-last 4-D result is first given leading 1s.
   int broadcast_operand(Value& v, size_t out_rank, bool nhwc, const std::string& hint) {
@@ -528,8 +563,7 @@ class Importer {
       h.shape = std::move(shape);
       return host_value(std::move(h));
     }
-    const int t = add_node1("Reshape", name, {tensor_of(x, false, name)}, {{"shape", shape}});
-    return engine_value(t, std::move(shape), false);
+    return reshape_engine(x, shape, name);
   }
   // a <op> b with broadcasting; folded when both are constants.
   Value binary(const std::string& op, Value& a, Value& b, const std::string& name) {
@@ -544,6 +578,7 @@ class Importer {
     return engine_value(add_node1(op, name, {ta, tb}), out, nhwc);
   }
   Value fold_binary(const std::string& op, const Host& a, const Host& b, const Shape& out) {
+    checked_elements(out, "the result");
     if (a.is_float != b.is_float) unsupported("mixes float and integer operands");
     if (a.is_float) {
       std::function<float(float, float)> fn;
@@ -614,6 +649,119 @@ class Importer {
   std::set<std::string> names_;
   std::vector<std::string> problems_;
 };
+
+// ---------------------------------------------------------------- layouts
+
+Value Importer::reshape_engine(Value& x, const Shape& shape, const std::string& name) {
+  const Shape& in = x.shape;
+  // Groups of the non-1 input dims whose product equals that of a run of non-1 output dims.
+  std::vector<int64_t> in_dims, out_dims;
+  for (size_t k = 0; k < in.size(); ++k)
+    if (in[k] != 1) in_dims.push_back(static_cast<int64_t>(k));
+  for (size_t k = 0; k < shape.size(); ++k)
+    if (shape[k] != 1) out_dims.push_back(static_cast<int64_t>(k));
+  struct Group {
+    std::vector<int64_t> in, out;
+  };
+  std::vector<Group> groups;
+  bool grouped = engine::elements(in) > 0;
+  for (size_t i = 0, j = 0; grouped && i < in_dims.size();) {
+    Group g;
+    int64_t a = 1, b = 1;
+    do {
+      if (a <= b && i < in_dims.size()) {
+        a *= in[static_cast<size_t>(in_dims[i])];
+        g.in.push_back(in_dims[i++]);
+      } else if (j < out_dims.size()) {
+        b *= shape[static_cast<size_t>(out_dims[j])];
+        g.out.push_back(out_dims[j++]);
+      } else {
+        grouped = false;
+      }
+    } while (grouped && (a != b || g.out.empty()));
+    groups.push_back(std::move(g));
+  }
+  if (!grouped) {  // an empty tensor: plain reshape in ONNX order
+    const int t = add_node1("Reshape", name, {tensor_of(x, false, name)}, {{"shape", shape}});
+    return engine_value(t, shape, false);
+  }
+  // The group of each non-1 input dim, and where the dims sit in x's layout.
+  const Layout& layout = x.layout();
+  std::vector<int64_t> order;  // non-1 input dims in engine order
+  for (int64_t d : layout)
+    if (in[static_cast<size_t>(d)] != 1) order.push_back(d);
+  auto together = [&](const std::vector<int64_t>& seq) {
+    size_t pos = 0;
+    // Each group's dims must appear consecutively and in increasing order.
+    std::map<int64_t, size_t> group_of;
+    for (size_t gi = 0; gi < groups.size(); ++gi)
+      for (int64_t d : groups[gi].in) group_of[d] = gi;
+    while (pos < seq.size()) {
+      const Group& g = groups[group_of[seq[pos]]];
+      for (int64_t d : g.in)
+        if (pos >= seq.size() || seq[pos++] != d) return false;
+    }
+    return true;
+  };
+  int source = x.native();
+  std::vector<int64_t> seq = order;
+  if (!together(order)) {
+    // Move the fewest dims: groups in the order their first dim appears, size-1 dims first.
+    std::vector<size_t> by_position(groups.size());
+    std::iota(by_position.begin(), by_position.end(), 0);
+    auto first_position = [&](size_t gi) {
+      size_t best = order.size();
+      for (int64_t d : groups[gi].in)
+        best = std::min<size_t>(best, std::find(order.begin(), order.end(), d) - order.begin());
+      return best;
+    };
+    std::stable_sort(by_position.begin(), by_position.end(),
+                     [&](size_t a, size_t b) { return first_position(a) < first_position(b); });
+    Layout moved;
+    for (int64_t d : layout)
+      if (in[static_cast<size_t>(d)] == 1) moved.push_back(d);
+    seq.clear();
+    for (size_t gi : by_position)
+      for (int64_t d : groups[gi].in) moved.push_back(d), seq.push_back(d);
+    source = tensor_in(x, moved, name);
+  }
+  // The output's non-1 dims in engine order: each group's output dims where its input dims were.
+  std::vector<int64_t> out_seq;
+  for (size_t pos = 0; pos < seq.size();) {
+    for (const Group& g : groups)
+      if (g.in.front() == seq[pos]) {
+        out_seq.insert(out_seq.end(), g.out.begin(), g.out.end());
+        pos += g.in.size();
+        break;
+      }
+  }
+  // Size-1 output dims go where they make a familiar layout (ONNX order, or NHWC), else in ONNX order.
+  auto non1 = [&](const Layout& l) {
+    std::vector<int64_t> v;
+    for (int64_t d : l)
+      if (shape[static_cast<size_t>(d)] != 1) v.push_back(d);
+    return v;
+  };
+  Layout out_layout = identity_layout(shape.size());
+  if (non1(out_layout) != out_seq) {
+    if (shape.size() == 4 && non1(nhwc_layout()) == out_seq) {
+      out_layout = nhwc_layout();
+    } else {
+      out_layout.clear();
+      size_t next = 0;
+      for (size_t k = 0; k < shape.size(); ++k) {
+        if (shape[k] == 1)
+          out_layout.push_back(static_cast<int64_t>(k));
+        else
+          out_layout.push_back(out_seq[next++]);
+      }
+    }
+  }
+  Shape engine_shape(shape.size());
+  for (size_t k = 0; k < shape.size(); ++k) engine_shape[k] = shape[static_cast<size_t>(out_layout[k])];
+  const int t = add_node1("Reshape", name, {source}, {{"shape", engine_shape}});
+  return engine_value(t, shape, out_layout);
+}
 
 // ---------------------------------------------------------------- handlers
 
@@ -707,7 +855,7 @@ void Importer::batch_norm(const onnx::NodeProto& n, const NodeAttrs& a) {
   // Folded into the convolution that makes x when nothing else reads it.
   if (x.kind == Value::Kind::engine && x.native_nhwc && uses_[n.input(0)] == 1) {
     for (auto& node : graph_.nodes) {
-      if (node.op != "Conv2D" || node.outputs[0] != x.nhwc || node.has_attr("activation")) continue;
+      if (node.op != "Conv2D" || node.outputs[0] != x.native() || node.has_attr("activation")) continue;
       const engine::Tensor& w = graph_.tensors[static_cast<size_t>(node.inputs[1])];
       auto wv = w.values<float>();
       std::vector<float> nw(wv.begin(), wv.end()), nb(static_cast<size_t>(c), 0.0f);
@@ -941,12 +1089,13 @@ void Importer::transpose(const onnx::NodeProto& n, const NodeAttrs& a) {
   Shape shape(rank);
   for (size_t k = 0; k < rank; ++k) shape[k] = x.shape[static_cast<size_t>(perm[k])];
   if (x.kind == Value::Kind::host) return set_output(n, 0, host_value(permute_host(x.host, perm)));
-  // Read from whichever layout exists, the ONNX order first.
-  const bool from_nhwc = x.identity < 0;
-  std::vector<int64_t> eperm(rank);
-  for (size_t k = 0; k < rank; ++k) eperm[k] = from_nhwc ? kFromNhwc[perm[k]] : perm[k];
-  const int t = add_node1("Transpose", n.output(0), {from_nhwc ? x.nhwc : x.identity}, {{"perm", eperm}});
-  set_output(n, 0, engine_value(t, shape, false));
+  // No data moves: the output is the same engine tensor with its dims relabelled
+  // (engine dim i holds input dim layout[i], which is output dim inverse[layout[i]]).
+  std::vector<int64_t> inverse(rank);
+  for (size_t k = 0; k < rank; ++k) inverse[static_cast<size_t>(perm[k])] = static_cast<int64_t>(k);
+  Layout layout(rank);
+  for (size_t k = 0; k < rank; ++k) layout[k] = inverse[static_cast<size_t>(x.layout()[k])];
+  set_output(n, 0, engine_value(x.native(), shape, layout));
 }
 
 void Importer::concat(const onnx::NodeProto& n, const NodeAttrs& a) {
@@ -1211,7 +1360,7 @@ void Importer::reduce_mean(const onnx::NodeProto& n, const NodeAttrs& a) {
   if (nhwc && reduced == std::vector<bool>{false, false, true, true}) {
     // The spatial mean of a channels-last image: GlobalAveragePool.
     Value y =
-        engine_value(add_node1("GlobalAveragePool", keep ? n.output(0) : n.output(0) + "/pool", {x.nhwc}),
+        engine_value(add_node1("GlobalAveragePool", keep ? n.output(0) : n.output(0) + "/pool", {x.native()}),
                      {x.shape[0], x.shape[1], 1, 1}, true);
     return set_output(n, 0, keep ? y : reshape(y, shape, n.output(0)));
   }
@@ -1243,28 +1392,28 @@ void Importer::resize(const onnx::NodeProto& n, const NodeAttrs& a) {
   a.f("cubic_coeff_a", -0.75f);
   a.f("extrapolation_value", 0.0f);
   Shape out = x.shape;
+  std::vector<float> scales;  // ONNX's, when given: the coordinates use them
   if (has_input(n, 3) && !constant(n, 3, "sizes").i.empty()) {
     out = constant(n, 3, "sizes").as_ints("sizes");
     if (out.size() != 4) unsupported("sizes has " + std::to_string(out.size()) + " values for a 4-D input");
   } else if (has_input(n, 2) && constant(n, 2, "scales").size() > 0) {
-    const Host& scales = constant(n, 2, "scales");
-    if (!scales.is_float || scales.size() != 4) unsupported("scales must be 4 floats");
+    const Host& s = constant(n, 2, "scales");
+    if (!s.is_float || s.size() != 4) unsupported("scales must be 4 floats");
     for (size_t k = 0; k < 4; ++k) {
-      const double exact = static_cast<double>(x.shape[k]) * scales.f[k];
-      out[k] = static_cast<int64_t>(std::floor(exact));
-      if (static_cast<double>(out[k]) != exact)
-        unsupported("scale " + std::to_string(scales.f[k]) + " does not give a whole output size on axis " +
-                    std::to_string(k));
+      if (!(s.f[k] > 0.0f)) unsupported("scale " + std::to_string(s.f[k]) + " is not above 0");
+      out[k] = static_cast<int64_t>(std::floor(static_cast<double>(x.shape[k]) * s.f[k]));
     }
+    scales = {s.f[2], s.f[3]};
   } else {
     unsupported("neither scales nor sizes is given");
   }
   if (out[0] != x.shape[0] || out[1] != x.shape[1]) unsupported("resizing the batch or channel axis");
-  const int t = add_node1("Resize", n.output(0), {tensor_of(x, true, n.input(0))},
-                          {{"size", std::vector<int64_t>{out[2], out[3]}},
-                           {"mode", mode},
-                           {"coordinate_transformation_mode", ctm},
-                           {"nearest_mode", a.s("nearest_mode", "round_prefer_floor")}});
+  Attrs attrs = {{"size", std::vector<int64_t>{out[2], out[3]}},
+                 {"mode", mode},
+                 {"coordinate_transformation_mode", ctm},
+                 {"nearest_mode", a.s("nearest_mode", "round_prefer_floor")}};
+  if (!scales.empty()) attrs["scales"] = scales;
+  const int t = add_node1("Resize", n.output(0), {tensor_of(x, true, n.input(0))}, attrs);
   set_output(n, 0, engine_value(t, out, true));
 }
 
@@ -1544,6 +1693,7 @@ ImportResult Importer::run() {
         unsupported("op type not supported");
       }
       if (poisoned) throw Unsupported("");
+      if (n.output_size() == 0 || n.output(0).empty()) unsupported("the node has no output");
       NodeAttrs attrs(n);
       (this->*(entry->handler))(n, attrs);
       const auto unread = attrs.unread();

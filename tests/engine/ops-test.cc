@@ -708,17 +708,14 @@ TEST_CASE("ops: Resize by hand, and its errors", "[engine][ops]") {
              Catch::Contains("attribute 'mode' has 'cubic' (nearest, linear)"));
   CHECK_THAT(
       error_of("Resize", s,
-               {{"size", Ints{4, 4}}, {"coordinate_transformation_mode", text("pytorch_half_pixel")}}),
-      Catch::Contains("attribute 'coordinate_transformation_mode' has 'pytorch_half_pixel', not supported "
-                      "with mode 'nearest' (half_pixel, asymmetric)"));
-  CHECK_THAT(error_of("Resize", s, {{"size", Ints{4, 4}}, {"coordinate_transformation_mode", ac}}),
-             Catch::Contains("has 'align_corners', not supported with mode 'nearest'"));
-  CHECK_THAT(
-      error_of("Resize", s,
-               {{"size", Ints{4, 4}}, {"mode", text("linear")}, {"coordinate_transformation_mode", a}}),
-      Catch::Contains("has 'asymmetric', not supported with mode 'linear' (half_pixel, align_corners)"));
-  CHECK_THAT(error_of("Resize", s, {{"size", Ints{4, 4}}, {"nearest_mode", text("ceil")}}),
-             Catch::Contains("attribute 'nearest_mode' has 'ceil' (round_prefer_floor, floor)"));
+               {{"size", Ints{4, 4}}, {"coordinate_transformation_mode", text("tf_crop_and_resize")}}),
+      Catch::Contains("attribute 'coordinate_transformation_mode' has 'tf_crop_and_resize' (half_pixel, "
+                      "pytorch_half_pixel, tf_half_pixel_for_nn, asymmetric, align_corners)"));
+  CHECK_THAT(error_of("Resize", s, {{"size", Ints{4, 4}}, {"nearest_mode", text("nearest")}}),
+             Catch::Contains("attribute 'nearest_mode' has 'nearest' (round_prefer_floor, round_prefer_ceil, "
+                             "floor, ceil)"));
+  CHECK_THAT(error_of("Resize", s, {{"size", Ints{4, 4}}, {"scales", std::vector<float>{2.0f, 0.0f}}}),
+             Catch::Contains("attribute 'scales' needs 2 values above 0"));
   CHECK_THAT(error_of("Resize", s, {{"size", Ints{4, 4}}, {"antialias", int64_t{1}}}),
              Catch::Contains("attribute 'antialias' is not supported"));
   CHECK_THAT(error_of("Resize", {1, 0, 2, 1}, {{"size", Ints{4, 4}}}), Catch::Contains("has no pixels"));

@@ -5,6 +5,8 @@
 set -eu
 target=$1 seeds=$2 corpus=$3 seconds=$4
 mkdir -p "$corpus"
+# UBSan's findings stop the run (and count as a crash) like ASan's.
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 # libFuzzer reports a crash with exit status 77 by default, which meson
 # counts as a skipped test: make every finding a plain failure.
 exec "$target" -max_total_time="$seconds" -seed=1 -rss_limit_mb=2048 -timeout=10 \
