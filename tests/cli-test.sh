@@ -27,6 +27,10 @@ expect 2 "unknown option '--frob'" -- "$huddle" --frob
 expect 2 "unknown option '--bogus'" -- "$huddle" selftest --bogus
 expect 2 '--shapes needs a whole number' -- "$huddle" selftest --shapes x
 expect 0 'usage: huddle selftest' -- "$huddle" selftest --help
+expect 0 'bench ' -- "$huddle" --help
+expect 0 'usage: huddle bench' -- "$huddle" bench --help
+expect 0 'image decoder' -- "$huddle" bench --help
+expect 2 'usage: huddle bench' -- "$huddle" bench
 expect 1 'HUDDLE_ISA=sse9: no such kernel variant' -- env HUDDLE_ISA=sse9 "$huddle" --version
 expect 0 'selected: ref' -- env HUDDLE_ISA=ref "$huddle" --version
 expect 0 'int8 gemm/conv     qs8_gemm_1x1__ref' -- env HUDDLE_ISA=ref "$huddle" --version
@@ -52,6 +56,47 @@ expect 1 'not a huddle model file (bad magic)' -- "$huddle" info "$dir/x.npy"
 expect 1 'cannot open' -- "$huddle" info "$dir/missing.hdm"
 expect 2 'usage: huddle infer' -- "$huddle" infer "$dir/model.hdm"
 expect 2 "unknown option '--bogus'" -- "$huddle" infer "$dir/model.hdm" --bogus
+# bench: text and JSON reports, bad flags named, bad models refused.
+expect 0 'inference: median [0-9.]* ms, min [0-9.]* ms, max [0-9.]* ms (50 runs after 5 warm-up)' -- \
+  "$huddle" bench "$dir/model.hdm"
+expect 0 'input x f32 \[2, 4\]: random' -- "$huddle" bench "$dir/model.hdm" --runs 3
+expect 0 "input x f32 \[2, 4\]: $dir/x.npy" -- "$huddle" bench "$dir/model.hdm" --input x="$dir/x.npy" --runs 3
+expect 2 '--threads needs a whole number from 1 to 256' -- "$huddle" bench "$dir/model.hdm" --threads 0
+expect 2 '--threads needs a whole number' -- "$huddle" bench "$dir/model.hdm" --threads
+expect 2 '--runs needs a whole number from 1' -- "$huddle" bench "$dir/model.hdm" --runs 2x
+expect 2 '--warmup needs a whole number from 0' -- "$huddle" bench "$dir/model.hdm" --warmup -1
+expect 2 '--input needs a value' -- "$huddle" bench "$dir/model.hdm" --input
+expect 2 "unknown option '--bogus'" -- "$huddle" bench "$dir/model.hdm" --bogus
+expect 2 'one model only' -- "$huddle" bench "$dir/model.hdm" "$dir/model.hdm"
+expect 1 'not a huddle model file (bad magic)' -- "$huddle" bench "$dir/x.npy"
+expect 1 "no model input 'z'" -- "$huddle" bench "$dir/model.hdm" --input z=random
+expect 1 "y.npy: f32 \[2, 3\], but input 'x' is f32 \[2, 4\]" -- "$huddle" bench "$dir/model.hdm" --input "$dir/y.npy"
+# --json: one object whose numbers are sane and whose counts are the flags'.
+check_bench_json() {  # check_bench_json REPORT FLAG VALUE...
+  /usr/bin/python3 - "$@" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+flags = dict(zip(sys.argv[2::2], sys.argv[3::2]))
+assert r["engine"] == "huddle" and r["model_bytes"] > 0, r
+assert r["runs"] == int(flags.get("--runs", 50)) and r["warmup"] == int(flags.get("--warmup", 5)), r
+assert r["threads"] == int(flags.get("--threads", 1)), r
+assert 0 <= r["min_ms"] <= r["median_ms"] <= r["max_ms"] < 1000, r
+assert len(r["times_ms"]) == r["runs"] and min(r["times_ms"]) == r["min_ms"], r
+assert 0 < r["load_ms"] < 10000, r
+assert r["arena_bytes"] >= r["peak_live_bytes"] > 0 and r["peak_rss_kib"] > 100, r
+assert [(i["name"], i["dtype"], i["shape"]) for i in r["inputs"]] == [("x", "f32", [2, 4])], r
+assert r["inputs"][0]["source"] == flags.get("--input", "random"), r
+PY
+}
+for args in "--runs 7 --warmup 0 --threads 2" "--input random --runs 21 --warmup 3" "--input $dir/x.npy --runs 1" ""; do
+  # shellcheck disable=SC2086  # the words of $args are the flags
+  if report=$("$huddle" bench "$dir/model.hdm" $args --json 2>&1) && check_bench_json "$report" $args; then
+    echo "ok: bench --json $args"
+  else
+    echo "FAIL: bench --json $args: $report"
+    fails=$((fails + 1))
+  fi
+done
 head -c 100 "$dir/model.hdm" > "$dir/cut.hdm"
 expect 1 'truncated' -- "$huddle" info "$dir/cut.hdm"
 [ ! -e "$dir/o.npy" ] || { echo "FAIL: a failed infer left an output file"; fails=$((fails + 1)); }

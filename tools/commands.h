@@ -9,5 +9,6 @@ int selftest(int argc, char** argv);
 int convert(int argc, char** argv);
 int info(int argc, char** argv);
 int infer(int argc, char** argv);
+int bench(int argc, char** argv);
 
 }  // namespace huddle::tools

@@ -11,6 +11,7 @@
 #include "engine/interpreter.h"
 #include "engine/model_file.h"
 #include "engine/npy.h"
+#include "tools/arguments.h"
 #include "tools/commands.h"
 
 namespace huddle::tools {
@@ -34,39 +35,6 @@ constexpr const char* kInferHelp =
     "order, or by name; outputs likewise. Each .npy must match the input's dtype\n"
     "and shape exactly (see 'huddle info').\n"
     "Exit status: 0 ok, 1 bad model or tensor file, 2 usage error.\n";
-
-// "name=path" -> {name, path}; "path" -> {"", path}.
-std::pair<std::string, std::string> split_binding(const std::string& arg) {
-  const size_t eq = arg.find('=');
-  if (eq == std::string::npos || arg.find('/') < eq) return {"", arg};
-  return {arg.substr(0, eq), arg.substr(eq + 1)};
-}
-
-// Which of `names` each binding names: by name, or in order for unnamed ones.
-std::vector<std::pair<size_t, std::string>> resolve(const std::vector<std::string>& bindings,
-                                                    const std::vector<std::string>& names, const char* what) {
-  std::vector<std::pair<size_t, std::string>> out;
-  size_t next = 0;
-  for (const std::string& b : bindings) {
-    const auto [name, path] = split_binding(b);
-    size_t index = names.size();
-    if (name.empty()) {
-      index = next++;
-    } else {
-      for (size_t i = 0; i < names.size(); ++i)
-        if (names[i] == name) index = i;
-    }
-    if (index >= names.size()) {
-      std::string list;
-      for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
-      throw std::runtime_error(std::string("no model ") + what + " " +
-                               (name.empty() ? "left for '" + path + "'" : "'" + name + "'") +
-                               " (the model's " + what + "s: " + list + ")");
-    }
-    out.emplace_back(index, path);
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -130,12 +98,7 @@ int infer(int argc, char** argv) {
     } else if (arg == "--output") {
       outputs.push_back(argv[++i]);
     } else if (arg == "--threads") {
-      char* end = nullptr;
-      threads = std::strtol(argv[++i], &end, 10);
-      if (*end || threads < 1 || threads > 256) {
-        std::fprintf(stderr, "huddle infer: --threads needs a whole number from 1 to 256\n");
-        return 2;
-      }
+      if (!parse_count("infer", "--threads", argv[++i], 1, 256, &threads)) return 2;
     } else if (!arg.empty() && arg[0] == '-') {
       std::fprintf(stderr, "huddle infer: unknown option '%s' (see 'huddle infer --help')\n", arg.c_str());
       return 2;
@@ -153,20 +116,12 @@ int infer(int argc, char** argv) {
   try {
     const ModelFile file = ModelFile::open(model_path);
     Interpreter it(graph_from_file(file), InterpreterOptions{static_cast<size_t>(threads)});
-    std::vector<std::string> in_names, out_names;
-    for (size_t i = 0; i < it.input_count(); ++i) in_names.push_back(it.input(i).name);
-    for (size_t i = 0; i < it.output_count(); ++i) out_names.push_back(it.output(i).name);
-    const auto in_bind = resolve(inputs, in_names, "input");
-    const auto out_bind = resolve(outputs, out_names, "output");
+    const std::vector<std::string> in_names = input_names(it);
+    const auto in_bind = resolve_bindings(inputs, in_names, "input");
+    const auto out_bind = resolve_bindings(outputs, output_names(it), "output");
     std::vector<bool> given(in_names.size(), false);
     for (const auto& [index, path] : in_bind) {
-      const NpyArray a = read_npy(path);
-      const Tensor& t = it.input(index);
-      if (a.dtype != t.dtype || a.shape != t.shape)
-        throw std::runtime_error(path + ": " + dtype_text(a.dtype) + " " + shape_text(a.shape) +
-                                 ", but input '" + t.name + "' is " + dtype_text(t.dtype) + " " +
-                                 shape_text(t.shape));
-      std::memcpy(it.input_data(index), a.data.data(), a.data.size());
+      read_input(it, index, path);
       given[index] = true;
     }
     for (size_t i = 0; i < given.size(); ++i)

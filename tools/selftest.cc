@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/gemm/gemm.h"
+#include "tools/arguments.h"
 #include "tools/commands.h"
 
 namespace huddle::tools {
@@ -72,17 +73,6 @@ double median_ms(const QGemmUkernel& uk, const Gemm& g, int runs) {
   return ms[ms.size() / 2];
 }
 
-bool parse_count(const char* flag, const char* value, long lo, long hi, long* out) {
-  char* end = nullptr;
-  const long v = value ? std::strtol(value, &end, 10) : 0;
-  if (!value || *end != '\0' || v < lo || v > hi) {
-    std::fprintf(stderr, "huddle selftest: %s needs a whole number from %ld to %ld\n", flag, lo, hi);
-    return false;
-  }
-  *out = v;
-  return true;
-}
-
 }  // namespace
 
 int selftest(int argc, char** argv) {
@@ -94,13 +84,13 @@ int selftest(int argc, char** argv) {
       std::fputs(kHelp, stdout);
       return 0;
     } else if (!std::strcmp(arg, "--shapes")) {
-      if (!parse_count(arg, value, 1, 1000000, &shapes)) return 2;
+      if (!parse_count("selftest", arg, value, 1, 1000000, &shapes)) return 2;
       ++i;
     } else if (!std::strcmp(arg, "--size")) {
-      if (!parse_count(arg, value, 1, 4096, &size)) return 2;
+      if (!parse_count("selftest", arg, value, 1, 4096, &size)) return 2;
       ++i;
     } else if (!std::strcmp(arg, "--runs")) {
-      if (!parse_count(arg, value, 1, 1000, &runs)) return 2;
+      if (!parse_count("selftest", arg, value, 1, 1000, &runs)) return 2;
       ++i;
     } else {
       std::fprintf(stderr, "huddle selftest: unknown option '%s' (see 'huddle selftest --help')\n", arg);

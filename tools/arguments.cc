@@ -1,0 +1,81 @@
+#include "tools/arguments.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+
+#include "engine/npy.h"
+
+namespace huddle::tools {
+namespace {
+
+// "name=path" -> {name, path}; "path" -> {"", path}.
+std::pair<std::string, std::string> split_binding(const std::string& arg) {
+  const size_t eq = arg.find('=');
+  if (eq == std::string::npos || arg.find('/') < eq) return {"", arg};
+  return {arg.substr(0, eq), arg.substr(eq + 1)};
+}
+
+}  // namespace
+
+bool parse_count(const char* command, const char* flag, const char* value, long lo, long hi, long* out) {
+  char* end = nullptr;
+  const long v = value ? std::strtol(value, &end, 10) : 0;
+  if (!value || !*value || *end != '\0' || v < lo || v > hi) {
+    std::fprintf(stderr, "huddle %s: %s needs a whole number from %ld to %ld\n", command, flag, lo, hi);
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+std::vector<std::pair<size_t, std::string>> resolve_bindings(const std::vector<std::string>& bindings,
+                                                             const std::vector<std::string>& names,
+                                                             const char* what) {
+  std::vector<std::pair<size_t, std::string>> out;
+  size_t next = 0;
+  for (const std::string& b : bindings) {
+    const auto [name, path] = split_binding(b);
+    size_t index = names.size();
+    if (name.empty()) {
+      index = next++;
+    } else {
+      for (size_t i = 0; i < names.size(); ++i)
+        if (names[i] == name) index = i;
+    }
+    if (index >= names.size()) {
+      std::string list;
+      for (const std::string& n : names) list += (list.empty() ? "" : ", ") + n;
+      throw std::runtime_error(std::string("no model ") + what + " " +
+                               (name.empty() ? "left for '" + path + "'" : "'" + name + "'") +
+                               " (the model's " + what + "s: " + list + ")");
+    }
+    out.emplace_back(index, path);
+  }
+  return out;
+}
+
+std::vector<std::string> input_names(const engine::Interpreter& it) {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < it.input_count(); ++i) names.push_back(it.input(i).name);
+  return names;
+}
+
+std::vector<std::string> output_names(const engine::Interpreter& it) {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < it.output_count(); ++i) names.push_back(it.output(i).name);
+  return names;
+}
+
+void read_input(engine::Interpreter& it, size_t index, const std::string& path) {
+  using namespace huddle::engine;
+  const NpyArray a = read_npy(path);
+  const Tensor& t = it.input(index);
+  if (a.dtype != t.dtype || a.shape != t.shape)
+    throw std::runtime_error(path + ": " + dtype_text(a.dtype) + " " + shape_text(a.shape) + ", but input '" +
+                             t.name + "' is " + dtype_text(t.dtype) + " " + shape_text(t.shape));
+  std::memcpy(it.input_data(index), a.data.data(), a.data.size());
+}
+
+}  // namespace huddle::tools
