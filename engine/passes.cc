@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "engine/interpreter.h"
+#include "engine/op.h"
 
 namespace huddle::engine {
 namespace {
@@ -53,29 +54,37 @@ void erase_node(Graph& graph, size_t j) {
   graph.nodes.erase(graph.nodes.begin() + static_cast<std::ptrdiff_t>(j));
 }
 
-// Tensor shapes as preparing the graph infers them; where preparation fails,
-// the shapes the graph declares (an activation's empty shape counts as unknown).
+// Tensor shapes as preparing each node infers them from its inputs' shapes.
+// Where a node does not prepare (an unknown op, a bad attribute), its outputs
+// keep the shapes the graph declares: an activation's empty shape is unknown.
 class Shapes {
  public:
-  explicit Shapes(const Graph& graph) : shape_(graph.tensors.size()), known_(graph.tensors.size(), false) {
-    for (size_t t = 0; t < graph.tensors.size(); ++t) {
-      const Tensor& tensor = graph.tensors[t];
-      shape_[t] = tensor.shape;
-      known_[t] = tensor.is_constant() || !tensor.shape.empty();
-    }
-    for (int t : graph.inputs) known_[static_cast<size_t>(t)] = true;
+  explicit Shapes(const Graph& graph) : known_(graph.tensors.size(), false) {
     Graph copy;  // constants stay where they are: `owned` is not copied
     copy.tensors = graph.tensors;
     copy.nodes = graph.nodes;
-    copy.inputs = graph.inputs;
-    copy.outputs = graph.outputs;
-    try {
-      const Interpreter prepared(std::move(copy));
-      for (size_t t = 0; t < shape_.size(); ++t) shape_[t] = prepared.graph().tensors[t].shape;
-      known_.assign(shape_.size(), true);
-    } catch (const GraphError&) {
-      // Leave the declared shapes; a pass skips what it cannot see.
+    for (size_t t = 0; t < copy.tensors.size(); ++t)
+      known_[t] = copy.tensors[t].is_constant() || !copy.tensors[t].shape.empty();
+    for (int t : graph.inputs) known_[static_cast<size_t>(t)] = true;
+    for (size_t j = 0; j < copy.nodes.size(); ++j) {
+      const Node& node = copy.nodes[j];
+      const OpDef* def = find_op(node.op);
+      const auto n_in = static_cast<int>(node.inputs.size()), n_out = static_cast<int>(node.outputs.size());
+      if (!def || n_in < def->min_inputs || n_in > def->max_inputs ||
+          (def->outputs == kAnyOutputs ? n_out < 1 : n_out != def->outputs) ||
+          !std::all_of(node.inputs.begin(), node.inputs.end(),
+                       [&](int t) { return t == kNoTensor || known_[static_cast<size_t>(t)]; }))
+        continue;
+      try {
+        PrepareContext ctx(copy, j);
+        def->prepare(ctx);
+      } catch (const GraphError&) {
+        continue;
+      }
+      for (int t : node.outputs) known_[static_cast<size_t>(t)] = true;
     }
+    shape_.reserve(copy.tensors.size());
+    for (Tensor& t : copy.tensors) shape_.push_back(std::move(t.shape));
   }
   // Nothing for a tensor added since.
   const Shape* get(int tensor) const {
@@ -541,15 +550,17 @@ size_t drop_unused_tensors(Graph& graph) {
   }
   renumber(graph.inputs);
   renumber(graph.outputs);
-  // Moving a vector keeps its buffer where it is, so the kept tensors' spans stay valid.
+  // Keeps each owned buffer some constant points into; moving a vector keeps
+  // its buffer where it is, so the constants' spans stay valid.
   std::vector<const uint8_t*> referenced;
   for (const Tensor& t : graph.tensors)
     if (t.is_constant()) referenced.push_back(t.data.data());
   std::sort(referenced.begin(), referenced.end());
   std::deque<std::vector<uint8_t>> owned;
-  for (std::vector<uint8_t>& bytes : graph.owned)
-    if (!bytes.empty() && std::binary_search(referenced.begin(), referenced.end(), bytes.data()))
-      owned.push_back(std::move(bytes));
+  for (std::vector<uint8_t>& bytes : graph.owned) {
+    const auto first = std::lower_bound(referenced.begin(), referenced.end(), bytes.data());
+    if (first != referenced.end() && *first < bytes.data() + bytes.size()) owned.push_back(std::move(bytes));
+  }
   graph.owned = std::move(owned);
   return dropped;
 }
@@ -584,13 +595,21 @@ PassReport optimize(Graph& graph) {
 
 std::string PassReport::text() const {
   const auto n = [](size_t v) { return std::to_string(v); };
+  std::string out;
+  const auto add = [&](size_t count, const std::string& part) {
+    if (count) out += (out.empty() ? "" : ", ") + part;
+  };
   const size_t removed = transposes_before > transposes_after ? transposes_before - transposes_after : 0;
-  return "fused " + n(fused_activations) + " activations, removed " + n(removed) + " of " +
-         n(transposes_before) + " transposes (" + n(merged_transposes) + " merged, " + n(moved_transposes) +
-         " moved, " + n(transposes_to_reshapes) + " to reshapes), folded " + n(folded_constants) +
-         " constants, removed " + n(removed_noops) + " no-ops and " + n(removed_dead) +
-         " dead nodes, dropped " + n(dropped_tensors) + " tensors: " + n(nodes_before) + " -> " +
-         n(nodes_after) + " nodes in " + n(rounds) + " rounds";
+  add(fused_activations, "fused " + n(fused_activations) + " activations");
+  add(removed + merged_transposes + moved_transposes + transposes_to_reshapes,
+      "removed " + n(removed) + " of " + n(transposes_before) + " transposes (" + n(merged_transposes) +
+          " merged, " + n(moved_transposes) + " moved, " + n(transposes_to_reshapes) + " to reshapes)");
+  add(folded_constants, "folded " + n(folded_constants) + " constants");
+  add(removed_noops, "removed " + n(removed_noops) + " no-ops");
+  add(removed_dead, "removed " + n(removed_dead) + " dead nodes");
+  add(dropped_tensors, "dropped " + n(dropped_tensors) + " tensors");
+  if (out.empty()) return "nothing to change (" + n(nodes_after) + " nodes)";
+  return out + ": " + n(nodes_before) + " -> " + n(nodes_after) + " nodes in " + n(rounds) + " rounds";
 }
 
 }  // namespace huddle::engine
