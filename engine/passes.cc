@@ -1,9 +1,9 @@
 #include "engine/passes.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <limits>
+#include <numeric>
 #include <optional>
 #include <utility>
 
@@ -178,18 +178,56 @@ bool is_unary_elementwise(const std::string& op) {
   return op == "Relu" || op == "Clip" || op == "Sigmoid" || op == "HardSigmoid" || op == "HardSwish";
 }
 
-// Transpose i's output is read only by the elementwise unary node j: swaps
-// them, x -> T -> a -> U -> y becomes x -> U -> a -> T -> y.
-void swap_transpose_and_unary(Graph& graph, size_t i, size_t j) {
+// Whether `node`, reading Transpose(x, perm), can read x instead with the
+// Transpose after it: an elementwise unary op as it is, a Pad or Slice with
+// its axes renamed for x's layout (which this does).
+bool rewrite_for_untransposed(Node& node, const std::optional<Perm>& perm) {
+  if (node.inputs.size() != 1 || node.outputs.size() != 1) return false;
+  if (is_unary_elementwise(node.op)) return true;
+  if (!perm) return false;
+  const size_t rank = perm->size();
+  const auto dim = [&](size_t d) { return static_cast<size_t>((*perm)[d]); };
+  if (node.op == "Pad") {  // Y dim d is X dim perm[d]: its pads go there
+    const std::vector<int64_t> pads = node.attr_ints("pads");
+    if (pads.size() != 2 * rank) return false;
+    std::vector<int64_t> moved(2 * rank);
+    for (size_t d = 0; d < rank; ++d) {
+      moved[dim(d)] = pads[d];
+      moved[rank + dim(d)] = pads[rank + d];
+    }
+    node.attrs["pads"] = moved;
+    return true;
+  }
+  if (node.op == "Slice") {
+    std::vector<int64_t> axes(node.attr_ints("starts").size());
+    std::iota(axes.begin(), axes.end(), int64_t{0});
+    axes = node.attr_ints("axes", axes);
+    const auto r = static_cast<int64_t>(rank);
+    for (int64_t& a : axes) {
+      if (a < -r || a >= r) return false;
+      a = (*perm)[static_cast<size_t>(a < 0 ? a + r : a)];
+    }
+    node.attrs["axes"] = axes;
+    return true;
+  }
+  return false;
+}
+
+// Transpose i's output is read only by node j: moves the Transpose below it
+// when rewrite_for_untransposed allows, x -> T -> a -> U -> y becoming
+// x -> U -> a -> T -> y. Returns whether it did.
+bool sink_below(Graph& graph, size_t i, size_t j, const std::optional<Perm>& perm) {
   Node t = graph.nodes[i], u = graph.nodes[j];
+  if (!rewrite_for_untransposed(u, perm)) return false;
   const int x = t.inputs[0], a = t.outputs[0], y = u.outputs[0];
   u.inputs[0] = x;
   u.outputs[0] = a;
   t.inputs[0] = a;
   t.outputs[0] = y;
-  graph.tensors[static_cast<size_t>(a)].shape = {};  // now x's shape: inferred when prepared
+  graph.tensors[static_cast<size_t>(a)].shape = {};  // now U's shape in x's layout: inferred when prepared
   graph.nodes[i] = std::move(u);
   graph.nodes[j] = std::move(t);
+  return true;
 }
 
 // A node with one output, `tensor`, read by the nodes that follow.
@@ -452,13 +490,7 @@ size_t sink_transposes(Graph& graph) {
     bool done = false;
     if (is_transpose(node) && node.outputs.size() == 1 && uses[static_cast<size_t>(node.outputs[0])] == 1) {
       const int k = consumer(graph, node.outputs[0], j);
-      if (k >= 0) {
-        const Node& next = graph.nodes[static_cast<size_t>(k)];
-        if (is_unary_elementwise(next.op) && next.inputs.size() == 1 && next.outputs.size() == 1) {
-          swap_transpose_and_unary(graph, j, static_cast<size_t>(k));
-          done = true;
-        }
-      }
+      done = k >= 0 && sink_below(graph, j, static_cast<size_t>(k), perm_of(node, shapes));
     } else {
       done = sink_below_join(graph, j, uses, shapes);
     }

@@ -18,7 +18,7 @@ struct PassReport {
   size_t fused_activations = 0;
   size_t merged_transposes = 0;       // Transpose pairs composed into one
   size_t transposes_to_reshapes = 0;  // Transposes that moved only size-1 dims
-  size_t moved_transposes = 0;        // Transposes sunk below an elementwise op or a Concat
+  size_t moved_transposes = 0;        // Transposes sunk below another op
   size_t removed_noops = 0;
   size_t folded_constants = 0;
   size_t removed_dead = 0;
@@ -30,7 +30,10 @@ struct PassReport {
   std::string text() const;
 };
 
-// Runs every pass below until none changes the graph, then drops unused tensors.
+// Runs every pass below until none changes the graph, then drops unused
+// tensors. What a pass cannot see (a node that does not prepare, so its
+// outputs' shapes are unknown) it leaves for the Interpreter to report; an
+// attribute of the wrong type throws GraphError naming the node.
 PassReport optimize(Graph& graph);
 
 // Relu and Clip into a Conv2D or FullyConnected whose output only they read
@@ -40,7 +43,8 @@ size_t fuse_activations(Graph& graph);
 size_t compose_transposes(Graph& graph);
 // A Transpose that moves only size-1 dims (memory order unchanged) becomes a Reshape.
 size_t transposes_to_reshapes(Graph& graph);
-// A Transpose read only by an elementwise unary op moves below it; Transposes
+// A Transpose read only by an elementwise unary op, a Pad or a Slice moves
+// below it (their axes renamed); Transposes
 // of one perm feeding a Concat, Add or Mul (the other inputs constants) become
 // one Transpose after it. So Transposes meet their inverse and cancel.
 size_t sink_transposes(Graph& graph);

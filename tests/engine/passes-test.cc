@@ -271,6 +271,26 @@ TEST_CASE("passes: Transposes sink below elementwise unary ops and Concat, and c
     CHECK(count(b.g, "Transpose") == 0);
     CHECK(b.g.nodes.size() == 5);
   }
+  SECTION("Pad and Slice in NCHW between Transposes: their axes move to NHWC") {
+    constexpr int64_t kEnd = std::numeric_limits<int64_t>::max();
+    Builder b;
+    const int x = b.input("x", {2, 5, 6, 3});
+    const int nchw = b.node("Transpose", {x}, perm(kToNchw));
+    const int padded =
+        b.node("Pad", {nchw}, {{"pads", Ints{0, 0, 1, 2, 0, 1, 0, 3}}, {"mode", std::string("edge")}});
+    const int cut =
+        b.node("Slice", {padded}, {{"starts", Ints{1, -5}}, {"ends", Ints{kEnd, -1}}, {"axes", Ints{-1, 2}}});
+    const int all =
+        b.node("Slice", {cut}, {{"starts", Ints{0, 1}}, {"ends", Ints{2, 3}}, {"steps", Ints{1, 2}}});
+    b.g.outputs = {b.node("Transpose", {all}, perm(kToNhwc))};
+    CHECK(apply(b.g, sink_transposes) == 3);
+    CHECK(only(b.g, "Pad").attr_ints("pads") == Ints{0, 1, 2, 0, 0, 0, 3, 1});
+    CHECK(b.g.nodes[1].attr_ints("axes") == Ints{2, 1});
+    CHECK(b.g.nodes[2].attr_ints("axes") == Ints{0, 3});
+    apply(b.g, optimize);
+    CHECK(count(b.g, "Transpose") == 0);
+    CHECK(b.g.nodes.size() == 3);
+  }
   SECTION("the unary op's output may be a graph output") {
     Builder b;
     const int t = b.node("Transpose", {b.input("x", {2, 3})}, perm({1, 0}));
@@ -492,14 +512,14 @@ TEST_CASE("passes: optimize on an importer's NCHW graph", "[engine][passes]") {
 TEST_CASE("passes: optimize keeps the outputs of random op chains", "[engine][passes]") {
   Rng rng(11);
   PassReport total;
-  for (int trial = 0; trial < 200; ++trial) {
+  for (int trial = 0; trial < 500; ++trial) {
     Builder b;
     Shape shape = {1, int64_t(rng.uniform(1, 3)), int64_t(rng.uniform(1, 4)), int64_t(rng.uniform(1, 3))};
     int cur = b.input("x", shape);
     std::vector<int> outputs;
     const int steps = int(rng.uniform(2, 12));
     for (int s = 0; s < steps; ++s) {
-      const int pick = int(rng.uniform(0, 9));
+      const int pick = int(rng.uniform(0, 11));
       if (pick <= 2) {  // a Transpose, often an NCHW / NHWC one
         Ints p(shape.size());
         std::iota(p.begin(), p.end(), int64_t{0});
@@ -527,6 +547,19 @@ TEST_CASE("passes: optimize keeps the outputs of random op chains", "[engine][pa
       } else if (pick == 8) {
         cur = b.node("Add", {cur, b.constant(numbered("k", size_t(s)), shape,
                                              random_values(rng, size_t(elements(shape))))});
+      } else if (pick == 9) {
+        Ints pads(2 * shape.size());
+        for (size_t d = 0; d < pads.size(); ++d) {
+          pads[d] = int64_t(rng.uniform(0, 1));
+          shape[d % shape.size()] += pads[d];
+        }
+        cur = b.node("Pad", {cur}, {{"pads", pads}, {"mode", rng.pick<std::string>({"constant", "edge"})}});
+      } else if (pick == 10) {
+        const size_t axis = rng.uniform(0, shape.size() - 1);
+        const int64_t len = shape[axis], start = len > 1 ? int64_t(rng.uniform(0, 1)) : 0;
+        cur = b.node("Slice", {cur},
+                     {{"starts", Ints{start}}, {"ends", Ints{len}}, {"axes", Ints{int64_t(axis)}}});
+        shape[axis] = len - start;
       } else if (rng.coin(0.3)) {
         outputs.push_back(cur);  // an intermediate graph output
       }
