@@ -322,6 +322,36 @@ bool sink_below_join(Graph& graph, size_t j, const std::vector<int>& uses, LazyS
   return true;
 }
 
+// Transpose i (perm P) is read only by Split j, whose outputs only Transposes
+// read: Split(T(x, P), axis a) -> T(Split(x, axis P[a]), P) on each output,
+// Transposes the readers' then absorb. Returns whether it did.
+bool sink_below_split(Graph& graph, size_t i, size_t j, const std::optional<Perm>& perm) {
+  const Node& split = graph.nodes[j];
+  if (split.op != "Split" || split.inputs.size() != 1 || !perm) return false;
+  for (int y : split.outputs) {
+    if (contains(graph.outputs, y)) return false;
+    for (const Node& n : graph.nodes)
+      if (contains(n.inputs, y) && !is_transpose(n)) return false;
+  }
+  const auto rank = static_cast<int64_t>(perm->size());
+  int64_t axis = split.attr_int("axis", 0);
+  if (axis < -rank || axis >= rank) return false;
+  if (axis < 0) axis += rank;
+  Node moved = split;
+  moved.inputs = graph.nodes[i].inputs;
+  moved.attrs["axis"] = (*perm)[static_cast<size_t>(axis)];
+  std::vector<Node> after;
+  for (int& y : moved.outputs) {
+    const int pre = add_like(graph, y, "/untransposed");
+    after.push_back(make_node(moved.name + "/transpose" + std::to_string(after.size()), "Transpose", pre, y,
+                              "perm", *perm));
+    y = pre;
+  }
+  graph.nodes[j] = std::move(moved);
+  graph.nodes.insert(graph.nodes.begin() + static_cast<std::ptrdiff_t>(j) + 1, after.begin(), after.end());
+  return true;
+}
+
 // Ops whose output equals their input when the shapes are equal.
 bool noop_when_same_shape(const Node& node) {
   if (node.inputs.size() != 1 || node.outputs.size() != 1) return false;
@@ -490,7 +520,11 @@ size_t sink_transposes(Graph& graph) {
     bool done = false;
     if (is_transpose(node) && node.outputs.size() == 1 && uses[static_cast<size_t>(node.outputs[0])] == 1) {
       const int k = consumer(graph, node.outputs[0], j);
-      done = k >= 0 && sink_below(graph, j, static_cast<size_t>(k), perm_of(node, shapes));
+      if (k >= 0) {
+        const std::optional<Perm> perm = perm_of(node, shapes);
+        done = sink_below(graph, j, static_cast<size_t>(k), perm) ||
+               sink_below_split(graph, j, static_cast<size_t>(k), perm);
+      }
     } else {
       done = sink_below_join(graph, j, uses, shapes);
     }

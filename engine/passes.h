@@ -43,10 +43,11 @@ size_t fuse_activations(Graph& graph);
 size_t compose_transposes(Graph& graph);
 // A Transpose that moves only size-1 dims (memory order unchanged) becomes a Reshape.
 size_t transposes_to_reshapes(Graph& graph);
-// A Transpose read only by an elementwise unary op, a Pad or a Slice moves
-// below it (their axes renamed); Transposes
-// of one perm feeding a Concat, Add or Mul (the other inputs constants) become
-// one Transpose after it. So Transposes meet their inverse and cancel.
+// Moves Transposes down so they meet their inverse and cancel: below an
+// elementwise unary op, a Pad or a Slice reading only it (axes renamed); below
+// a Split whose outputs only Transposes read (one per output); and Transposes
+// of one perm feeding a Concat, Add or Mul (any other input a constant) become
+// one after it.
 size_t sink_transposes(Graph& graph);
 // Removes Reshapes, Slices, Pads, Concats and Splits whose output equals their
 // input, and identity Transposes; a Reshape of a Reshape reads the first's input.

@@ -291,6 +291,28 @@ TEST_CASE("passes: Transposes sink below elementwise unary ops and Concat, and c
     CHECK(count(b.g, "Transpose") == 0);
     CHECK(b.g.nodes.size() == 3);
   }
+  SECTION("a Split in NCHW whose outputs go back to NHWC") {
+    Builder b;
+    const int x = b.input("x", {1, 3, 4, 6});
+    const auto parts = b.nodes("Split", {b.node("Transpose", {x}, perm(kToNchw))},
+                               {{"axis", int64_t{1}}, {"split", Ints{2, 4}}}, 2);
+    const int y0 = b.node("Transpose", {parts[0]}, perm(kToNhwc));
+    const int y1 = b.node("Relu", {b.node("Transpose", {parts[1]}, perm(kToNhwc))});
+    const int y2 = b.node("Transpose", {parts[1]}, perm({0, 1, 3, 2}));
+    b.g.outputs = {y0, y1, y2};
+    CHECK(apply(b.g, sink_transposes) == 2);  // and the NHWC one below the Relu
+    CHECK(only(b.g, "Split").attr_int("axis", 0) == 3);
+    const PassReport report = apply(b.g, optimize);
+    CHECK(report.transposes_after == 1);  // y2's: NCHW with H and W swapped
+    CHECK(b.g.nodes.size() == 3);
+
+    Builder kept;  // a Split output read by something else than a Transpose keeps the Transpose above
+    const auto halves =
+        kept.nodes("Split", {kept.node("Transpose", {kept.input("x", {1, 3, 4, 6})}, perm(kToNchw))},
+                   {{"axis", int64_t{1}}}, 2);
+    kept.g.outputs = {kept.node("Transpose", {halves[0]}, perm(kToNhwc)), kept.node("Relu", {halves[1]})};
+    CHECK(apply(kept.g, sink_transposes) == 0);
+  }
   SECTION("the unary op's output may be a graph output") {
     Builder b;
     const int t = b.node("Transpose", {b.input("x", {2, 3})}, perm({1, 0}));
