@@ -241,10 +241,12 @@ Node make_node(std::string name, std::string op, int input, int output, std::str
   return n;
 }
 
-// A new activation tensor named after `like`.
+// A new activation tensor named after `like` plus `suffix` (plus "#2", "#3" ... if taken).
 int add_like(Graph& graph, int like, const std::string& suffix) {
   Tensor t;
-  t.name = graph.tensors[static_cast<size_t>(like)].name + suffix;
+  const std::string name = graph.tensors[static_cast<size_t>(like)].name + suffix;
+  t.name = name;
+  for (int k = 2; graph.find_tensor(t.name) != kNoTensor; ++k) t.name = name + "#" + std::to_string(k);
   t.dtype = graph.tensors[static_cast<size_t>(like)].dtype;
   return graph.add_tensor(std::move(t));
 }

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <limits>
 #include <numeric>
+#include <set>
 
 #include "tests/engine/builder.h"
 
@@ -596,6 +597,9 @@ TEST_CASE("passes: optimize keeps the outputs of random op chains", "[engine][pa
     INFO("trial " << trial);
     const PassReport report = apply(b.g, optimize, uint32_t(trial));
     CHECK(report.rounds < 20);
+    std::set<std::string> names;
+    for (const Tensor& t : b.g.tensors) names.insert(t.name);
+    CHECK(names.size() == b.g.tensors.size());
     // Every pass has reached its fixed point.
     for (auto pass : {fuse_activations, compose_transposes, transposes_to_reshapes, sink_transposes,
                       remove_noops, fold_constants, remove_dead_nodes, drop_unused_tensors})
