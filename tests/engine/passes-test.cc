@@ -68,7 +68,6 @@ auto apply(Graph& g, Pass pass, uint32_t seed = 7) {
       inputs.push_back(random_values(rng, static_cast<size_t>(elements(it.input(i).shape))));
   }
   const Observed before = observe(g, inputs);
-  const std::vector<int> in = g.inputs, out = g.outputs;
   const auto result = pass(g);
   const Observed after = observe(g, inputs);
   CHECK(after.io == before.io);
