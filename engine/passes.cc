@@ -251,15 +251,16 @@ int add_like(Graph& graph, int like, const std::string& suffix) {
   return graph.add_tensor(std::move(t));
 }
 
-// Moves the Transposes (one perm P, each read only here) into a Concat, Add or
-// Mul below it: Concat(T(x_k, P), axis a) = T(Concat(x_k, axis P[a]), P) and
-// Add(T(a, P), T(b, P)) = T(Add(a, b), P). A constant input k instead becomes
+// Moves the Transposes (one perm P, each read only here) into a Concat, Add,
+// Sub, Mul or Div below it: Concat(T(x_k, P), axis a) = T(Concat(x_k, axis
+// P[a]), P) and Add(T(a, P), T(b, P)) = T(Add(a, b), P). A constant input k instead becomes
 // T(k, P^-1) (after a Reshape that prepends 1s up to P's rank, as
 // broadcasting does): nodes constant folding removes. Returns whether it did.
 bool sink_below_join(Graph& graph, size_t j, const std::vector<int>& uses, LazyShapes& shapes) {
   const Node& join = graph.nodes[j];
   const bool concat = join.op == "Concat";
-  if ((!concat && join.op != "Add" && join.op != "Mul") || join.outputs.size() != 1) return false;
+  const bool elementwise = join.op == "Add" || join.op == "Sub" || join.op == "Mul" || join.op == "Div";
+  if ((!concat && !elementwise) || join.outputs.size() != 1) return false;
   std::optional<Perm> perm;
   std::vector<int> sources;  // per input: the Transpose's input, or kNoTensor for a constant
   for (int t : join.inputs) {

@@ -46,8 +46,8 @@ size_t transposes_to_reshapes(Graph& graph);
 // Moves Transposes down so they meet their inverse and cancel: below an
 // elementwise unary op, a Pad or a Slice reading only it (axes renamed); below
 // a Split whose outputs only Transposes read (one per output); and Transposes
-// of one perm feeding a Concat, Add or Mul (any other input a constant) become
-// one after it.
+// of one perm feeding a Concat or a binary elementwise op (any other input a
+// constant) become one after it.
 size_t sink_transposes(Graph& graph);
 // Removes Reshapes, Slices, Pads, Concats and Splits whose output equals their
 // input, and identity Transposes; a Reshape of a Reshape reads the first's input.

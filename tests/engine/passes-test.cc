@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <numeric>
 #include <set>
@@ -567,8 +568,13 @@ TEST_CASE("passes: optimize keeps the outputs of random op chains", "[engine][pa
         cur = b.node("Concat", {cur, b.node("Relu", {cur})}, {{"axis", int64_t(shape.size()) - 1}});
         shape.back() *= 2;
       } else if (pick == 8) {
-        cur = b.node("Add", {cur, b.constant(numbered("k", size_t(s)), shape,
-                                             random_values(rng, size_t(elements(shape))))});
+        const Shape k = rng.coin(0.5) ? shape : Shape{shape.back()};  // or broadcast along the last axis
+        const std::string op = rng.pick<std::string>({"Add", "Sub", "Mul", "Div"});
+        std::vector<float> values = random_values(rng, size_t(elements(k)));
+        for (float& v : values)
+          v = std::copysign(1.0f + std::abs(v), v);  // dividing by these makes no infinities
+        const int constant = b.constant(numbered("k", size_t(s)), k, values);
+        cur = op != "Div" && rng.coin(0.5) ? b.node(op, {constant, cur}) : b.node(op, {cur, constant});
       } else if (pick == 9) {
         Ints pads(2 * shape.size());
         for (size_t d = 0; d < pads.size(); ++d) {
