@@ -58,7 +58,8 @@ size_t fold_constants(Graph& graph);
 // Removes nodes none of whose outputs is read or a graph output.
 size_t remove_dead_nodes(Graph& graph);
 // Drops tensors nothing refers to (graph inputs stay), renumbering the rest
-// in their order, and frees owned constant data no tensor points to any more.
+// in their order (the only pass that renumbers), and frees owned constant
+// data no tensor points to any more.
 size_t drop_unused_tensors(Graph& graph);
 
 }  // namespace huddle::engine
