@@ -46,6 +46,7 @@ HUDDLE_FIXTURE_DIR=$dir "$engine_test" "[.cli-fixture]" >/dev/null || { echo "FA
 expect 0 'input  0: x f32 \[2, 4\]' -- "$huddle" info "$dir/model.hdm"
 expect 0 'output 0: y f32 \[2, 3\]' -- "$huddle" info "$dir/model.hdm"
 expect 0 'FullyConnected x1, Relu x1' -- "$huddle" info "$dir/model.hdm"
+expect 0 'passes would have: fused 1 activations, dropped 1 tensors: 2 -> 1 nodes' -- "$huddle" info "$dir/model.hdm"
 expect 0 '' -- "$huddle" infer "$dir/model.hdm" --input "$dir/x.npy" --output "$dir/out.npy"
 if cmp -s "$dir/out.npy" "$dir/y.npy"; then echo "ok: infer output equals the expected y.npy"; else echo "FAIL: infer output differs from y.npy"; fails=$((fails + 1)); fi
 expect 0 '' -- "$huddle" infer "$dir/model.hdm" --input x="$dir/x.npy" --output y="$dir/out2.npy" --threads 2

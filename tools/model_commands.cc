@@ -11,6 +11,7 @@
 #include "engine/interpreter.h"
 #include "engine/model_file.h"
 #include "engine/npy.h"
+#include "engine/passes.h"
 #include "tools/arguments.h"
 #include "tools/commands.h"
 
@@ -65,6 +66,8 @@ int info(int argc, char** argv) {
     for (const auto& [op, count] : ops)
       std::printf("%s%s x%d", first ? "" : ", ", op.c_str(), count), first = false;
     std::printf(")\n");
+    Graph optimized = graph_from_file(file);
+    std::printf("passes would have: %s\n", optimize(optimized).text().c_str());
     Interpreter it(std::move(graph));
     for (size_t i = 0; i < it.input_count(); ++i)
       std::printf("input  %zu: %s %s %s\n", i, it.input(i).name.c_str(), dtype_text(it.input(i).dtype),

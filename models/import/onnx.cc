@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "engine/op.h"
+#include "engine/passes.h"
 
 namespace huddle::models {
 namespace {
@@ -1721,8 +1722,8 @@ ImportResult Importer::run() {
     throw ImportError(text);
   }
   ImportResult result;
-  // TODO(passes): engine::optimize once engine/passes lands.
   result.graph = std::move(graph_);
+  if (options_.optimize) result.passes = engine::optimize(result.graph).text();
   result.opset = opset_;
   result.producer =
       model_.producer_name() + (model_.producer_version().empty() ? "" : " " + model_.producer_version());
