@@ -201,8 +201,16 @@ void add(Call& c) {
   binary(c, [](double a, double b) { return a + b; });
 }
 
+void sub(Call& c) {
+  binary(c, [](double a, double b) { return a - b; });
+}
+
 void mul(Call& c) {
   binary(c, [](double a, double b) { return a * b; });
+}
+
+void div(Call& c) {
+  binary(c, [](double a, double b) { return a / b; });
 }
 
 // ---------------------------------------------------------------------------
@@ -421,6 +429,37 @@ void softmax(Call& c) {
       v /= v.sum();
       for (int64_t a = 0; a < len; ++a) y[index(a)] = static_cast<float>(v[a]);
     }
+}
+
+// ReduceMean: X -> Y, the mean over attribute axes (required, distinct; an
+// empty list averages over nothing), keepdims = 1 keeps them as size 1.
+void reduce_mean(Call& c) {
+  const Shape& xs = c.shape(0);
+  c.require("axes");
+  std::vector<bool> reduced(xs.size(), false);
+  for (int64_t a : c.node().attr_ints("axes")) {
+    const size_t axis = c.axis(a, xs.size(), "axes");
+    if (reduced[axis]) c.fail("attribute 'axes' names axis " + std::to_string(axis) + " twice");
+    reduced[axis] = true;
+  }
+  const int64_t keepdims = c.node().attr_int("keepdims", 1);
+  if (keepdims != 0 && keepdims != 1)
+    c.fail("attribute 'keepdims' has " + std::to_string(keepdims) + ", not 0 or 1");
+  Shape kept(xs.size()), out;  // kept: the output shape with keepdims = 1
+  int64_t count = 1;
+  for (size_t d = 0; d < xs.size(); ++d) {
+    if (reduced[d] && xs[d] == 0) c.fail("axis " + std::to_string(d) + " to average over is empty");
+    kept[d] = reduced[d] ? 1 : xs[d];
+    count *= reduced[d] ? xs[d] : 1;
+    if (!reduced[d] || keepdims) out.push_back(kept[d]);
+  }
+  const std::span<float> y = c.out(0, out);
+  if (!c.running()) return;
+  std::vector<double> sums(y.size(), 0.0);
+  size_t j = 0;
+  for_each_index(xs,
+                 [&](const Ints& idx) { sums[static_cast<size_t>(offset_of(idx, kept))] += c.in(0)[j++]; });
+  for (size_t i = 0; i < sums.size(); ++i) y[i] = static_cast<float>(sums[i] / static_cast<double>(count));
 }
 
 // Concat: X0, X1, ... -> Y along attribute axis (required).
@@ -671,6 +710,7 @@ const ReferenceExecutor::Op kOps[] = {
     {"Clip", 1, 1, 1, clip},
     {"Concat", 1, kAny, 1, concat},
     {"Conv2D", 2, 3, 1, conv2d},
+    {"Div", 2, 2, 1, div},
     {"FullyConnected", 2, 3, 1, fully_connected},
     {"GlobalAveragePool", 1, 1, 1, global_average_pool},
     {"HardSigmoid", 1, 1, 1, hard_sigmoid},
@@ -678,6 +718,7 @@ const ReferenceExecutor::Op kOps[] = {
     {"MaxPool2D", 1, 1, 1, max_pool},
     {"Mul", 2, 2, 1, mul},
     {"Pad", 1, 1, 1, pad},
+    {"ReduceMean", 1, 1, 1, reduce_mean},
     {"Relu", 1, 1, 1, relu},
     {"Reshape", 1, 1, 1, reshape},
     {"Resize", 1, 1, 1, resize},
@@ -685,6 +726,7 @@ const ReferenceExecutor::Op kOps[] = {
     {"Slice", 1, 1, 1, slice},
     {"Softmax", 1, 1, 1, softmax},
     {"Split", 1, 1, kAny, split},
+    {"Sub", 2, 2, 1, sub},
     {"Transpose", 1, 1, 1, transpose},
 };
 

@@ -236,7 +236,7 @@ TEST_CASE("reference: FullyConnected against the engine and by hand", "[engine][
   require_values(run_reference(bld.g, {{1, 2}})[0], {6, 10, 0});
 }
 
-TEST_CASE("reference: Add and Mul broadcast like numpy", "[engine][reference]") {
+TEST_CASE("reference: Add, Sub, Mul and Div broadcast like numpy", "[engine][reference]") {
   Rng rng(103);
   for (int t = 0; t < 200; ++t) {
     const size_t rank = rng.uniform(0, 5);
@@ -251,7 +251,7 @@ TEST_CASE("reference: Add and Mul broadcast like numpy", "[engine][reference]") 
       a.erase(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(rng.uniform(1, rank)));
     if (rank && rng.coin(0.3))
       b.erase(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(rng.uniform(1, rank)));
-    const std::string op = t % 2 ? "Add" : "Mul";
+    const std::string op = rng.pick<std::string>({"Add", "Sub", "Mul", "Div"});
     INFO(op << " " << shape_text(a) << " and " << shape_text(b));
     compare_op(rng, op, {a, b}, {});
   }
@@ -261,6 +261,8 @@ TEST_CASE("reference: Add and Mul broadcast like numpy", "[engine][reference]") 
   require_values(reference_of("Mul", {{}, {2, 3}}, {{-2}, {1, 2, 3, 4, 5, 6}}, {}, &shape),
                  {-2, -4, -6, -8, -10, -12});
   CHECK(shape == Shape{2, 3});
+  require_values(reference_of("Sub", {{3}, {2, 1}}, {{10, 20, 30}, {1, 2}}, {}), {9, 19, 29, 8, 18, 28});
+  require_values(reference_of("Div", {{1, 3}, {1}}, {{1, -2, 3}, {4}}, {}), {0.25, -0.5, 0.75});
   // Both sides broadcast: [3, 1] * [1, 2].
   require_values(reference_of("Mul", {{3, 1}, {1, 2}}, {{1, 2, 3}, {10, 100}}, {}),
                  {10, 100, 20, 200, 30, 300});
@@ -364,6 +366,41 @@ TEST_CASE("reference: Reshape and Softmax against the engine and by hand", "[eng
   Builder bld;
   bld.node("Reshape", {bld.input("x", {2, 3})}, {{"shape", Ints{4, -1}}});
   CHECK_THAT(reference_error(bld.g), Catch::Contains("cannot reshape [2, 3] to [4, -1]"));
+}
+
+TEST_CASE("reference: ReduceMean against the engine and by hand", "[engine][reference]") {
+  Rng rng(112);
+  for (int t = 0; t < 100; ++t) {
+    const size_t rank = rng.uniform(1, 5);
+    Shape s(rank);
+    for (int64_t& d : s) d = pick(rng, 1, 7);
+    Ints axes;
+    for (size_t d = 0; d < rank; ++d)
+      if (rng.coin(0.5))
+        axes.push_back(rng.coin(0.3) ? static_cast<int64_t>(d) - static_cast<int64_t>(rank)
+                                     : static_cast<int64_t>(d));
+    if (axes.empty()) axes.push_back(0);
+    std::reverse(axes.begin(), axes.end());  // any order
+    Attrs attrs = {{"axes", axes}};
+    if (rng.coin(0.6)) attrs["keepdims"] = pick(rng, 0, 1);
+    INFO(shape_text(s) << " axes " << shape_text(axes));
+    compare_op(rng, "ReduceMean", {s}, attrs);
+  }
+  const std::vector<float> x = {1, 2, 3, 4};  // [[1, 2], [3, 4]]
+  Shape shape;
+  require_values(reference_of("ReduceMean", {{2, 2}}, {x}, {{"axes", Ints{0}}}, &shape), {2, 3});
+  CHECK(shape == Shape{1, 2});
+  require_values(
+      reference_of("ReduceMean", {{2, 2}}, {x}, {{"axes", Ints{-1}}, {"keepdims", int64_t{0}}}, &shape),
+      {1.5, 3.5});
+  CHECK(shape == Shape{2});
+  require_values(
+      reference_of("ReduceMean", {{2, 2}}, {x}, {{"axes", Ints{1, 0}}, {"keepdims", int64_t{0}}}, &shape),
+      {2.5});
+  CHECK(shape == Shape{});
+  Builder bld;
+  bld.node("ReduceMean", {bld.input("x", {2, 2})}, {{"axes", Ints{1, -1}}});
+  CHECK_THAT(reference_error(bld.g), Catch::Contains("attribute 'axes' names axis 1 twice"));
 }
 
 TEST_CASE("reference: Concat and Split against the engine and by hand", "[engine][reference]") {
@@ -512,8 +549,8 @@ TEST_CASE("reference: Resize against the engine and by hand", "[engine][referenc
 
 namespace {
 
-// A small MobileNet-like graph: conv, depthwise conv, a residual add, a
-// squeeze-excite branch, pooling, concat, resize, a classifier.
+// A small MobileNet-like graph: input normalisation, conv, depthwise conv, a
+// residual add, a squeeze-excite branch, pooling, concat, resize, a classifier.
 struct SmallNet {
   Builder bld;
   int x, logits, probs;
@@ -522,8 +559,11 @@ struct SmallNet {
     auto weights = [&](const std::string& name, Shape s) {
       return bld.constant(name, s, values_of(rng, s, 0.5f));
     };
-    int t = bld.node("Conv2D", {x, weights("w1", {8, 3, 3, 3}), weights("b1", {8})},
-                     {{"strides", Ints{2, 2}}, {"pads", Ints{0, 0, 1, 1}}, {"activation", text("relu6")}});
+    // Each channel less its mean over the image, divided by a constant.
+    int t = bld.node("Sub", {x, bld.node("ReduceMean", {x}, {{"axes", Ints{1, 2}}})});
+    t = bld.node("Div", {t, bld.constant("scale", {3}, {2, 4, 8})});
+    t = bld.node("Conv2D", {t, weights("w1", {8, 3, 3, 3}), weights("b1", {8})},
+                 {{"strides", Ints{2, 2}}, {"pads", Ints{0, 0, 1, 1}}, {"activation", text("relu6")}});
     const int dw = bld.node("Conv2D", {t, weights("w2", {8, 3, 3, 1}), weights("b2", {8})},
                             {{"pads", Ints{1, 1, 1, 1}}, {"group", int64_t{8}}});
     t = bld.node("Add", {t, bld.node("HardSwish", {dw})});
