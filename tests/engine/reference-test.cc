@@ -33,6 +33,13 @@ std::string input_name(size_t i) {
   return s;
 }
 
+// A shape of `rank` dimensions from 1 to `max_dim`.
+Shape random_shape(Rng& rng, size_t rank, int64_t max_dim) {
+  Shape s(rank);
+  for (int64_t& d : s) d = pick(rng, 1, max_dim);
+  return s;
+}
+
 std::vector<float> values_of(Rng& rng, const Shape& shape, float scale = 1.0f) {
   std::vector<float> v = random_values(rng, static_cast<size_t>(elements(shape)));
   for (float& x : v) x *= scale;
@@ -211,8 +218,7 @@ TEST_CASE("reference: Conv2D by hand", "[engine][reference]") {
 TEST_CASE("reference: FullyConnected against the engine and by hand", "[engine][reference]") {
   Rng rng(102);
   for (int t = 0; t < 80; ++t) {
-    Shape xs(rng.uniform(1, 3));
-    for (int64_t& d : xs) d = pick(rng, 1, 5);
+    Shape xs = random_shape(rng, rng.uniform(1, 3), 5);
     xs.back() = pick(rng, 1, 70);
     const int64_t o = pick(rng, 1, 40);
     Attrs attrs;
@@ -240,8 +246,7 @@ TEST_CASE("reference: Add, Sub, Mul and Div broadcast like numpy", "[engine][ref
   Rng rng(103);
   for (int t = 0; t < 200; ++t) {
     const size_t rank = rng.uniform(0, 5);
-    Shape out(rank);
-    for (int64_t& d : out) d = pick(rng, 1, 6);
+    Shape out = random_shape(rng, rank, 6);
     Shape a = out, b = out;
     for (size_t d = 0; d < rank; ++d) {
       if (rng.coin(0.3)) a[d] = 1;
@@ -285,8 +290,7 @@ TEST_CASE("reference: unary ops against the engine and by hand", "[engine][refer
   };
   for (const auto& [op, attrs] : cases)
     for (int t = 0; t < 10; ++t) {
-      Shape s(rng.uniform(0, 4));
-      for (int64_t& d : s) d = pick(rng, 1, 7);
+      Shape s = random_shape(rng, rng.uniform(0, 4), 7);
       INFO(op << " " << shape_text(s));
       compare_op(rng, op, {s}, attrs, 4.0f);
     }
@@ -346,8 +350,7 @@ TEST_CASE("reference: pooling against the engine and by hand", "[engine][referen
 TEST_CASE("reference: Reshape and Softmax against the engine and by hand", "[engine][reference]") {
   Rng rng(106);
   for (int t = 0; t < 40; ++t) {
-    Shape s(rng.uniform(1, 4));
-    for (int64_t& d : s) d = pick(rng, 1, 6);
+    Shape s = random_shape(rng, rng.uniform(1, 4), 6);
     Ints target = {elements(s)};
     if (rng.coin(0.5)) target = {s[0], -1};
     compare_op(rng, "Reshape", {s}, {{"shape", target}});
@@ -372,8 +375,7 @@ TEST_CASE("reference: ReduceMean against the engine and by hand", "[engine][refe
   Rng rng(112);
   for (int t = 0; t < 100; ++t) {
     const size_t rank = rng.uniform(1, 5);
-    Shape s(rank);
-    for (int64_t& d : s) d = pick(rng, 1, 7);
+    Shape s = random_shape(rng, rank, 7);
     Ints axes;
     for (size_t d = 0; d < rank; ++d)
       if (rng.coin(0.5))
@@ -409,8 +411,7 @@ TEST_CASE("reference: Concat and Split against the engine and by hand", "[engine
     const size_t rank = rng.uniform(1, 4);
     const int64_t r = static_cast<int64_t>(rank), axis = pick(rng, -r, r - 1);
     const size_t a = static_cast<size_t>(axis < 0 ? axis + r : axis);
-    Shape base(rank);
-    for (int64_t& d : base) d = pick(rng, 1, 5);
+    Shape base = random_shape(rng, rank, 5);
     std::vector<Shape> shapes(rng.uniform(1, 4), base);
     for (Shape& s : shapes) s[a] = pick(rng, 0, 6);
     INFO("Concat axis " << axis);
@@ -454,8 +455,7 @@ TEST_CASE("reference: Transpose, Slice and Pad against the engine and by hand", 
   for (int t = 0; t < 100; ++t) {
     const size_t rank = rng.uniform(1, 5);
     const int64_t r = static_cast<int64_t>(rank);
-    Shape s(rank);
-    for (int64_t& d : s) d = pick(rng, 1, 6);
+    Shape s = random_shape(rng, rank, 6);
     Ints perm(rank);
     std::iota(perm.begin(), perm.end(), int64_t{0});
     for (size_t i = rank; i > 1; --i) std::swap(perm[i - 1], perm[rng.uniform(0, i - 1)]);
