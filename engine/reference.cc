@@ -637,8 +637,9 @@ void pad(Call& c) {
   });
 }
 
-// Resize: X [N, H, W, C] -> Y [N, OH, OW, C], attribute size [OH, OW], ONNX
-// semantics per axis in double (see engine/ops/resize.cc for the modes).
+// Resize: X [N, H, W, C] -> Y [N, OH, OW, C], attribute size [OH, OW] and
+// optional scales [sh, sw] (default OH / H, OW / W), ONNX semantics per axis
+// in double (see engine/ops/resize.cc for the modes).
 void resize(Call& c) {
   const Shape& xs = c.shape_of_rank(0, 4);
   c.require("size");
@@ -648,37 +649,50 @@ void resize(Call& c) {
   const std::string nearest = c.node().attr_text("nearest_mode", "round_prefer_floor");
   if (c.node().attr_int("antialias", 0) != 0) c.fail("attribute 'antialias' is not supported");
   if (mode != "nearest" && mode != "linear") c.fail("attribute 'mode' has '" + mode + "' (nearest, linear)");
-  const bool known = transform == "half_pixel" || (mode == "nearest" && transform == "asymmetric") ||
-                     (mode == "linear" && transform == "align_corners");
-  if (!known)
-    c.fail("attribute 'coordinate_transformation_mode' has '" + transform + "', not supported with mode '" +
-           mode + "'");
-  if (mode == "nearest" && nearest != "round_prefer_floor" && nearest != "floor")
-    c.fail("attribute 'nearest_mode' has '" + nearest + "' (round_prefer_floor, floor)");
+  const std::vector<std::string> transforms = {"half_pixel", "pytorch_half_pixel", "tf_half_pixel_for_nn",
+                                               "asymmetric", "align_corners"};
+  if (std::find(transforms.begin(), transforms.end(), transform) == transforms.end())
+    c.fail("attribute 'coordinate_transformation_mode' has '" + transform + "'");
+  const std::vector<std::string> roundings = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
+  if (mode == "nearest" && std::find(roundings.begin(), roundings.end(), nearest) == roundings.end())
+    c.fail("attribute 'nearest_mode' has '" + nearest + "'");
   const int64_t n = xs[0], h = xs[1], w = xs[2], ch = xs[3];
   if (h == 0 || w == 0) c.fail("input " + shape_text(xs) + " has no pixels");
+  double scales[2] = {static_cast<double>(size[0]) / static_cast<double>(h),
+                      static_cast<double>(size[1]) / static_cast<double>(w)};
+  if (c.node().has_attr("scales")) {
+    const std::vector<float> given = c.node().attr_floats("scales");
+    if (given.size() != 2 || !(given[0] > 0.0f) || !(given[1] > 0.0f))
+      c.fail("attribute 'scales' needs 2 values above 0");
+    scales[0] = given[0], scales[1] = given[1];
+  }
   const std::span<float> y = c.out(0, {n, size[0], size[1], ch});
   if (!c.running()) return;
 
   // The (index, weight) pairs output coordinate o reads along an axis of `len` cells.
-  auto taps = [&](int64_t o, int64_t len, int64_t out_len) {
-    const double scale = static_cast<double>(out_len) / static_cast<double>(len);
-    double s = static_cast<double>(o) / scale;  // asymmetric
-    if (transform == "half_pixel") s = (static_cast<double>(o) + 0.5) / scale - 0.5;
+  auto taps = [&](int64_t o, int64_t len, double scale) {
+    const double xr = static_cast<double>(o), resized = static_cast<double>(len) * scale;
+    double s = xr / scale;  // asymmetric
+    if (transform == "half_pixel") s = (xr + 0.5) / scale - 0.5;
+    if (transform == "pytorch_half_pixel") s = resized > 1 ? (xr + 0.5) / scale - 0.5 : 0.0;
+    if (transform == "tf_half_pixel_for_nn") s = (xr + 0.5) / scale;
     if (transform == "align_corners")
-      s = out_len == 1 ? 0.0 : static_cast<double>(o * (len - 1)) / static_cast<double>(out_len - 1);
+      s = resized == 1 ? 0.0 : xr * static_cast<double>(len - 1) / (resized - 1);
     const double floor = std::floor(s), f = s - floor;
     const int64_t i = static_cast<int64_t>(floor);
     auto clamped = [len](int64_t k) { return std::clamp<int64_t>(k, 0, len - 1); };
     if (mode == "nearest") {
-      const bool up = nearest == "round_prefer_floor" && f > 0.5;
-      return std::vector<std::pair<int64_t, double>>{{clamped(i + up), 1.0}};
+      int64_t k = i;
+      if (nearest == "round_prefer_floor") k += f > 0.5;
+      if (nearest == "round_prefer_ceil") k += f >= 0.5;
+      if (nearest == "ceil") k = static_cast<int64_t>(std::ceil(s));
+      return std::vector<std::pair<int64_t, double>>{{clamped(k), 1.0}};
     }
     return std::vector<std::pair<int64_t, double>>{{clamped(i), 1.0 - f}, {clamped(i + 1), f}};
   };
   for (int64_t oy = 0; oy < size[0]; ++oy)
     for (int64_t ox = 0; ox < size[1]; ++ox) {
-      const auto ty = taps(oy, h, size[0]), tx = taps(ox, w, size[1]);
+      const auto ty = taps(oy, h, scales[0]), tx = taps(ox, w, scales[1]);
       for (int64_t b = 0; b < n; ++b)
         for (int64_t k = 0; k < ch; ++k) {
           double acc = 0.0;

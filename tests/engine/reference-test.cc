@@ -515,13 +515,22 @@ TEST_CASE("reference: Resize against the engine and by hand", "[engine][referenc
     const bool nearest = t % 2;
     Attrs attrs;
     attrs["mode"] = text(nearest ? "nearest" : "linear");
-    attrs["coordinate_transformation_mode"] = nearest
-                                                  ? rng.pick<std::string>({"half_pixel", "asymmetric"})
-                                                  : rng.pick<std::string>({"half_pixel", "align_corners"});
-    if (nearest) attrs["nearest_mode"] = rng.pick<std::string>({"round_prefer_floor", "floor"});
+    attrs["coordinate_transformation_mode"] = rng.pick<std::string>(
+        {"half_pixel", "pytorch_half_pixel", "tf_half_pixel_for_nn", "asymmetric", "align_corners"});
+    if (nearest)
+      attrs["nearest_mode"] =
+          rng.pick<std::string>({"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"});
     const Shape s = {pick(rng, 1, 2), pick(rng, 1, 7), pick(rng, 1, 7), pick(rng, 1, 4)};
-    attrs["size"] = Ints{rng.coin(0.5) ? s[1] * pick(rng, 1, 3) : pick(rng, 1, 12),
-                         rng.coin(0.5) ? s[2] * pick(rng, 1, 3) : pick(rng, 1, 12)};
+    if (rng.coin(0.3)) {  // ONNX's scales, the sizes rounded down from them
+      const std::vector<float> scales = {rng.pick({0.5f, 0.75f, 1.5f, 2.5f}), rng.pick({0.6f, 1.25f, 3.0f})};
+      attrs["scales"] = scales;
+      attrs["size"] = Ints{std::max<int64_t>(1, static_cast<int64_t>(static_cast<float>(s[1]) * scales[0])),
+                           std::max<int64_t>(1, static_cast<int64_t>(static_cast<float>(s[2]) * scales[1]))};
+    } else {
+      attrs["size"] = Ints{rng.coin(0.5) ? s[1] * pick(rng, 1, 3) : pick(rng, 1, 12),
+                           rng.coin(0.5) ? s[2] * pick(rng, 1, 3) : pick(rng, 1, 12)};
+    }
+    INFO(shape_text(s));
     compare_op(rng, "Resize", {s}, attrs);
   }
   // Nearest, asymmetric, floor, 2x up: each pixel becomes a 2x2 block.
@@ -530,6 +539,40 @@ TEST_CASE("reference: Resize against the engine and by hand", "[engine][referenc
                                {"coordinate_transformation_mode", text("asymmetric")},
                                {"nearest_mode", text("floor")}}),
                  {1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4});
+  // Nearest, tf_half_pixel_for_nn, 2 -> 4: x = 0.25, 0.75, 1.25, 1.75 (the last clamped).
+  require_values(
+      reference_of("Resize", {{1, 1, 2, 1}}, {{10, 20}},
+                   {{"size", Ints{1, 4}}, {"coordinate_transformation_mode", text("tf_half_pixel_for_nn")}}),
+      {10, 20, 20, 20});
+  // Nearest, asymmetric, 4 -> 3: x = 0, 1.33, 2.67, rounded up.
+  require_values(reference_of("Resize", {{1, 1, 4, 1}}, {{10, 20, 30, 40}},
+                              {{"size", Ints{1, 3}},
+                               {"coordinate_transformation_mode", text("asymmetric")},
+                               {"nearest_mode", text("ceil")}}),
+                 {10, 30, 40});
+  // Nearest, asymmetric, 3 -> 2: x = 0, 1.5; round_prefer_ceil takes 2 at the tie.
+  require_values(reference_of("Resize", {{1, 1, 3, 1}}, {{10, 20, 30}},
+                              {{"size", Ints{1, 2}},
+                               {"coordinate_transformation_mode", text("asymmetric")},
+                               {"nearest_mode", text("round_prefer_ceil")}}),
+                 {10, 30});
+  // Linear 4 -> 1: pytorch_half_pixel reads x = 0, half_pixel x = 1.5.
+  for (const auto& [transform, want] :
+       std::vector<std::pair<std::string, double>>{{"pytorch_half_pixel", 10}, {"half_pixel", 25}})
+    require_values(
+        reference_of(
+            "Resize", {{1, 1, 4, 1}}, {{10, 20, 30, 40}},
+            {{"size", Ints{1, 1}}, {"mode", text("linear")}, {"coordinate_transformation_mode", transform}}),
+        {want});
+  // Linear, half_pixel, 3 -> 1 with ONNX's scale 0.5 (x = 0.5) and without (scale 1/3: x = 1).
+  require_values(
+      reference_of(
+          "Resize", {{1, 1, 3, 1}}, {{10, 20, 30}},
+          {{"size", Ints{1, 1}}, {"scales", std::vector<float>{1.0f, 0.5f}}, {"mode", text("linear")}}),
+      {15});
+  require_values(reference_of("Resize", {{1, 1, 3, 1}}, {{10, 20, 30}},
+                              {{"size", Ints{1, 1}}, {"mode", text("linear")}}),
+                 {20});
   // Nearest, half_pixel, 4 -> 2: x = 0.5, 2.5 (ties round down).
   require_values(reference_of("Resize", {{1, 1, 4, 1}}, {{10, 20, 30, 40}}, {{"size", Ints{1, 2}}}),
                  {10, 30});
