@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <set>
 
 #include "engine/op.h"
@@ -664,6 +665,19 @@ TEST_CASE("reference: a multi-op graph against the engine; observe sees every ac
   CHECK(sum == Approx(1.0));
   // Runs again with the same result (run keeps no state).
   CHECK(ref.run({image}) == outs);
+}
+
+TEST_CASE("reference: outlives its graph; weights may be activations", "[engine][reference]") {
+  std::unique_ptr<ReferenceExecutor> ref;
+  {
+    Builder bld;
+    const int w = bld.input("w", {2, 3});  // FullyConnected weights fed at run time
+    bld.g.outputs = {
+        bld.node("FullyConnected", {bld.input("x", {1, 3}), w, bld.constant("b", {2}, {0.5f, -1})})};
+    ref = std::make_unique<ReferenceExecutor>(bld.g);
+  }
+  const std::vector<float> w = {1, 0, -1, 2, 2, 2}, x = {3, 4, 5};
+  require_values(ref->run({w, x})[0], {-1.5, 23});
 }
 
 TEST_CASE("reference: errors name the node or tensor", "[engine][reference]") {
