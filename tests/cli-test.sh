@@ -51,6 +51,11 @@ expect 0 '' -- "$huddle" infer "$dir/model.hdm" --input "$dir/x.npy" --output "$
 if cmp -s "$dir/out.npy" "$dir/y.npy"; then echo "ok: infer output equals the expected y.npy"; else echo "FAIL: infer output differs from y.npy"; fails=$((fails + 1)); fi
 expect 0 '' -- "$huddle" infer "$dir/model.hdm" --input x="$dir/x.npy" --output y="$dir/out2.npy" --threads 2
 cmp -s "$dir/out2.npy" "$dir/y.npy" || { echo "FAIL: named infer output differs"; fails=$((fails + 1)); }
+# The reference executor gives the same (exact, integer-valued) output.
+expect 0 '' -- "$huddle" infer "$dir/model.hdm" --input "$dir/x.npy" --output y="$dir/out3.npy" --reference
+if cmp -s "$dir/out3.npy" "$dir/y.npy"; then echo "ok: infer --reference output equals y.npy"; else echo "FAIL: infer --reference output differs from y.npy"; fails=$((fails + 1)); fi
+expect 0 'run the fp32 reference executor' -- "$huddle" infer --help
+expect 1 "y.npy: f32 \[2, 3\], but input 'x' is f32 \[2, 4\]" -- "$huddle" infer "$dir/model.hdm" --reference --input "$dir/y.npy" --output "$dir/o.npy"
 expect 1 "y.npy: f32 \[2, 3\], but input 'x' is f32 \[2, 4\]" -- "$huddle" infer "$dir/model.hdm" --input "$dir/y.npy" --output "$dir/o.npy"
 expect 1 "no model input 'z'" -- "$huddle" infer "$dir/model.hdm" --input z="$dir/x.npy" --output "$dir/o.npy"
 expect 1 'not a huddle model file (bad magic)' -- "$huddle" info "$dir/x.npy"

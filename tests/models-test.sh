@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The six torchvision classifiers, exported by scripts/models (seeded weights,
 # real photos, ONNX Runtime's outputs), converted with `huddle convert` and run
-# by huddle fp32: every output must match ONNX Runtime's (cosine >= 0.9999,
+# by huddle fp32 (and, on one photo, by the fp32 reference executor, huddle
+# infer --reference): every output must match ONNX Runtime's (cosine >= 0.9999,
 # same top-1), and the outputs must not be degenerate (std >= 0.1, so a match
 # means something). Also: a model with unsupported ops is refused with every
 # such node listed, and a bad sidecar is named.
@@ -36,28 +37,34 @@ for m in "${models[@]}"; do
       echo "FAIL: infer $m on $p:"; cat "$work/$m.$p.log"; fails=$((fails + 1))
     fi
   done
+  # The fp32 reference executor (the oracle) on the first photo must match too.
+  p=${photos[0]}
+  if ! "$huddle" infer "$work/$m.hdm" --input "$zoo/input-$p.npy" --output "$work/$m.$p-reference.npy" \
+      --reference >"$work/$m.$p-reference.log" 2>&1; then
+    echo "FAIL: infer --reference $m on $p:"; cat "$work/$m.$p-reference.log"; fails=$((fails + 1))
+  fi
 done
 
-/usr/bin/python3 - "$zoo" "$work" "${models[*]}" "${photos[*]}" <<'PY' || fails=$((fails + 1))
+/usr/bin/python3 - "$zoo" "$work" "${models[*]}" "${photos[*]} ${photos[0]}-reference" <<'PY' || fails=$((fails + 1))
 import sys, numpy as np
 zoo, work, models, photos = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
 bad = 0
-print(f"{'model':20} {'photo':10} {'max|diff|':>10} {'cosine':>12} {'top-1':>6} {'out std':>8}")
+print(f"{'model':20} {'photo':18} {'max|diff|':>10} {'cosine':>12} {'top-1':>6} {'out std':>8}")
 for m in models:
     for p in photos:
         try:
             got = np.load(f"{work}/{m}.{p}.npy").astype(np.float64).ravel()
         except OSError:
-            print(f"{m:20} {p:10} missing output"); bad += 1; continue
-        want = np.load(f"{zoo}/{m}.{p}.ort.npy").astype(np.float64).ravel()
+            print(f"{m:20} {p:18} missing output"); bad += 1; continue
+        want = np.load(f"{zoo}/{m}.{p.removesuffix('-reference')}.ort.npy").astype(np.float64).ravel()
         if got.shape != want.shape:
-            print(f"{m:20} {p:10} shape {got.shape} vs {want.shape}"); bad += 1; continue
+            print(f"{m:20} {p:18} shape {got.shape} vs {want.shape}"); bad += 1; continue
         cos = float(got @ want / (np.linalg.norm(got) * np.linalg.norm(want)))
         diff = float(np.abs(got - want).max())
         top = got.argmax() == want.argmax()
         ok = cos >= 0.9999 and top and want.std() >= 0.1
         bad += not ok
-        print(f"{m:20} {p:10} {diff:10.3g} {cos:12.8f} {'same' if top else 'DIFF':>6} {want.std():8.3f}"
+        print(f"{m:20} {p:18} {diff:10.3g} {cos:12.8f} {'same' if top else 'DIFF':>6} {want.std():8.3f}"
               f"{'' if ok else '   FAIL'}")
 sys.exit(1 if bad else 0)
 PY

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "engine/model_file.h"
 #include "engine/npy.h"
 #include "engine/passes.h"
+#include "engine/reference.h"
 #include "tools/arguments.h"
 #include "tools/commands.h"
 
@@ -31,11 +33,22 @@ constexpr const char* kInfoHelp =
 constexpr const char* kInferHelp =
     "usage: huddle infer model.hdm --input x.npy [--input name=y.npy ...]\n"
     "                   --output out.npy [--output name=z.npy ...] [--threads N]\n"
+    "                   [--reference]\n"
     "\n"
     "Runs one inference on raw tensors. Inputs are given in the model's input\n"
     "order, or by name; outputs likewise. Each .npy must match the input's dtype\n"
     "and shape exactly (see 'huddle info').\n"
+    "  --reference  run the fp32 reference executor (plain Eigen code, double\n"
+    "               accumulation, single-threaded) instead of the engine: the\n"
+    "               oracle to compare the engine's outputs with. fp32 models only.\n"
     "Exit status: 0 ok, 1 bad model or tensor file, 2 usage error.\n";
+
+// A graph input or output as the executor that runs it sees it.
+struct Port {
+  std::string name;
+  DType dtype;
+  Shape shape;
+};
 
 }  // namespace
 
@@ -87,6 +100,7 @@ int infer(int argc, char** argv) {
   std::string model_path;
   std::vector<std::string> inputs, outputs;
   long threads = 1;
+  bool reference = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     const bool has_value = i + 1 < argc;
@@ -96,6 +110,8 @@ int infer(int argc, char** argv) {
     } else if ((arg == "--input" || arg == "--output" || arg == "--threads") && !has_value) {
       std::fprintf(stderr, "huddle infer: %s needs a value (see 'huddle infer --help')\n", arg.c_str());
       return 2;
+    } else if (arg == "--reference") {
+      reference = true;
     } else if (arg == "--input") {
       inputs.push_back(argv[++i]);
     } else if (arg == "--output") {
@@ -118,23 +134,61 @@ int infer(int argc, char** argv) {
   }
   try {
     const ModelFile file = ModelFile::open(model_path);
-    Interpreter it(graph_from_file(file), InterpreterOptions{static_cast<size_t>(threads)});
-    const std::vector<std::string> in_names = input_names(it);
+    Graph graph = graph_from_file(file);
+    std::optional<ReferenceExecutor> ref;
+    std::optional<Interpreter> it;
+    std::vector<Port> in_ports, out_ports;
+    if (reference) {
+      ref.emplace(graph);
+      for (int t : ref->inputs()) in_ports.push_back({ref->name(t), DType::f32, ref->shape(t)});
+      for (int t : ref->outputs()) out_ports.push_back({ref->name(t), DType::f32, ref->shape(t)});
+    } else {
+      it.emplace(std::move(graph), InterpreterOptions{static_cast<size_t>(threads)});
+      for (size_t i = 0; i < it->input_count(); ++i)
+        in_ports.push_back({it->input(i).name, it->input(i).dtype, it->input(i).shape});
+      for (size_t i = 0; i < it->output_count(); ++i)
+        out_ports.push_back({it->output(i).name, it->output(i).dtype, it->output(i).shape});
+    }
+    std::vector<std::string> in_names, out_names;
+    for (const Port& p : in_ports) in_names.push_back(p.name);
+    for (const Port& p : out_ports) out_names.push_back(p.name);
     const auto in_bind = resolve_bindings(inputs, in_names, "input");
-    const auto out_bind = resolve_bindings(outputs, output_names(it), "output");
-    std::vector<bool> given(in_names.size(), false);
+    const auto out_bind = resolve_bindings(outputs, out_names, "output");
+    std::vector<NpyArray> arrays(in_ports.size());
+    std::vector<bool> given(in_ports.size(), false);
     for (const auto& [index, path] : in_bind) {
-      read_input(it, index, path);
+      NpyArray a = read_npy(path);
+      const Port& p = in_ports[index];
+      if (a.dtype != p.dtype || a.shape != p.shape)
+        throw std::runtime_error(path + ": " + dtype_text(a.dtype) + " " + shape_text(a.shape) +
+                                 ", but input '" + p.name + "' is " + dtype_text(p.dtype) + " " +
+                                 shape_text(p.shape));
+      arrays[index] = std::move(a);
       given[index] = true;
     }
     for (size_t i = 0; i < given.size(); ++i)
       if (!given[i]) throw std::runtime_error("input '" + in_names[i] + "' is not given (--input)");
-    it.run();
-    for (const auto& [index, path] : out_bind) {
-      const Tensor& t = it.output(index);
-      const size_t bytes = static_cast<size_t>(elements(t.shape)) * dtype_bytes(t.dtype);
-      write_npy(path, t.dtype, t.shape, {static_cast<const uint8_t*>(it.output_data(index)), bytes});
+    // Each output's bytes, in graph output order.
+    std::vector<std::span<const uint8_t>> results;
+    std::vector<std::vector<float>> ref_outputs;
+    if (ref) {
+      std::vector<std::span<const float>> values;
+      for (const NpyArray& a : arrays)
+        values.emplace_back(reinterpret_cast<const float*>(a.data.data()), a.data.size() / sizeof(float));
+      ref_outputs = ref->run(values);
+      for (const std::vector<float>& v : ref_outputs)
+        results.emplace_back(reinterpret_cast<const uint8_t*>(v.data()), v.size() * sizeof(float));
+    } else {
+      for (size_t i = 0; i < arrays.size(); ++i)
+        std::memcpy(it->input_data(i), arrays[i].data.data(), arrays[i].data.size());
+      it->run();
+      for (size_t i = 0; i < out_ports.size(); ++i)
+        results.emplace_back(
+            static_cast<const uint8_t*>(it->output_data(i)),
+            static_cast<size_t>(elements(out_ports[i].shape)) * dtype_bytes(out_ports[i].dtype));
     }
+    for (const auto& [index, path] : out_bind)
+      write_npy(path, out_ports[index].dtype, out_ports[index].shape, results[index]);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "huddle infer: %s\n", e.what());
     return 1;

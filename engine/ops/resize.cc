@@ -5,7 +5,7 @@
 // double precision, with x_resized an output coordinate, x the input
 // coordinate it reads, and scale as above:
 //   coordinate_transformation_mode = "half_pixel" (default): x = (x_resized + 0.5) / scale - 0.5
-//     "pytorch_half_pixel": the same, but x = 0 when OH == 1
+//     "pytorch_half_pixel": the same, but x = 0 when H * scale <= 1
 //     "tf_half_pixel_for_nn": x = (x_resized + 0.5) / scale
 //     "asymmetric": x = x_resized / scale
 //     "align_corners": x = x_resized * (H - 1) / (H * scale - 1), 0 if H * scale == 1
