@@ -17,4 +17,10 @@ kernels::F32Clamp activation_clamp(const PrepareContext& ctx);
 std::vector<int64_t> ints_attr(const PrepareContext& ctx, const char* name, size_t count, int64_t min,
                                std::vector<int64_t> fallback);
 
+// Items per parallel_for chunk when `items` are split over `threads`: about
+// four chunks per thread (so a thread slowed by other work on the machine is
+// made up for by the others), a multiple of `align`, and at least
+// `min_chunk` (below that, waking a thread costs more than it saves).
+size_t chunk_items(size_t items, size_t threads, size_t align = 1, size_t min_chunk = 1);
+
 }  // namespace huddle::engine::ops

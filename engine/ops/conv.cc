@@ -4,12 +4,13 @@
 //            pads [top, left, bottom, right] = [0, 0, 0, 0], group = 1, activation (see common.h)
 //   output:  Y [N, OH, OW, O]
 // group 1 runs on the fp32 GEMM kernels (indirect, no im2col); group == C == O
-// (depthwise) on a channel-vectorised loop; other groups as one GEMM
+// (depthwise) on the fp32 depthwise kernels; other groups as one GEMM
 // convolution per group on channel slices.
 #include <algorithm>
 #include <vector>
 
 #include "engine/ops/common.h"
+#include "kernels/f32dw/f32dw.h"
 
 namespace huddle::engine::ops {
 namespace {
@@ -53,44 +54,27 @@ class GroupedConv final : public OpKernel {
 
 class DepthwiseConv final : public OpKernel {
  public:
-  DepthwiseConv(const F32ConvShape& s, std::vector<float> weights, std::vector<float> bias, F32Clamp clamp)
-      : s_(s), w_(std::move(weights)), b_(std::move(bias)), clamp_(clamp) {}
+  DepthwiseConv(const F32ConvShape& s, const float* weights, const float* bias, F32Clamp clamp)
+      : uk_(&kernels::f32dw()), s_(s), clamp_(clamp) {
+    packed_.resize(kernels::f32dw_packed_size(s_) / sizeof(float));
+    kernels::f32dw_pack(s_, weights, bias, packed_.data());
+  }
 
-  // Output rows (over the batch) are split between threads.
+  // Output rows (over the batch) are split between threads; each output is
+  // formed the same way whatever the split, so any thread count gives the same bits.
   void run(const RunContext& ctx) const override {
     const float* x = ctx.in<float>(0);
     float* y = ctx.out<float>(0);
-    const size_t oh = s_.out_h();
-    ctx.pool->parallel_for(s_.batch * oh, 1, [&](size_t begin, size_t end) {
-      for (size_t r = begin; r < end; ++r) run_row(x, y, r / oh, r % oh);
+    const size_t rows = s_.batch * s_.out_h();
+    ctx.pool->parallel_for(rows, chunk_items(rows, ctx.pool->threads()), [&](size_t begin, size_t end) {
+      uk_->run(s_, begin, end, x, packed_.data(), y, clamp_);
     });
   }
 
  private:
-  void run_row(const float* x, float* y, size_t n, size_t oy) const {
-    const size_t c = s_.in_c, oh = s_.out_h(), ow = s_.out_w();
-    const float* xn = x + n * s_.in_h * s_.in_w * c;
-    for (size_t ox = 0; ox < ow; ++ox) {
-      float* out = y + ((n * oh + oy) * ow + ox) * c;
-      std::copy(b_.begin(), b_.end(), out);
-      for (size_t ky = 0; ky < s_.kernel_h; ++ky) {
-        const size_t iy = oy * s_.stride_h + ky * s_.dilation_h;  // shifted by pad_top
-        if (iy < s_.pad_top || iy - s_.pad_top >= s_.in_h) continue;
-        for (size_t kx = 0; kx < s_.kernel_w; ++kx) {
-          const size_t ix = ox * s_.stride_w + kx * s_.dilation_w;
-          if (ix < s_.pad_left || ix - s_.pad_left >= s_.in_w) continue;
-          const float* in = xn + ((iy - s_.pad_top) * s_.in_w + (ix - s_.pad_left)) * c;
-          const float* w = w_.data() + (ky * s_.kernel_w + kx) * c;
-          for (size_t ch = 0; ch < c; ++ch) out[ch] += in[ch] * w[ch];
-        }
-      }
-      for (size_t ch = 0; ch < c; ++ch) out[ch] = std::min(std::max(out[ch], clamp_.min), clamp_.max);
-    }
-  }
-
+  const kernels::F32DwUkernel* uk_;
   F32ConvShape s_;
-  std::vector<float> w_;  // [KH][KW][C]
-  std::vector<float> b_;
+  std::vector<float> packed_;
   F32Clamp clamp_;
 };
 
@@ -129,12 +113,11 @@ std::unique_ptr<OpKernel> prepare_conv(PrepareContext& ctx) {
 
   const float* wdata = w.values<float>().data();
   if (group > 1 && group == c && o == c) {  // depthwise: OHWI [C, KH, KW, 1] -> [KH][KW][C]
-    std::vector<float> dw(static_cast<size_t>(kh * kw * c)), b(static_cast<size_t>(c), 0.0f);
+    std::vector<float> dw(static_cast<size_t>(kh * kw * c));
     for (int64_t ch = 0; ch < c; ++ch)
       for (int64_t k = 0; k < kh * kw; ++k) dw[static_cast<size_t>(k * c + ch)] = wdata[ch * kh * kw + k];
-    if (bias) std::copy(bias, bias + c, b.begin());
     s.in_c = s.out_c = static_cast<size_t>(c);
-    return std::make_unique<DepthwiseConv>(s, std::move(dw), std::move(b), clamp);
+    return std::make_unique<DepthwiseConv>(s, dw.data(), bias, clamp);
   }
   s.in_pixel_stride = static_cast<size_t>(c);
   s.out_pixel_stride = static_cast<size_t>(o);
