@@ -15,7 +15,7 @@
 //     axis (indices clamped to [0, H - 1], as ONNX's edge padding does).
 // Other modes ("cubic"), transformations (pytorch_half_pixel,
 // tf_crop_and_resize, half_pixel_symmetric), nearest modes (round_prefer_ceil,
-// ceil) and antialias are refused in prepare.
+// ceil) and antialias are refused in prepare. Output rows are split over threads.
 #include <algorithm>
 #include <cmath>
 
@@ -38,12 +38,15 @@ class ResizeNearest final : public OpKernel {
     const float* x = ctx.in<float>(0);
     float* y = ctx.out<float>(0);
     if (c_ == 0) return;
-    for (size_t b = 0; b < n_; ++b)
-      for (size_t oy = 0; oy < ys_.size(); ++oy) {
+    const size_t oh = ys_.size(), rows = n_ * oh;
+    ctx.pool->parallel_for(rows, chunk_items(rows, ctx.pool->threads()), [&](size_t begin, size_t end) {
+      for (size_t r = begin; r < end; ++r) {
+        const size_t b = r / oh, oy = r % oh;
         const float* row = x + (b * h_ + ys_[oy]) * w_ * c_;
-        float* out = y + (b * ys_.size() + oy) * xs_.size() * c_;
+        float* out = y + r * xs_.size() * c_;
         for (size_t ox = 0; ox < xs_.size(); ++ox) std::copy_n(row + xs_[ox] * c_, c_, out + ox * c_);
       }
+    });
   }
 
  private:
@@ -59,8 +62,10 @@ class ResizeLinear final : public OpKernel {
     const float* x = ctx.in<float>(0);
     float* y = ctx.out<float>(0);
     if (c_ == 0) return;
-    for (size_t b = 0; b < n_; ++b)
-      for (size_t oy = 0; oy < ys_.size(); ++oy) {
+    const size_t oh = ys_.size(), rows = n_ * oh;
+    ctx.pool->parallel_for(rows, chunk_items(rows, ctx.pool->threads()), [&](size_t begin, size_t end) {
+      for (size_t r = begin; r < end; ++r) {
+        const size_t b = r / oh, oy = r % oh;
         const Tap ty = ys_[oy];
         const float* r0 = x + (b * h_ + ty.i0) * w_ * c_;
         const float* r1 = x + (b * h_ + ty.i1) * w_ * c_;
@@ -77,6 +82,7 @@ class ResizeLinear final : public OpKernel {
           }
         }
       }
+    });
   }
 
  private:

@@ -1,12 +1,14 @@
 // The pooling, data movement and resize ops: each against a direct formula
 // (written here from the op's definition, in double precision) on random
 // shapes with size-1 and empty dims, hand-computed small cases, and each
-// preparation error once.
+// preparation error once; with the elementwise ops, the same bits on 1, 2
+// and 3 threads.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <numeric>
 
@@ -722,4 +724,59 @@ TEST_CASE("ops: Resize by hand, and its errors", "[engine][ops]") {
   CHECK_THAT(error_of("Resize", s, {{"size", Ints{4, 4}}, {"antialias", int64_t{1}}}),
              Catch::Contains("attribute 'antialias' is not supported"));
   CHECK_THAT(error_of("Resize", {1, 0, 2, 1}, {{"size", Ints{4, 4}}}), Catch::Contains("has no pixels"));
+}
+
+TEST_CASE(
+    "interpreter: the elementwise, pooling, resize and data movement ops give the same bits on 1, 2 "
+    "and 3 threads",
+    "[engine][interpreter][threads]") {
+  Rng rng(36);
+  const int64_t c = 96;
+  auto make = [&](Rng& r) {
+    Builder bld;
+    const int x = bld.input("x", {1, 24, 20, c});  // 46080 floats: several chunks of the flat range
+    int t = bld.node("Sigmoid", {x});
+    t = bld.node("Mul", {x, t});  // swish
+    t = bld.node("HardSwish", {t});
+    int u = bld.node("HardSigmoid", {t});
+    u = bld.node("Add", {u, bld.constant("bias", {c}, random_values(r, size_t(c)))});  // broadcast rows
+    u = bld.node("Clip", {u}, {{"min", 0.25f}, {"max", 0.75f}});
+    u = bld.node("Relu", {bld.node("Add", {u, t})});
+    const int se = bld.node("GlobalAveragePool", {u});
+    u = bld.node("Mul", {u, se});  // squeeze-and-excitation style broadcast
+    u = bld.node("Conv2D", {u, bld.constant("dw3", {c, 3, 3, 1}, random_values(r, size_t(c * 9)))},
+                 {{"group", c}, {"pads", Ints{1, 1, 1, 1}}, {"activation", std::string("relu6")}});
+    u = bld.node("Conv2D", {u, bld.constant("dw5", {c, 5, 5, 1}, random_values(r, size_t(c * 25)))},
+                 {{"group", c}, {"pads", Ints{2, 2, 2, 2}}, {"strides", Ints{2, 2}}});
+    int p = bld.node("MaxPool2D", {u},
+                     {{"kernel", Ints{3, 3}}, {"strides", Ints{1, 1}}, {"pads", Ints{1, 1, 1, 1}}});
+    p = bld.node("AveragePool2D", {p},
+                 {{"kernel", Ints{3, 3}}, {"strides", Ints{1, 1}}, {"pads", Ints{1, 1, 1, 1}}});
+    int q = bld.node("Transpose", {p}, {{"perm", Ints{0, 3, 1, 2}}});  // tiled
+    q = bld.node("Transpose", {q}, {{"perm", Ints{0, 2, 3, 1}}});
+    q = bld.node("Reshape", {q}, {{"shape", Ints{1, 12, 10, 2, c / 2}}});  // channel shuffle: row copies
+    q = bld.node("Transpose", {q}, {{"perm", Ints{0, 1, 2, 4, 3}}});
+    q = bld.node("Reshape", {q}, {{"shape", Ints{1, 12, 10, c}}});
+    q = bld.node("Concat", {q, p, bld.node("Relu", {q})}, {{"axis", int64_t{3}}});
+    const int l = bld.node("Resize", {q}, {{"size", Ints{25, 21}}, {"mode", std::string("linear")}});
+    const int n = bld.node("Resize", {q}, {{"size", Ints{24, 20}}});
+    bld.g.outputs = {l, n, se};
+    return std::move(bld.g);
+  };
+  const std::vector<float> x = random_values(rng, size_t(24 * 20 * c));
+  std::vector<std::vector<uint8_t>> results;
+  for (size_t threads : {1, 2, 3}) {
+    Rng weights(98);
+    Interpreter it(make(weights), InterpreterOptions{threads});
+    std::memcpy(it.input_data(0), x.data(), x.size() * sizeof(float));
+    it.run();
+    std::vector<uint8_t> bytes;
+    for (size_t o = 0; o < 3; ++o) {
+      const auto* y = static_cast<const uint8_t*>(it.output_data(o));
+      bytes.insert(bytes.end(), y, y + elements(it.output(o).shape) * sizeof(float));
+    }
+    results.push_back(std::move(bytes));
+  }
+  CHECK(results[1] == results[0]);
+  CHECK(results[2] == results[0]);
 }
