@@ -90,11 +90,17 @@ struct FixedStep {
     hi = Ops::set1(cl.max);
   }
 
-  // One output pixel from the kTaps tap pointers x (at the step's first channel).
-  inline void pixel(const float* const* x, float* dst) const {
+  // One output pixel; tap(ky, kx) is the input of that tap (at the step's
+  // first channel). Unrolled, the taps' addresses are computed in place.
+  template <class Tap>
+  inline void pixel(Tap tap, float* dst) const {
     V acc = bias;
-    for (size_t t = 0; t < kTaps; ++t)
-      acc = Ops::fma(kFull ? Ops::load(x[t]) : Ops::load_n(x[t], nc), w[t], acc);
+    for (size_t ky = 0; ky < kK; ++ky) {
+      for (size_t kx = 0; kx < kK; ++kx) {
+        const float* x = tap(ky, kx);
+        acc = Ops::fma(kFull ? Ops::load(x) : Ops::load_n(x, nc), w[ky * kK + kx], acc);
+      }
+    }
     acc = Ops::clamp(acc, lo, hi);
     if (kFull)
       Ops::store(dst, acc);
@@ -102,6 +108,10 @@ struct FixedStep {
       Ops::store_n(dst, acc, nc);
   }
 };
+
+// Border columns (outside [ox_lo, ox_hi)) of one output row whose tap
+// pointers are computed once for every channel step: at most this many.
+constexpr size_t kMaxEdge = 8;
 
 // Output rows [row0, row1) of a kK x kK kernel.
 template <class Ops, size_t kK>
@@ -131,17 +141,37 @@ void fixed_rows(const F32ConvShape& s, size_t row0, size_t row1, const float* in
       step[ky] = inside ? g.stride_w * g.in_stride : 0;
       all = all && inside;
     }
+    // The kTaps tap pointers (at channel 0) of border column ox; padding taps
+    // point at the zero row.
+    const auto border_taps = [&](size_t ox, const float** x) {
+      for (size_t kx = 0; kx < kK; ++kx) {
+        const size_t ix = g.in_col(ox, kx);
+        for (size_t ky = 0; ky < kK; ++ky)
+          x[ky * kK + kx] = rows[ky] && ix < g.in_w ? rows[ky] + ix * g.in_stride : zero;
+      }
+    };
+    // Those of every border column, once for all channel steps, when there are few.
+    const float* edge_taps[kMaxEdge * kTaps];
+    const float* const* edge = nullptr;
+    if (g.ox_lo + (g.out_w - g.ox_hi) <= kMaxEdge) {
+      for (size_t ox = 0; ox < g.ox_lo; ++ox) border_taps(ox, edge_taps + ox * kTaps);
+      for (size_t ox = g.ox_hi; ox < g.out_w; ++ox)
+        border_taps(ox, edge_taps + (g.ox_lo + ox - g.ox_hi) * kTaps);
+      edge = edge_taps;
+    }
     const auto run_step = [&](const auto& st, size_t c0) {
-      const auto border = [&](size_t ox) {
-        const float* x[kTaps];
-        for (size_t kx = 0; kx < kK; ++kx) {
-          const size_t ix = g.in_col(ox, kx);
-          for (size_t ky = 0; ky < kK; ++ky)
-            x[ky * kK + kx] = rows[ky] && ix < g.in_w ? rows[ky] + ix * g.in_stride + c0 : zero + c0;
+      const auto border = [&](size_t ox, size_t slot) {
+        float* dst = out + ox * g.out_stride + c0;
+        if (edge) {
+          const float* const* x = edge + slot * kTaps;
+          st.pixel([&](size_t ky, size_t kx) { return x[ky * kK + kx] + c0; }, dst);
+        } else {
+          const float* x[kTaps];
+          border_taps(ox, x);
+          st.pixel([&](size_t ky, size_t kx) { return x[ky * kK + kx] + c0; }, dst);
         }
-        st.pixel(x, out + ox * g.out_stride + c0);
       };
-      for (size_t ox = 0; ox < g.ox_lo; ++ox) border(ox);
+      for (size_t ox = 0; ox < g.ox_lo; ++ox) border(ox, ox);
       const size_t n = g.ox_hi - g.ox_lo, out_stride = g.out_stride;
       float* d = out + g.ox_lo * out_stride + c0;
       const float* p[kK];
@@ -149,24 +179,16 @@ void fixed_rows(const F32ConvShape& s, size_t row0, size_t row1, const float* in
       if (all) {
         const size_t cs = col[0], ps = step[0];
         for (size_t i = 0; i < n; ++i, d += out_stride) {
-          const float* x[kTaps];
-          for (size_t ky = 0; ky < kK; ++ky) {
-            for (size_t kx = 0; kx < kK; ++kx) x[ky * kK + kx] = p[ky] + kx * cs;
-            p[ky] += ps;
-          }
-          st.pixel(x, d);
+          st.pixel([&](size_t ky, size_t kx) { return p[ky] + kx * cs; }, d);
+          for (size_t ky = 0; ky < kK; ++ky) p[ky] += ps;
         }
       } else {
         for (size_t i = 0; i < n; ++i, d += out_stride) {
-          const float* x[kTaps];
-          for (size_t ky = 0; ky < kK; ++ky) {
-            for (size_t kx = 0; kx < kK; ++kx) x[ky * kK + kx] = p[ky] + kx * col[ky];
-            p[ky] += step[ky];
-          }
-          st.pixel(x, d);
+          st.pixel([&](size_t ky, size_t kx) { return p[ky] + kx * col[ky]; }, d);
+          for (size_t ky = 0; ky < kK; ++ky) p[ky] += step[ky];
         }
       }
-      for (size_t ox = g.ox_hi; ox < g.out_w; ++ox) border(ox);
+      for (size_t ox = g.ox_hi; ox < g.out_w; ++ox) border(ox, g.ox_lo + ox - g.ox_hi);
     };
     size_t c0 = 0;
     for (; c0 + kLanes <= g.channels; c0 += kLanes)
