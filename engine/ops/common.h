@@ -17,6 +17,10 @@ kernels::F32Clamp activation_clamp(const PrepareContext& ctx);
 std::vector<int64_t> ints_attr(const PrepareContext& ctx, const char* name, size_t count, int64_t min,
                                std::vector<int64_t> fallback);
 
+// Work (floats written, or multiply-adds) below which a chunk of an op is
+// not worth waking a thread for.
+constexpr size_t kMinParallelWork = 16384;
+
 // Items per parallel_for chunk when `items` are split over `threads`: about
 // four chunks per thread (so a thread slowed by other work on the machine is
 // made up for by the others), a multiple of `align`, and at least

@@ -66,9 +66,11 @@ class DepthwiseConv final : public OpKernel {
     const float* x = ctx.in<float>(0);
     float* y = ctx.out<float>(0);
     const size_t rows = s_.batch * s_.out_h();
-    ctx.pool->parallel_for(rows, chunk_items(rows, ctx.pool->threads()), [&](size_t begin, size_t end) {
-      uk_->run(s_, begin, end, x, packed_.data(), y, clamp_);
-    });
+    const size_t row_macs = s_.out_w() * s_.in_c * s_.kernel_h * s_.kernel_w;
+    const size_t min_rows = kMinParallelWork / row_macs + 1;
+    ctx.pool->parallel_for(
+        rows, chunk_items(rows, ctx.pool->threads(), 1, min_rows),
+        [&](size_t begin, size_t end) { uk_->run(s_, begin, end, x, packed_.data(), y, clamp_); });
   }
 
  private:

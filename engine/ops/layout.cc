@@ -28,8 +28,6 @@ namespace huddle::engine::ops {
 namespace {
 
 constexpr size_t kMaxRank = 8;
-// Floats below which a chunk of work is not worth waking a thread for.
-constexpr size_t kMinChunk = 8192;
 
 void copy_floats(float* dst, const float* src, size_t n) {
   if (n) std::memcpy(dst, src, n * sizeof(float));
@@ -72,7 +70,7 @@ class Concat final : public OpKernel {
   void run(const RunContext& ctx) const override {
     float* y = ctx.out<float>(0);
     if (row_ == 0) return;
-    const size_t min_outer = kMinChunk / row_ + 1;
+    const size_t min_outer = kMinParallelWork / row_ + 1;
     ctx.pool->parallel_for(outer_, chunk_items(outer_, ctx.pool->threads(), 1, min_outer),
                            [&](size_t begin, size_t end) { copy(ctx, begin, end, y); });
   }
@@ -243,13 +241,13 @@ class Gather final : public OpKernel {
     const int64_t inner = extent_[last];
     if (unit_ >= 0 && inner >= 4 && extent_[unit_] >= 4) {
       const size_t outer = static_cast<size_t>(total_ / (inner * extent_[unit_]));
-      const size_t min_outer = kMinChunk / static_cast<size_t>(inner * extent_[unit_]) + 1;
+      const size_t min_outer = kMinParallelWork / static_cast<size_t>(inner * extent_[unit_]) + 1;
       ctx.pool->parallel_for(outer, chunk_items(outer, threads, 1, min_outer),
                              [&](size_t begin, size_t end) { tiled(x, y, begin, end); });
       return;
     }
     const size_t rows = static_cast<size_t>(total_ / inner),
-                 min_rows = kMinChunk / static_cast<size_t>(inner) + 1;
+                 min_rows = kMinParallelWork / static_cast<size_t>(inner) + 1;
     ctx.pool->parallel_for(rows, chunk_items(rows, threads, 1, min_rows),
                            [&](size_t begin, size_t end) { copy_rows(x, y, begin, end); });
   }

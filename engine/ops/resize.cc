@@ -38,15 +38,17 @@ class ResizeNearest final : public OpKernel {
     const float* x = ctx.in<float>(0);
     float* y = ctx.out<float>(0);
     if (c_ == 0) return;
-    const size_t oh = ys_.size(), rows = n_ * oh;
-    ctx.pool->parallel_for(rows, chunk_items(rows, ctx.pool->threads()), [&](size_t begin, size_t end) {
-      for (size_t r = begin; r < end; ++r) {
-        const size_t b = r / oh, oy = r % oh;
-        const float* row = x + (b * h_ + ys_[oy]) * w_ * c_;
-        float* out = y + r * xs_.size() * c_;
-        for (size_t ox = 0; ox < xs_.size(); ++ox) std::copy_n(row + xs_[ox] * c_, c_, out + ox * c_);
-      }
-    });
+    const size_t oh = ys_.size(), rows = n_ * oh, min_rows = kMinParallelWork / (xs_.size() * c_ + 1) + 1;
+    ctx.pool->parallel_for(rows, chunk_items(rows, ctx.pool->threads(), 1, min_rows),
+                           [&](size_t begin, size_t end) {
+                             for (size_t r = begin; r < end; ++r) {
+                               const size_t b = r / oh, oy = r % oh;
+                               const float* row = x + (b * h_ + ys_[oy]) * w_ * c_;
+                               float* out = y + r * xs_.size() * c_;
+                               for (size_t ox = 0; ox < xs_.size(); ++ox)
+                                 std::copy_n(row + xs_[ox] * c_, c_, out + ox * c_);
+                             }
+                           });
   }
 
  private:
@@ -62,27 +64,28 @@ class ResizeLinear final : public OpKernel {
     const float* x = ctx.in<float>(0);
     float* y = ctx.out<float>(0);
     if (c_ == 0) return;
-    const size_t oh = ys_.size(), rows = n_ * oh;
-    ctx.pool->parallel_for(rows, chunk_items(rows, ctx.pool->threads()), [&](size_t begin, size_t end) {
-      for (size_t r = begin; r < end; ++r) {
-        const size_t b = r / oh, oy = r % oh;
-        const Tap ty = ys_[oy];
-        const float* r0 = x + (b * h_ + ty.i0) * w_ * c_;
-        const float* r1 = x + (b * h_ + ty.i1) * w_ * c_;
-        float* out = y + (b * ys_.size() + oy) * xs_.size() * c_;
-        for (size_t ox = 0; ox < xs_.size(); ++ox) {
-          const Tap tx = xs_[ox];
-          const float *a = r0 + tx.i0 * c_, *bb = r0 + tx.i1 * c_, *cc = r1 + tx.i0 * c_,
-                      *d = r1 + tx.i1 * c_;
-          float* o = out + ox * c_;
-          for (size_t ch = 0; ch < c_; ++ch) {
-            const float top = a[ch] + (bb[ch] - a[ch]) * tx.f;
-            const float bottom = cc[ch] + (d[ch] - cc[ch]) * tx.f;
-            o[ch] = top + (bottom - top) * ty.f;
-          }
-        }
-      }
-    });
+    const size_t oh = ys_.size(), rows = n_ * oh, min_rows = kMinParallelWork / (xs_.size() * c_ + 1) + 1;
+    ctx.pool->parallel_for(rows, chunk_items(rows, ctx.pool->threads(), 1, min_rows),
+                           [&](size_t begin, size_t end) {
+                             for (size_t r = begin; r < end; ++r) {
+                               const size_t b = r / oh, oy = r % oh;
+                               const Tap ty = ys_[oy];
+                               const float* r0 = x + (b * h_ + ty.i0) * w_ * c_;
+                               const float* r1 = x + (b * h_ + ty.i1) * w_ * c_;
+                               float* out = y + (b * ys_.size() + oy) * xs_.size() * c_;
+                               for (size_t ox = 0; ox < xs_.size(); ++ox) {
+                                 const Tap tx = xs_[ox];
+                                 const float *a = r0 + tx.i0 * c_, *bb = r0 + tx.i1 * c_,
+                                             *cc = r1 + tx.i0 * c_, *d = r1 + tx.i1 * c_;
+                                 float* o = out + ox * c_;
+                                 for (size_t ch = 0; ch < c_; ++ch) {
+                                   const float top = a[ch] + (bb[ch] - a[ch]) * tx.f;
+                                   const float bottom = cc[ch] + (d[ch] - cc[ch]) * tx.f;
+                                   o[ch] = top + (bottom - top) * ty.f;
+                                 }
+                               }
+                             }
+                           });
   }
 
  private:

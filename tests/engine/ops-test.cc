@@ -746,18 +746,18 @@ TEST_CASE(
     u = bld.node("Mul", {u, se});  // squeeze-and-excitation style broadcast
     u = bld.node("Conv2D", {u, bld.constant("dw3", {c, 3, 3, 1}, random_values(r, size_t(c * 9)))},
                  {{"group", c}, {"pads", Ints{1, 1, 1, 1}}, {"activation", std::string("relu6")}});
-    u = bld.node("Conv2D", {u, bld.constant("dw5", {c, 5, 5, 1}, random_values(r, size_t(c * 25)))},
+    int q = bld.node("Transpose", {u}, {{"perm", Ints{0, 3, 1, 2}}});  // tiled
+    q = bld.node("Transpose", {q}, {{"perm", Ints{0, 2, 3, 1}}});
+    q = bld.node("Reshape", {q}, {{"shape", Ints{1, 24, 20, 2, c / 2}}});  // channel shuffle: row copies
+    q = bld.node("Transpose", {q}, {{"perm", Ints{0, 1, 2, 4, 3}}});
+    q = bld.node("Reshape", {q}, {{"shape", Ints{1, 24, 20, c}}});
+    u = bld.node("Conv2D", {q, bld.constant("dw5", {c, 5, 5, 1}, random_values(r, size_t(c * 25)))},
                  {{"group", c}, {"pads", Ints{2, 2, 2, 2}}, {"strides", Ints{2, 2}}});
     int p = bld.node("MaxPool2D", {u},
                      {{"kernel", Ints{3, 3}}, {"strides", Ints{1, 1}}, {"pads", Ints{1, 1, 1, 1}}});
     p = bld.node("AveragePool2D", {p},
                  {{"kernel", Ints{3, 3}}, {"strides", Ints{1, 1}}, {"pads", Ints{1, 1, 1, 1}}});
-    int q = bld.node("Transpose", {p}, {{"perm", Ints{0, 3, 1, 2}}});  // tiled
-    q = bld.node("Transpose", {q}, {{"perm", Ints{0, 2, 3, 1}}});
-    q = bld.node("Reshape", {q}, {{"shape", Ints{1, 12, 10, 2, c / 2}}});  // channel shuffle: row copies
-    q = bld.node("Transpose", {q}, {{"perm", Ints{0, 1, 2, 4, 3}}});
-    q = bld.node("Reshape", {q}, {{"shape", Ints{1, 12, 10, c}}});
-    q = bld.node("Concat", {q, p, bld.node("Relu", {q})}, {{"axis", int64_t{3}}});
+    q = bld.node("Concat", {p, u, bld.node("Relu", {p})}, {{"axis", int64_t{3}}});
     const int l = bld.node("Resize", {q}, {{"size", Ints{25, 21}}, {"mode", std::string("linear")}});
     const int n = bld.node("Resize", {q}, {{"size", Ints{24, 20}}});
     bld.g.outputs = {l, n, se};
