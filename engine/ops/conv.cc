@@ -3,7 +3,8 @@
 //   attrs:   strides [sh, sw] = [1, 1], dilations [dh, dw] = [1, 1],
 //            pads [top, left, bottom, right] = [0, 0, 0, 0], group = 1, activation (see common.h)
 //   output:  Y [N, OH, OW, O]
-// group 1 runs on the fp32 GEMM kernels (indirect, no im2col); group == C == O
+// group 1 runs on the fp32 GEMM kernels (indirect, no im2col), its output
+// pixels split over threads (or its channels, when the pixels are few); group == C == O
 // (depthwise) on the fp32 depthwise kernels; other groups as one GEMM
 // convolution per group on channel slices.
 #include <algorithm>
@@ -31,12 +32,24 @@ class GroupedConv final : public OpKernel {
  public:
   GroupedConv(std::vector<F32Conv> groups, size_t in_group_c, size_t out_group_c, F32Clamp clamp)
       : groups_(std::move(groups)), in_c_(in_group_c), out_c_(out_group_c), clamp_(clamp) {}
-  // Every (group, channel range) pair is one task; splitting channels keeps
-  // each output's sum in the same order, so any thread count gives the same bits.
+  // One group with enough output pixels splits pixels (whole row tiles) over
+  // the threads, else every (group, channel range) pair is one task. Either
+  // split keeps each output's sum in the same order, so any thread count
+  // gives the same bits.
   void run(const RunContext& ctx) const override {
     const float* x = ctx.in<float>(0);
     float* y = ctx.out<float>(0);
-    const size_t chunk = column_chunk(out_c_, groups_[0].column_granule(), ctx.pool->threads());
+    const size_t threads = ctx.pool->threads();
+    const F32Conv& conv = groups_[0];
+    const F32ConvShape& s = conv.shape();
+    const size_t pixels = s.batch * s.out_h() * s.out_w(), mr = conv.ukernel().mr;
+    if (threads > 1 && groups_.size() == 1 && pixels >= 4 * threads * mr) {
+      const size_t min_pixels = kMinParallelWork / (out_c_ * s.k()) + 1;
+      ctx.pool->parallel_for(pixels, chunk_items(pixels, threads, mr, min_pixels),
+                             [&](size_t begin, size_t end) { conv.run_pixels(begin, end, x, y, clamp_); });
+      return;
+    }
+    const size_t chunk = column_chunk(out_c_, conv.column_granule(), threads);
     const size_t per_group = (out_c_ + chunk - 1) / chunk;
     ctx.pool->parallel_for(groups_.size() * per_group, 1, [&](size_t begin, size_t end) {
       for (size_t t = begin; t < end; ++t) {

@@ -460,3 +460,25 @@ TEST_CASE("f32 gemm: training gradients through transposed packing", "[kernels][
     }
   }
 }
+
+TEST_CASE("f32 conv: any split of the output pixels gives the bits of a whole run", "[kernels][f32]") {
+  Rng rng(15);
+  for (const F32GemmUkernel* uk : f32gemm_runnable()) {
+    DYNAMIC_SECTION(uk->name) {
+      for (int t = 0; t < 150; ++t) {
+        const ConvProblem p = make_conv(rng, 24);
+        const F32Conv conv(*uk, p.shape, p.weights.data(), p.bias.data());
+        const size_t pixels = p.shape.batch * p.shape.out_h() * p.shape.out_w();
+        std::vector<float> whole(out_floats(p.shape) + 16, kCanary), split = whole;
+        conv.run(p.input.data(), whole.data(), p.clamp);
+        std::vector<size_t> cuts = {0, pixels};
+        for (size_t i = 0, n = rng.uniform(1, 3); i < n; ++i) cuts.push_back(rng.uniform(0, pixels));
+        std::sort(cuts.begin(), cuts.end());
+        for (size_t i = 0; i + 1 < cuts.size(); ++i)
+          conv.run_pixels(cuts[i], cuts[i + 1], p.input.data(), split.data(), p.clamp);
+        INFO(describe(p));
+        REQUIRE(std::memcmp(whole.data(), split.data(), whole.size() * sizeof(float)) == 0);
+      }
+    }
+  }
+}
