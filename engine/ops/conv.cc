@@ -44,12 +44,14 @@ class GroupedConv final : public OpKernel {
     const F32ConvShape& s = conv.shape();
     const size_t pixels = s.batch * s.out_h() * s.out_w(), mr = conv.ukernel().mr;
     if (threads > 1 && groups_.size() == 1 && pixels >= 4 * threads * mr) {
-      const size_t min_pixels = kMinParallelWork / (out_c_ * s.k()) + 1;
+      const size_t min_pixels = kMinParallelMacs / (out_c_ * s.k()) + 1;
       ctx.pool->parallel_for(pixels, chunk_items(pixels, threads, mr, min_pixels),
                              [&](size_t begin, size_t end) { conv.run_pixels(begin, end, x, y, clamp_); });
       return;
     }
-    const size_t chunk = column_chunk(out_c_, conv.column_granule(), threads);
+    // Small convolutions (the 1x1 ones of squeeze-and-excitation blocks) stay on one thread.
+    const bool small = groups_.size() * pixels * out_c_ * s.k() < 2 * kMinParallelMacs;
+    const size_t chunk = column_chunk(out_c_, conv.column_granule(), small ? 1 : threads);
     const size_t per_group = (out_c_ + chunk - 1) / chunk;
     ctx.pool->parallel_for(groups_.size() * per_group, 1, [&](size_t begin, size_t end) {
       for (size_t t = begin; t < end; ++t) {
@@ -80,7 +82,7 @@ class DepthwiseConv final : public OpKernel {
     float* y = ctx.out<float>(0);
     const size_t rows = s_.batch * s_.out_h();
     const size_t row_macs = s_.out_w() * s_.in_c * s_.kernel_h * s_.kernel_w;
-    const size_t min_rows = kMinParallelWork / row_macs + 1;
+    const size_t min_rows = kMinParallelMacs / row_macs + 1;
     ctx.pool->parallel_for(
         rows, chunk_items(rows, ctx.pool->threads(), 1, min_rows),
         [&](size_t begin, size_t end) { uk_->run(s_, begin, end, x, packed_.data(), y, clamp_); });
@@ -153,7 +155,8 @@ class FullyConnected final : public OpKernel {
     const auto& uk = kernels::f32gemm();
     const float* x = ctx.in<float>(0);
     float* y = ctx.out<float>(0);
-    const size_t chunk = column_chunk(n_, uk.nr, ctx.pool->threads());
+    const size_t threads = m_ * n_ * k_ < 2 * kMinParallelMacs ? 1 : ctx.pool->threads();
+    const size_t chunk = column_chunk(n_, uk.nr, threads);
     ctx.pool->parallel_for((n_ + chunk - 1) / chunk, 1, [&](size_t begin, size_t end) {
       for (size_t t = begin; t < end; ++t) {
         const size_t n0 = t * chunk, n1 = n0 + chunk < n_ ? n0 + chunk : n_;

@@ -53,7 +53,7 @@ class Binary final : public OpKernel {
     const size_t threads = ctx.pool->threads();
     if (contiguous_) {
       ctx.pool->parallel_for(
-          n_, chunk_items(n_, threads, kChunkAlign, kMinParallelWork),
+          n_, chunk_items(n_, threads, kChunkAlign, kMinParallelFloats),
           [&](size_t begin, size_t end) { vv_(end - begin, a + begin, b + begin, y + begin); });
       return;
     }
@@ -61,7 +61,7 @@ class Binary final : public OpKernel {
     const size_t inner = static_cast<size_t>(out_.back());
     if (inner == 0) return;
     const size_t rows = n_ / inner;
-    const size_t min_rows = (kMinParallelWork + inner - 1) / inner;
+    const size_t min_rows = (kMinParallelFloats + inner - 1) / inner;
     ctx.pool->parallel_for(rows, chunk_items(rows, threads, 1, min_rows),
                            [&](size_t begin, size_t end) { run_rows(begin, end, a, b, y); });
   }
@@ -131,7 +131,7 @@ class Unary final : public OpKernel {
   void run(const RunContext& ctx) const override {
     const float* x = ctx.in<float>(0);
     float* y = ctx.out<float>(0);
-    ctx.pool->parallel_for(n_, chunk_items(n_, ctx.pool->threads(), kChunkAlign, kMinParallelWork),
+    ctx.pool->parallel_for(n_, chunk_items(n_, ctx.pool->threads(), kChunkAlign, kMinParallelFloats),
                            [&](size_t begin, size_t end) { fn_(end - begin, x + begin, y + begin, p_, q_); });
   }
 

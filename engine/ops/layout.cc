@@ -70,7 +70,7 @@ class Concat final : public OpKernel {
   void run(const RunContext& ctx) const override {
     float* y = ctx.out<float>(0);
     if (row_ == 0) return;
-    const size_t min_outer = kMinParallelWork / row_ + 1;
+    const size_t min_outer = kMinParallelFloats / row_ + 1;
     ctx.pool->parallel_for(outer_, chunk_items(outer_, ctx.pool->threads(), 1, min_outer),
                            [&](size_t begin, size_t end) { copy(ctx, begin, end, y); });
   }
@@ -240,14 +240,15 @@ class Gather final : public OpKernel {
     const size_t last = rank_ - 1, threads = ctx.pool->threads();
     const int64_t inner = extent_[last];
     if (unit_ >= 0 && inner >= 4 && extent_[unit_] >= 4) {
-      const size_t outer = static_cast<size_t>(total_ / (inner * extent_[unit_]));
-      const size_t min_outer = kMinParallelWork / static_cast<size_t>(inner * extent_[unit_]) + 1;
-      ctx.pool->parallel_for(outer, chunk_items(outer, threads, 1, min_outer),
+      // Strips of kTile along unit_ (all of the last dim), per outer index.
+      const size_t strips = static_cast<size_t>(total_ / (inner * extent_[unit_])) * a_strips();
+      const size_t min_strips = kMinParallelFloats / static_cast<size_t>(inner * kTile) + 1;
+      ctx.pool->parallel_for(strips, chunk_items(strips, threads, 1, min_strips),
                              [&](size_t begin, size_t end) { tiled(x, y, begin, end); });
       return;
     }
     const size_t rows = static_cast<size_t>(total_ / inner),
-                 min_rows = kMinParallelWork / static_cast<size_t>(inner) + 1;
+                 min_rows = kMinParallelFloats / static_cast<size_t>(inner) + 1;
     ctx.pool->parallel_for(rows, chunk_items(rows, threads, 1, min_rows),
                            [&](size_t begin, size_t end) { copy_rows(x, y, begin, end); });
   }
@@ -284,40 +285,38 @@ class Gather final : public OpKernel {
     }
   }
 
+  // Strips of kTile indices along unit_ per outer index (every dim but the last and unit_).
+  size_t a_strips() const { return static_cast<size_t>((extent_[unit_] + kTile - 1) / kTile); }
+
   // Y's last dim strides through X while Y's dim unit_ walks X contiguously:
   // copy in square tiles so reads and writes both stay in cache lines. Only
-  // the outer indices (every dim but the last and unit_) [o0, o1).
-  void tiled(const float* x, float* y, size_t o0, size_t o1) const {
-    constexpr int64_t kTile = 16;
-    const size_t last = rank_ - 1, u = static_cast<size_t>(unit_);
+  // strips [t0, t1): strip t is outer index t / a_strips(), unit_ indices
+  // from t % a_strips() * kTile.
+  void tiled(const float* x, float* y, size_t t0, size_t t1) const {
+    const size_t last = rank_ - 1, u = static_cast<size_t>(unit_), strips = a_strips();
     const int64_t nb = extent_[last], sb = stride_[last], na = extent_[u];
     int64_t ystride[kMaxRank];
     ystride[last] = 1;
     for (size_t d = last; d-- > 0;) ystride[d] = ystride[d + 1] * extent_[d + 1];
     const int64_t ya = ystride[u];
-    int64_t index[kMaxRank] = {};
-    unflatten(o0, u, index);
-    for (size_t o = o0; o < o1; ++o) {
+    for (size_t t = t0; t < t1; ++t) {
+      int64_t index[kMaxRank] = {};
+      unflatten(t / strips, u, index);
       int64_t xoff = 0, yoff = 0;
       for (size_t d = 0; d < last; ++d) xoff += index[d] * stride_[d], yoff += index[d] * ystride[d];
-      for (int64_t a0 = 0; a0 < na; a0 += kTile) {
-        const int64_t a1 = std::min(na, a0 + kTile);
-        for (int64_t b0 = 0; b0 < nb; b0 += kTile) {
-          const int64_t b1 = std::min(nb, b0 + kTile);
-          for (int64_t a = a0; a < a1; ++a) {
-            const float* src = x + xoff + a;
-            float* dst = y + yoff + a * ya;
-            for (int64_t b = b0; b < b1; ++b) dst[b] = src[b * sb];
-          }
+      const int64_t a0 = static_cast<int64_t>(t % strips) * kTile, a1 = std::min(na, a0 + kTile);
+      for (int64_t b0 = 0; b0 < nb; b0 += kTile) {
+        const int64_t b1 = std::min(nb, b0 + kTile);
+        for (int64_t a = a0; a < a1; ++a) {
+          const float* src = x + xoff + a;
+          float* dst = y + yoff + a * ya;
+          for (int64_t b = b0; b < b1; ++b) dst[b] = src[b * sb];
         }
-      }
-      for (size_t d = last; d-- > 0;) {
-        if (d == u) continue;
-        if (++index[d] < extent_[d]) break;
-        index[d] = 0;
       }
     }
   }
+
+  static constexpr int64_t kTile = 16;
 
   int64_t extent_[kMaxRank] = {}, stride_[kMaxRank] = {};
   size_t rank_ = 0;

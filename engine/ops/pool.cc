@@ -36,7 +36,7 @@ class Pool final : public OpKernel {
     const float* x = ctx.in<float>(0);
     float* y = ctx.out<float>(0);
     if (g_.c == 0) return;
-    const size_t rows = g_.n * g_.oh, min_rows = kMinParallelWork / (g_.ow * g_.c * g_.kh * g_.kw) + 1;
+    const size_t rows = g_.n * g_.oh, min_rows = kMinParallelFloats / (g_.ow * g_.c * g_.kh * g_.kw) + 1;
     ctx.pool->parallel_for(rows, chunk_items(rows, ctx.pool->threads(), 1, min_rows),
                            [&](size_t begin, size_t end) {
                              for (size_t r = begin; r < end; ++r) run_row(x, y, r / g_.oh, r % g_.oh);

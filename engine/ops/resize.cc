@@ -38,7 +38,7 @@ class ResizeNearest final : public OpKernel {
     const float* x = ctx.in<float>(0);
     float* y = ctx.out<float>(0);
     if (c_ == 0) return;
-    const size_t oh = ys_.size(), rows = n_ * oh, min_rows = kMinParallelWork / (xs_.size() * c_ + 1) + 1;
+    const size_t oh = ys_.size(), rows = n_ * oh, min_rows = kMinParallelFloats / (xs_.size() * c_ + 1) + 1;
     ctx.pool->parallel_for(rows, chunk_items(rows, ctx.pool->threads(), 1, min_rows),
                            [&](size_t begin, size_t end) {
                              for (size_t r = begin; r < end; ++r) {
@@ -64,7 +64,7 @@ class ResizeLinear final : public OpKernel {
     const float* x = ctx.in<float>(0);
     float* y = ctx.out<float>(0);
     if (c_ == 0) return;
-    const size_t oh = ys_.size(), rows = n_ * oh, min_rows = kMinParallelWork / (xs_.size() * c_ + 1) + 1;
+    const size_t oh = ys_.size(), rows = n_ * oh, min_rows = kMinParallelFloats / (xs_.size() * c_ + 1) + 1;
     ctx.pool->parallel_for(rows, chunk_items(rows, ctx.pool->threads(), 1, min_rows),
                            [&](size_t begin, size_t end) {
                              for (size_t r = begin; r < end; ++r) {

@@ -21,7 +21,7 @@ class GlobalAveragePool final : public OpKernel {
     float* y = ctx.out<float>(0);
     const float inv = 1.0f / static_cast<float>(pixels_);
     // Enough channels per task that its pixels are worth a thread.
-    const size_t chunk = chunk_items(c_, ctx.pool->threads(), 16, kMinParallelWork / pixels_ + 1);
+    const size_t chunk = chunk_items(c_, ctx.pool->threads(), 16, kMinParallelFloats / pixels_ + 1);
     const size_t per_image = (c_ + chunk - 1) / chunk;
     ctx.pool->parallel_for(n_ * per_image, 1, [&](size_t begin, size_t end) {
       for (size_t t = begin; t < end; ++t) {

@@ -727,14 +727,15 @@ TEST_CASE("ops: Resize by hand, and its errors", "[engine][ops]") {
 }
 
 TEST_CASE(
-    "interpreter: the elementwise, pooling, resize and data movement ops give the same bits on 1, 2 "
+    "interpreter: the elementwise, pooling, resize, data movement and convolution ops give the same bits on "
+    "1, 2 "
     "and 3 threads",
     "[engine][interpreter][threads]") {
   Rng rng(36);
-  const int64_t c = 96;
+  const int64_t c = 128;
   auto make = [&](Rng& r) {
     Builder bld;
-    const int x = bld.input("x", {1, 24, 20, c});  // 46080 floats: several chunks of the flat range
+    const int x = bld.input("x", {1, 48, 48, c});  // 294912 floats: a few chunks of the flat range
     int t = bld.node("Sigmoid", {x});
     t = bld.node("Mul", {x, t});  // swish
     t = bld.node("HardSwish", {t});
@@ -742,15 +743,17 @@ TEST_CASE(
     u = bld.node("Add", {u, bld.constant("bias", {c}, random_values(r, size_t(c)))});  // broadcast rows
     u = bld.node("Clip", {u}, {{"min", 0.25f}, {"max", 0.75f}});
     u = bld.node("Relu", {bld.node("Add", {u, t})});
+    u = bld.node("Conv2D", {u, bld.constant("pw", {c, 1, 1, c}, random_values(r, size_t(c * c)))},
+                 {{"activation", std::string("relu")}});  // dense: output pixels split
     const int se = bld.node("GlobalAveragePool", {u});
     u = bld.node("Mul", {u, se});  // squeeze-and-excitation style broadcast
     u = bld.node("Conv2D", {u, bld.constant("dw3", {c, 3, 3, 1}, random_values(r, size_t(c * 9)))},
                  {{"group", c}, {"pads", Ints{1, 1, 1, 1}}, {"activation", std::string("relu6")}});
     int q = bld.node("Transpose", {u}, {{"perm", Ints{0, 3, 1, 2}}});  // tiled
     q = bld.node("Transpose", {q}, {{"perm", Ints{0, 2, 3, 1}}});
-    q = bld.node("Reshape", {q}, {{"shape", Ints{1, 24, 20, 2, c / 2}}});  // channel shuffle: row copies
+    q = bld.node("Reshape", {q}, {{"shape", Ints{1, 48, 48, 2, c / 2}}});  // channel shuffle: row copies
     q = bld.node("Transpose", {q}, {{"perm", Ints{0, 1, 2, 4, 3}}});
-    q = bld.node("Reshape", {q}, {{"shape", Ints{1, 24, 20, c}}});
+    q = bld.node("Reshape", {q}, {{"shape", Ints{1, 48, 48, c}}});
     u = bld.node("Conv2D", {q, bld.constant("dw5", {c, 5, 5, 1}, random_values(r, size_t(c * 25)))},
                  {{"group", c}, {"pads", Ints{2, 2, 2, 2}}, {"strides", Ints{2, 2}}});
     int p = bld.node("MaxPool2D", {u},
@@ -763,7 +766,7 @@ TEST_CASE(
     bld.g.outputs = {l, n, se};
     return std::move(bld.g);
   };
-  const std::vector<float> x = random_values(rng, size_t(24 * 20 * c));
+  const std::vector<float> x = random_values(rng, size_t(48 * 48 * c));
   std::vector<std::vector<uint8_t>> results;
   for (size_t threads : {1, 2, 3}) {
     Rng weights(98);
