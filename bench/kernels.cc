@@ -4,9 +4,10 @@
 // MobileNetV2-224 and ResNet18-224 and a square 512^3 GEMM, against the
 // measured int8 peak of this CPU and against XNNPACK on the same shapes, and
 // the depthwise family (kernels/dwconv/) on MobileNetV2's depthwise layers
-// against XNNPACK's, and ends with grep-able headline lines. `--run` runs one variant on one shape
-// a given number of times and nothing else, for instruction counts under
-// qemu (see bench/run).
+// against XNNPACK's, then the fp32 depthwise family (kernels/f32dw/) on the
+// same layers against XNNPACK's f32 convolution, and ends with grep-able headline lines. `--run` runs one
+// variant on one shape a given number of times and nothing else, for instruction counts under qemu (see
+// bench/run).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -27,6 +28,7 @@
 #include "bench/xnnpack_peer.h"
 #include "kernels/conv/conv.h"
 #include "kernels/dwconv/dwconv.h"
+#include "kernels/f32dw/f32dw.h"
 #include "kernels/gemm/gemm.h"
 
 namespace huddle::bench {
@@ -44,7 +46,8 @@ constexpr const char* kHelp =
     "convolutions of MobileNetV2-224 and ResNet18-224 and a 512^3 GEMM, against\n"
     "the measured int8 peak and XNNPACK (when built in), and the depthwise\n"
     "variant of each isa on MobileNetV2's depthwise layers against XNNPACK (no\n"
-    "% of peak: they are memory-bound), then prints headlines.\n"
+    "% of peak: they are memory-bound), then prints headlines; last the fp32\n"
+    "depthwise variant of each isa on the same layers against XNNPACK's f32.\n"
     "The variants, XNNPACK and the peak loops are sampled in turn, so a change in\n"
     "the machine's load hits them alike.\n"
     "\n"
@@ -111,6 +114,7 @@ Case conv(const char* net, const char* prefix, const char* part, size_t hw, size
 
 const char* const kMbv2 = "MobileNetV2-224";
 const char* const kRn18 = "ResNet18-224";
+const char* const kEffb0 = "EfficientNet-B0-224";
 const char* const kSquare = "square GEMM";
 const char* const kSquareName = "gemm.512x512x512";
 
@@ -163,6 +167,19 @@ std::vector<Case> cases() {
   };
   for (const auto& d : dw)
     v.push_back(depthwise(kMbv2, "mbv2.", "depthwise", d.hw, d.channels, 3, d.stride, d.count));
+  // EfficientNet-B0-224's depthwise convolutions (3x3 and 5x5, one per MBConv
+  // block: expansion t, kernel, stride, channels, blocks 1/3/1/16/1, 6/3/2/24/2,
+  // 6/5/2/40/2, 6/3/2/80/3, 6/5/1/112/3, 6/5/2/192/4, 6/3/1/320/1).
+  const struct {
+    size_t hw, channels, k, stride;
+    int count;
+  } edw[] = {
+      {112, 32, 3, 1, 1}, {112, 96, 3, 2, 1}, {56, 144, 3, 1, 1}, {56, 144, 5, 2, 1},
+      {28, 240, 5, 1, 1}, {28, 240, 3, 2, 1}, {14, 480, 3, 1, 2}, {14, 480, 5, 1, 1},
+      {14, 672, 5, 1, 2}, {14, 672, 5, 2, 1}, {7, 1152, 5, 1, 3}, {7, 1152, 3, 1, 1},
+  };
+  for (const auto& d : edw)
+    v.push_back(depthwise(kEffb0, "effb0.", "depthwise", d.hw, d.channels, d.k, d.stride, d.count));
   // ResNet18-224: conv1, the 3x3 convolutions of the four stages (the first
   // of stages 2-4 with stride 2), the 1x1 stride-2 downsample convolutions.
   v.push_back(conv(kRn18, "rn18.", "conv1", 224, 3, 64, 7, 2, 1));
@@ -395,6 +412,97 @@ Total total(const std::vector<Row>& rows, const std::string& net, const std::vec
   return t;
 }
 
+// The fp32 depthwise family (kernels/f32dw/) on the depthwise cases: per
+// column f32dw_for(isa), against XNNPACK's f32 convolution with groups =
+// channels; ReLU6 fused, as in MobileNetV2. Prints its table, the outputs'
+// largest difference from XNNPACK and a headline.
+void bench_f32dw(const Options& o, const std::vector<Case>& all, bool peer, const std::string& peer_missing) {
+  const std::vector<const QGemmUkernel*>& variants = o.variants;
+  std::vector<Row> rows;
+  double worst = 0;
+  for (const Case& c : all) {
+    if (c.kind != Kind::dwconv) continue;
+    if (!o.filter.empty() && c.name.find(o.filter) == std::string::npos) continue;
+    std::fprintf(stderr, "kernels: fp32 %s\n", c.name.c_str());
+    F32ConvShape s;
+    s.in_h = c.shape.in_h, s.in_w = c.shape.in_w, s.in_c = s.out_c = c.groups;
+    s.kernel_h = c.shape.kernel_h, s.kernel_w = c.shape.kernel_w;
+    s.stride_h = c.shape.stride_h, s.stride_w = c.shape.stride_w;
+    s.pad_top = c.shape.pad_top, s.pad_left = c.shape.pad_left;
+    s.pad_bottom = c.shape.pad_bottom, s.pad_right = c.shape.pad_right;
+    std::mt19937 gen(1234);
+    std::normal_distribution<float> normal;
+    const size_t taps = s.kernel_h * s.kernel_w, out_size = s.out_h() * s.out_w() * s.out_c;
+    std::vector<float> in(s.in_h * s.in_w * s.in_c), w(taps * s.in_c), w_xnn(w.size()), bias(s.in_c);
+    for (auto* v : {&in, &w, &bias})
+      for (float& x : *v) x = normal(gen);
+    for (size_t ch = 0; ch < s.in_c; ++ch)  // XNNPACK takes [channel][kh][kw]
+      for (size_t t = 0; t < taps; ++t) w_xnn[ch * taps + t] = w[t * s.in_c + ch];
+    std::vector<float> out(out_size), peer_out(out_size);
+    std::vector<Run> runs;
+    std::vector<std::shared_ptr<std::vector<float>>> packs;
+    for (const QGemmUkernel* uk : variants) {
+      const F32DwUkernel& dw = f32dw_for(uk->isa);
+      auto packed = std::make_shared<std::vector<float>>(f32dw_packed_size(s) / sizeof(float));
+      f32dw_pack(s, w.data(), bias.data(), packed->data());
+      const size_t oh = s.out_h();
+      runs.push_back([&dw, s, oh, packed, &in, &out] {
+        dw.run(s, 0, oh, in.data(), packed->data(), out.data(), kF32Relu6);
+      });
+    }
+    std::shared_ptr<XnnF32DwConv> op;
+    if (peer) {
+      op =
+          std::make_shared<XnnF32DwConv>(s, w_xnn.data(), bias.data(), kF32Relu6, in.data(), peer_out.data());
+      runs.push_back([op] { op->run(); });
+    }
+    Row r{&c, median_ms(runs, o.seconds), 0, -1, 0, {}};
+    if (peer) {
+      r.peer_ms = r.ms.back();
+      r.ms.pop_back();
+      runs[variants.size() - 1]();
+      for (size_t i = 0; i < out_size; ++i) worst = std::max(worst, double(std::abs(out[i] - peer_out[i])));
+    }
+    rows.push_back(r);
+  }
+  if (rows.empty()) return;
+  std::printf(
+      "\n== fp32 depthwise convolutions, ReLU6 fused (kernels/f32dw/; MAC = pixels x channels x taps)\n");
+  std::printf("variants (per column):");
+  for (const QGemmUkernel* uk : variants) std::printf(" %s", f32dw_for(uk->isa).name);
+  std::printf("\npeer: %s\n",
+              peer ? "XNNPACK f32 convolution, groups = channels" : ("none: " + peer_missing).c_str());
+  print_header(variants);
+  print_rule(variants.size());
+  for (const Row& r : rows) {
+    char count[16];
+    std::snprintf(count, sizeof count, "%d", r.c->count);
+    const std::string gemm = std::to_string(r.c->gemm_m()) + "x" + std::to_string(r.c->gemm_n()) + "x" +
+                             std::to_string(r.c->gemm_k());
+    print_times(("f32." + r.c->name).c_str(), count, gemm, r.c->macs(), r.ms, r.peer_ms, variants, {});
+  }
+  const std::pair<const char*, const char*> nets[] = {{kMbv2, "MobileNetV2"}, {kEffb0, "EfficientNet-B0"}};
+  std::vector<std::pair<std::string, Total>> totals;
+  for (const auto& [net, label] : nets) {
+    const Total t = total(rows, net, {}, variants.size());
+    if (t.macs == 0) continue;
+    char mmac[32];
+    std::snprintf(mmac, sizeof mmac, "%.0f MMAC", t.macs * 1e-6);
+    print_times((std::string(label) + " f32 depthwise").c_str(), "", mmac, t.macs, t.ms, t.peer_ms, variants,
+                {});
+    totals.emplace_back(label, t);
+  }
+  if (peer) std::printf("outputs: best variant vs XNNPACK max |difference| %.3g\n", worst);
+  for (const auto& [label, t] : totals) {
+    if (t.peer_ms > 0)
+      std::printf("%s fp32 depthwise total vs XNNPACK: %.2f x [%s %.3f ms, XNNPACK %.3f ms]\n", label.c_str(),
+                  t.peer_ms / t.ms.back(), isa_name(variants.back()->isa), t.ms.back(), t.peer_ms);
+    else
+      std::printf("%s fp32 depthwise total vs XNNPACK: n/a (%s) [%s %.3f ms]\n", label.c_str(),
+                  peer ? "not measured" : peer_missing.c_str(), isa_name(variants.back()->isa), t.ms.back());
+  }
+}
+
 int bench(const Options& o) {
   const std::vector<const QGemmUkernel*>& variants = o.variants;
   const std::string peer_missing = o.peer ? xnnpack_unavailable() : "skipped (--no-peer)";
@@ -511,9 +619,10 @@ int bench(const Options& o) {
     for (const std::string& part : labels) {
       const Total t =
           total(rows, n, part.empty() ? std::vector<std::string>{} : std::vector{part}, variants.size());
-      const std::string label = (n == kMbv2   ? "MobileNetV2"
-                                 : n == kRn18 ? "ResNet18"
-                                              : n) +
+      const std::string label = (n == kMbv2    ? "MobileNetV2"
+                                 : n == kRn18  ? "ResNet18"
+                                 : n == kEffb0 ? "EfficientNet-B0"
+                                               : n) +
                                 " " + (part.empty() ? "all" : part);
       char mmac[32];
       std::snprintf(mmac, sizeof mmac, "%.0f MMAC", t.macs * 1e-6);
@@ -569,6 +678,7 @@ int bench(const Options& o) {
       std::printf("%s vs XNNPACK: n/a (%s) [%s %.3f ms]\n", h.label,
                   peer ? "not measured" : peer_missing.c_str(), isa_name(variants.back()->isa), t.ms.back());
   }
+  bench_f32dw(o, all, peer, peer_missing);
   return 0;
 }
 

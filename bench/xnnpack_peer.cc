@@ -52,6 +52,27 @@ XnnConv::~XnnConv() { xnn_delete_operator(static_cast<xnn_operator_t>(op_)); }
 
 void XnnConv::run() const { check(xnn_run_operator(static_cast<xnn_operator_t>(op_), nullptr), "run"); }
 
+XnnF32DwConv::XnnF32DwConv(const kernels::F32ConvShape& s, const float* weights, const float* bias,
+                           const kernels::F32Clamp& clamp, const float* in, float* out) {
+  xnn_operator_t op = nullptr;
+  check(xnn_create_convolution2d_nhwc_f32(
+            static_cast<uint32_t>(s.pad_top), static_cast<uint32_t>(s.pad_right),
+            static_cast<uint32_t>(s.pad_bottom), static_cast<uint32_t>(s.pad_left),
+            static_cast<uint32_t>(s.kernel_h), static_cast<uint32_t>(s.kernel_w),
+            static_cast<uint32_t>(s.stride_h), static_cast<uint32_t>(s.stride_w),
+            static_cast<uint32_t>(s.dilation_h), static_cast<uint32_t>(s.dilation_w),
+            static_cast<uint32_t>(s.in_c), 1, 1, s.in_stride(), s.out_stride(), weights, bias, clamp.min,
+            clamp.max, 0, &op),
+        "xnn_create_convolution2d_nhwc_f32");
+  op_ = op;
+  check(xnn_setup_convolution2d_nhwc_f32(op, s.batch, s.in_h, s.in_w, in, out, nullptr),
+        "xnn_setup_convolution2d_nhwc_f32");
+}
+
+XnnF32DwConv::~XnnF32DwConv() { xnn_delete_operator(static_cast<xnn_operator_t>(op_)); }
+
+void XnnF32DwConv::run() const { check(xnn_run_operator(static_cast<xnn_operator_t>(op_), nullptr), "run"); }
+
 #else
 
 std::string xnnpack_unavailable() {
@@ -68,6 +89,13 @@ XnnConv::XnnConv(const kernels::ConvShape&, size_t, const int8_t*, const int32_t
 }
 XnnConv::~XnnConv() = default;
 void XnnConv::run() const {}
+
+XnnF32DwConv::XnnF32DwConv(const kernels::F32ConvShape&, const float*, const float*, const kernels::F32Clamp&,
+                           const float*, float*) {
+  throw std::logic_error("XNNPACK is not in this build");
+}
+XnnF32DwConv::~XnnF32DwConv() = default;
+void XnnF32DwConv::run() const {}
 
 #endif
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "kernels/conv/conv.h"
+#include "kernels/f32/f32.h"
 
 namespace huddle::bench {
 
@@ -27,6 +28,23 @@ class XnnConv {
   ~XnnConv();
   XnnConv(const XnnConv&) = delete;
   XnnConv& operator=(const XnnConv&) = delete;
+
+  void run() const;
+
+ private:
+  void* op_ = nullptr;  // xnn_operator_t
+};
+
+// One fp32 depthwise convolution (groups = channels, multiplier 1) prepared
+// in XNNPACK on fixed buffers: shape.in_c = shape.out_c = channels, weights
+// [channel][kh][kw] (XNNPACK's layout), clamp as huddle's.
+class XnnF32DwConv {
+ public:
+  XnnF32DwConv(const kernels::F32ConvShape& shape, const float* weights, const float* bias,
+               const kernels::F32Clamp& clamp, const float* in, float* out);
+  ~XnnF32DwConv();
+  XnnF32DwConv(const XnnF32DwConv&) = delete;
+  XnnF32DwConv& operator=(const XnnF32DwConv&) = delete;
 
   void run() const;
 

@@ -31,4 +31,12 @@ std::vector<int64_t> ints_attr(const PrepareContext& ctx, const char* name, size
   return v;
 }
 
+size_t chunk_items(size_t items, size_t threads, size_t align, size_t min_chunk) {
+  if (threads <= 1) return items ? items : 1;
+  size_t chunk = (items + 4 * threads - 1) / (4 * threads);
+  if (chunk < min_chunk) chunk = min_chunk;
+  chunk = (chunk + align - 1) / align * align;
+  return chunk ? chunk : 1;
+}
+
 }  // namespace huddle::engine::ops

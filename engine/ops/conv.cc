@@ -3,13 +3,15 @@
 //   attrs:   strides [sh, sw] = [1, 1], dilations [dh, dw] = [1, 1],
 //            pads [top, left, bottom, right] = [0, 0, 0, 0], group = 1, activation (see common.h)
 //   output:  Y [N, OH, OW, O]
-// group 1 runs on the fp32 GEMM kernels (indirect, no im2col); group == C == O
-// (depthwise) on a channel-vectorised loop; other groups as one GEMM
+// group 1 runs on the fp32 GEMM kernels (indirect, no im2col), its output
+// pixels split over threads (or its channels, when the pixels are few); group == C == O
+// (depthwise) on the fp32 depthwise kernels; other groups as one GEMM
 // convolution per group on channel slices.
 #include <algorithm>
 #include <vector>
 
 #include "engine/ops/common.h"
+#include "kernels/f32dw/f32dw.h"
 
 namespace huddle::engine::ops {
 namespace {
@@ -30,12 +32,26 @@ class GroupedConv final : public OpKernel {
  public:
   GroupedConv(std::vector<F32Conv> groups, size_t in_group_c, size_t out_group_c, F32Clamp clamp)
       : groups_(std::move(groups)), in_c_(in_group_c), out_c_(out_group_c), clamp_(clamp) {}
-  // Every (group, channel range) pair is one task; splitting channels keeps
-  // each output's sum in the same order, so any thread count gives the same bits.
+  // One group with enough output pixels splits pixels (whole row tiles) over
+  // the threads, else every (group, channel range) pair is one task. Either
+  // split keeps each output's sum in the same order, so any thread count
+  // gives the same bits.
   void run(const RunContext& ctx) const override {
     const float* x = ctx.in<float>(0);
     float* y = ctx.out<float>(0);
-    const size_t chunk = column_chunk(out_c_, groups_[0].column_granule(), ctx.pool->threads());
+    const size_t threads = ctx.pool->threads();
+    const F32Conv& conv = groups_[0];
+    const F32ConvShape& s = conv.shape();
+    const size_t pixels = s.batch * s.out_h() * s.out_w(), mr = conv.ukernel().mr;
+    if (threads > 1 && groups_.size() == 1 && pixels >= 4 * threads * mr) {
+      const size_t min_pixels = kMinParallelMacs / (out_c_ * s.k()) + 1;
+      ctx.pool->parallel_for(pixels, chunk_items(pixels, threads, mr, min_pixels),
+                             [&](size_t begin, size_t end) { conv.run_pixels(begin, end, x, y, clamp_); });
+      return;
+    }
+    // Small convolutions (the 1x1 ones of squeeze-and-excitation blocks) stay on one thread.
+    const bool small = groups_.size() * pixels * out_c_ * s.k() < 2 * kMinParallelMacs;
+    const size_t chunk = column_chunk(out_c_, conv.column_granule(), small ? 1 : threads);
     const size_t per_group = (out_c_ + chunk - 1) / chunk;
     ctx.pool->parallel_for(groups_.size() * per_group, 1, [&](size_t begin, size_t end) {
       for (size_t t = begin; t < end; ++t) {
@@ -53,44 +69,29 @@ class GroupedConv final : public OpKernel {
 
 class DepthwiseConv final : public OpKernel {
  public:
-  DepthwiseConv(const F32ConvShape& s, std::vector<float> weights, std::vector<float> bias, F32Clamp clamp)
-      : s_(s), w_(std::move(weights)), b_(std::move(bias)), clamp_(clamp) {}
+  DepthwiseConv(const F32ConvShape& s, const float* weights, const float* bias, F32Clamp clamp)
+      : uk_(&kernels::f32dw()), s_(s), clamp_(clamp) {
+    packed_.resize(kernels::f32dw_packed_size(s_) / sizeof(float));
+    kernels::f32dw_pack(s_, weights, bias, packed_.data());
+  }
 
-  // Output rows (over the batch) are split between threads.
+  // Output rows (over the batch) are split between threads; each output is
+  // formed the same way whatever the split, so any thread count gives the same bits.
   void run(const RunContext& ctx) const override {
     const float* x = ctx.in<float>(0);
     float* y = ctx.out<float>(0);
-    const size_t oh = s_.out_h();
-    ctx.pool->parallel_for(s_.batch * oh, 1, [&](size_t begin, size_t end) {
-      for (size_t r = begin; r < end; ++r) run_row(x, y, r / oh, r % oh);
-    });
+    const size_t rows = s_.batch * s_.out_h();
+    const size_t row_macs = s_.out_w() * s_.in_c * s_.kernel_h * s_.kernel_w;
+    const size_t min_rows = kMinParallelMacs / row_macs + 1;
+    ctx.pool->parallel_for(
+        rows, chunk_items(rows, ctx.pool->threads(), 1, min_rows),
+        [&](size_t begin, size_t end) { uk_->run(s_, begin, end, x, packed_.data(), y, clamp_); });
   }
 
  private:
-  void run_row(const float* x, float* y, size_t n, size_t oy) const {
-    const size_t c = s_.in_c, oh = s_.out_h(), ow = s_.out_w();
-    const float* xn = x + n * s_.in_h * s_.in_w * c;
-    for (size_t ox = 0; ox < ow; ++ox) {
-      float* out = y + ((n * oh + oy) * ow + ox) * c;
-      std::copy(b_.begin(), b_.end(), out);
-      for (size_t ky = 0; ky < s_.kernel_h; ++ky) {
-        const size_t iy = oy * s_.stride_h + ky * s_.dilation_h;  // shifted by pad_top
-        if (iy < s_.pad_top || iy - s_.pad_top >= s_.in_h) continue;
-        for (size_t kx = 0; kx < s_.kernel_w; ++kx) {
-          const size_t ix = ox * s_.stride_w + kx * s_.dilation_w;
-          if (ix < s_.pad_left || ix - s_.pad_left >= s_.in_w) continue;
-          const float* in = xn + ((iy - s_.pad_top) * s_.in_w + (ix - s_.pad_left)) * c;
-          const float* w = w_.data() + (ky * s_.kernel_w + kx) * c;
-          for (size_t ch = 0; ch < c; ++ch) out[ch] += in[ch] * w[ch];
-        }
-      }
-      for (size_t ch = 0; ch < c; ++ch) out[ch] = std::min(std::max(out[ch], clamp_.min), clamp_.max);
-    }
-  }
-
+  const kernels::F32DwUkernel* uk_;
   F32ConvShape s_;
-  std::vector<float> w_;  // [KH][KW][C]
-  std::vector<float> b_;
+  std::vector<float> packed_;
   F32Clamp clamp_;
 };
 
@@ -129,12 +130,11 @@ std::unique_ptr<OpKernel> prepare_conv(PrepareContext& ctx) {
 
   const float* wdata = w.values<float>().data();
   if (group > 1 && group == c && o == c) {  // depthwise: OHWI [C, KH, KW, 1] -> [KH][KW][C]
-    std::vector<float> dw(static_cast<size_t>(kh * kw * c)), b(static_cast<size_t>(c), 0.0f);
+    std::vector<float> dw(static_cast<size_t>(kh * kw * c));
     for (int64_t ch = 0; ch < c; ++ch)
       for (int64_t k = 0; k < kh * kw; ++k) dw[static_cast<size_t>(k * c + ch)] = wdata[ch * kh * kw + k];
-    if (bias) std::copy(bias, bias + c, b.begin());
     s.in_c = s.out_c = static_cast<size_t>(c);
-    return std::make_unique<DepthwiseConv>(s, std::move(dw), std::move(b), clamp);
+    return std::make_unique<DepthwiseConv>(s, dw.data(), bias, clamp);
   }
   s.in_pixel_stride = static_cast<size_t>(c);
   s.out_pixel_stride = static_cast<size_t>(o);
@@ -155,7 +155,8 @@ class FullyConnected final : public OpKernel {
     const auto& uk = kernels::f32gemm();
     const float* x = ctx.in<float>(0);
     float* y = ctx.out<float>(0);
-    const size_t chunk = column_chunk(n_, uk.nr, ctx.pool->threads());
+    const size_t threads = m_ * n_ * k_ < 2 * kMinParallelMacs ? 1 : ctx.pool->threads();
+    const size_t chunk = column_chunk(n_, uk.nr, threads);
     ctx.pool->parallel_for((n_ + chunk - 1) / chunk, 1, [&](size_t begin, size_t end) {
       for (size_t t = begin; t < end; ++t) {
         const size_t n0 = t * chunk, n1 = n0 + chunk < n_ ? n0 + chunk : n_;

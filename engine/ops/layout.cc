@@ -66,16 +66,25 @@ class Concat final : public OpKernel {
       : outer_(outer), chunks_(std::move(chunks)), last_axis_(last_axis) {
     row_ = std::accumulate(chunks_.begin(), chunks_.end(), size_t{0});
   }
+  // Outer indices are split between threads (each copies its rows of every input).
   void run(const RunContext& ctx) const override {
     float* y = ctx.out<float>(0);
     if (row_ == 0) return;
+    const size_t min_outer = kMinParallelFloats / row_ + 1;
+    ctx.pool->parallel_for(outer_, chunk_items(outer_, ctx.pool->threads(), 1, min_outer),
+                           [&](size_t begin, size_t end) { copy(ctx, begin, end, y); });
+  }
+
+ private:
+  // Outer indices [o0, o1) of every input.
+  void copy(const RunContext& ctx, size_t o0, size_t o1, float* y) const {
     size_t offset = 0;
     for (size_t i = 0; i < chunks_.size(); ++i) {
       const float* x = ctx.in<float>(i);
       const size_t k = chunks_[i];
       if (k == 0) continue;
       if (last_axis_ && k <= 16) {  // channels: short copies, no memcpy call per pixel
-        for (size_t o = 0; o < outer_; ++o) {
+        for (size_t o = o0; o < o1; ++o) {
           const float* src = x + o * k;
           float* dst = y + o * row_ + offset;
           for (size_t j = 0; j < k; ++j) dst[j] = src[j];
@@ -83,13 +92,12 @@ class Concat final : public OpKernel {
       } else if (outer_ == 1) {
         copy_floats(y + offset, x, k);
       } else {
-        for (size_t o = 0; o < outer_; ++o) copy_floats(y + o * row_ + offset, x + o * k, k);
+        for (size_t o = o0; o < o1; ++o) copy_floats(y + o * row_ + offset, x + o * k, k);
       }
       offset += k;
     }
   }
 
- private:
   size_t outer_;
   std::vector<size_t> chunks_;  // elements per outer index, per input
   bool last_axis_;
@@ -220,6 +228,7 @@ class Gather final : public OpKernel {
       if (stride_[d] == 1) unit_ = static_cast<int>(d);
   }
 
+  // Rows of the last dimension (or, tiled, the outer indices) are split between threads.
   void run(const RunContext& ctx) const override {
     if (total_ == 0) return;
     const float* x = ctx.in<float>(0) + base_;
@@ -228,19 +237,43 @@ class Gather final : public OpKernel {
       y[0] = x[0];
       return;
     }
-    const size_t last = rank_ - 1;
-    const int64_t inner = extent_[last], step = stride_[last];
+    const size_t last = rank_ - 1, threads = ctx.pool->threads();
+    const int64_t inner = extent_[last];
     if (unit_ >= 0 && inner >= 4 && extent_[unit_] >= 4) {
-      tiled(x, y);
+      // Strips of kTile along unit_ (all of the last dim), per outer index.
+      const size_t strips = static_cast<size_t>(total_ / (inner * extent_[unit_])) * a_strips();
+      const size_t min_strips = kMinParallelFloats / static_cast<size_t>(inner * kTile) + 1;
+      ctx.pool->parallel_for(strips, chunk_items(strips, threads, 1, min_strips),
+                             [&](size_t begin, size_t end) { tiled(x, y, begin, end); });
       return;
     }
+    const size_t rows = static_cast<size_t>(total_ / inner),
+                 min_rows = kMinParallelFloats / static_cast<size_t>(inner) + 1;
+    ctx.pool->parallel_for(rows, chunk_items(rows, threads, 1, min_rows),
+                           [&](size_t begin, size_t end) { copy_rows(x, y, begin, end); });
+  }
+
+ private:
+  // index[d] for d < last (skipping dim `skip`) of the flat position `at` over those dims.
+  void unflatten(size_t at, size_t skip, int64_t* index) const {
+    for (size_t d = rank_ - 1; d-- > 0;) {
+      if (d == skip) continue;
+      index[d] = static_cast<int64_t>(at % static_cast<size_t>(extent_[d]));
+      at /= static_cast<size_t>(extent_[d]);
+    }
+  }
+
+  // Output rows [r0, r1) of the last dimension.
+  void copy_rows(const float* x, float* y, size_t r0, size_t r1) const {
+    const size_t last = rank_ - 1;
+    const int64_t inner = extent_[last], step = stride_[last];
     int64_t index[kMaxRank] = {};
-    const int64_t rows = total_ / inner;
-    for (int64_t r = 0; r < rows; ++r) {
+    unflatten(r0, rank_, index);
+    for (size_t r = r0; r < r1; ++r) {
       int64_t off = 0;
       for (size_t d = 0; d < last; ++d) off += index[d] * stride_[d];
       const float* src = x + off;
-      float* dst = y + r * inner;
+      float* dst = y + static_cast<int64_t>(r) * inner;
       if (step == 1)
         copy_floats(dst, src, static_cast<size_t>(inner));
       else
@@ -252,42 +285,38 @@ class Gather final : public OpKernel {
     }
   }
 
- private:
+  // Strips of kTile indices along unit_ per outer index (every dim but the last and unit_).
+  size_t a_strips() const { return static_cast<size_t>((extent_[unit_] + kTile - 1) / kTile); }
+
   // Y's last dim strides through X while Y's dim unit_ walks X contiguously:
-  // copy in square tiles so reads and writes both stay in cache lines.
-  void tiled(const float* x, float* y) const {
-    constexpr int64_t kTile = 16;
-    const size_t last = rank_ - 1, u = static_cast<size_t>(unit_);
+  // copy in square tiles so reads and writes both stay in cache lines. Only
+  // strips [t0, t1): strip t is outer index t / a_strips(), unit_ indices
+  // from t % a_strips() * kTile.
+  void tiled(const float* x, float* y, size_t t0, size_t t1) const {
+    const size_t last = rank_ - 1, u = static_cast<size_t>(unit_), strips = a_strips();
     const int64_t nb = extent_[last], sb = stride_[last], na = extent_[u];
     int64_t ystride[kMaxRank];
     ystride[last] = 1;
     for (size_t d = last; d-- > 0;) ystride[d] = ystride[d + 1] * extent_[d + 1];
     const int64_t ya = ystride[u];
-    int64_t index[kMaxRank] = {};
-    int64_t outer = 1;
-    for (size_t d = 0; d < last; ++d)
-      if (d != u) outer *= extent_[d];
-    for (int64_t o = 0; o < outer; ++o) {
+    for (size_t t = t0; t < t1; ++t) {
+      int64_t index[kMaxRank] = {};
+      unflatten(t / strips, u, index);
       int64_t xoff = 0, yoff = 0;
       for (size_t d = 0; d < last; ++d) xoff += index[d] * stride_[d], yoff += index[d] * ystride[d];
-      for (int64_t a0 = 0; a0 < na; a0 += kTile) {
-        const int64_t a1 = std::min(na, a0 + kTile);
-        for (int64_t b0 = 0; b0 < nb; b0 += kTile) {
-          const int64_t b1 = std::min(nb, b0 + kTile);
-          for (int64_t a = a0; a < a1; ++a) {
-            const float* src = x + xoff + a;
-            float* dst = y + yoff + a * ya;
-            for (int64_t b = b0; b < b1; ++b) dst[b] = src[b * sb];
-          }
+      const int64_t a0 = static_cast<int64_t>(t % strips) * kTile, a1 = std::min(na, a0 + kTile);
+      for (int64_t b0 = 0; b0 < nb; b0 += kTile) {
+        const int64_t b1 = std::min(nb, b0 + kTile);
+        for (int64_t a = a0; a < a1; ++a) {
+          const float* src = x + xoff + a;
+          float* dst = y + yoff + a * ya;
+          for (int64_t b = b0; b < b1; ++b) dst[b] = src[b * sb];
         }
-      }
-      for (size_t d = last; d-- > 0;) {
-        if (d == u) continue;
-        if (++index[d] < extent_[d]) break;
-        index[d] = 0;
       }
     }
   }
+
+  static constexpr int64_t kTile = 16;
 
   int64_t extent_[kMaxRank] = {}, stride_[kMaxRank] = {};
   size_t rank_ = 0;

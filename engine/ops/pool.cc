@@ -30,43 +30,49 @@ class Pool final : public OpKernel {
  public:
   Pool(const PoolGeometry& g, bool count_include_pad) : g_(g), include_pad_(count_include_pad) {}
 
+  // Output rows (over the batch) are split between threads; each output is
+  // formed the same way whatever the split.
   void run(const RunContext& ctx) const override {
     const float* x = ctx.in<float>(0);
     float* y = ctx.out<float>(0);
+    if (g_.c == 0) return;
+    const size_t rows = g_.n * g_.oh, min_rows = kMinParallelFloats / (g_.ow * g_.c * g_.kh * g_.kw) + 1;
+    ctx.pool->parallel_for(rows, chunk_items(rows, ctx.pool->threads(), 1, min_rows),
+                           [&](size_t begin, size_t end) {
+                             for (size_t r = begin; r < end; ++r) run_row(x, y, r / g_.oh, r % g_.oh);
+                           });
+  }
+
+ private:
+  void run_row(const float* x, float* y, size_t b, size_t oy) const {
     const PoolGeometry& g = g_;
-    if (g.c == 0) return;
-    for (size_t b = 0; b < g.n; ++b) {
-      const float* xb = x + b * g.h * g.w * g.c;
-      for (size_t oy = 0; oy < g.oh; ++oy) {
-        // Window rows [y0, y1) in padded coordinates, clipped to the input.
-        const size_t py = oy * g.sh;
-        const size_t y0 = std::max(py, g.top) - g.top, y1 = std::min(py + g.kh, g.top + g.h) - g.top;
-        for (size_t ox = 0; ox < g.ow; ++ox) {
-          const size_t px = ox * g.sw;
-          const size_t x0 = std::max(px, g.left) - g.left, x1 = std::min(px + g.kw, g.left + g.w) - g.left;
-          float* out = y + ((b * g.oh + oy) * g.ow + ox) * g.c;
-          const float init = kMax ? -std::numeric_limits<float>::infinity() : 0.0f;
-          std::fill(out, out + g.c, init);
-          for (size_t iy = y0; iy < y1; ++iy)
-            for (size_t ix = x0; ix < x1; ++ix) {
-              const float* in = xb + (iy * g.w + ix) * g.c;
-              if constexpr (kMax) {
-                for (size_t ch = 0; ch < g.c; ++ch) out[ch] = std::max(out[ch], in[ch]);
-              } else {
-                for (size_t ch = 0; ch < g.c; ++ch) out[ch] += in[ch];
-              }
-            }
-          if constexpr (!kMax) {
-            const size_t count = include_pad_ ? g.kh * g.kw : (y1 - y0) * (x1 - x0);
-            const float inv = 1.0f / static_cast<float>(count);
-            for (size_t ch = 0; ch < g.c; ++ch) out[ch] *= inv;
+    const float* xb = x + b * g.h * g.w * g.c;
+    // Window rows [y0, y1) in padded coordinates, clipped to the input.
+    const size_t py = oy * g.sh;
+    const size_t y0 = std::max(py, g.top) - g.top, y1 = std::min(py + g.kh, g.top + g.h) - g.top;
+    for (size_t ox = 0; ox < g.ow; ++ox) {
+      const size_t px = ox * g.sw;
+      const size_t x0 = std::max(px, g.left) - g.left, x1 = std::min(px + g.kw, g.left + g.w) - g.left;
+      float* out = y + ((b * g.oh + oy) * g.ow + ox) * g.c;
+      const float init = kMax ? -std::numeric_limits<float>::infinity() : 0.0f;
+      std::fill(out, out + g.c, init);
+      for (size_t iy = y0; iy < y1; ++iy)
+        for (size_t ix = x0; ix < x1; ++ix) {
+          const float* in = xb + (iy * g.w + ix) * g.c;
+          if constexpr (kMax) {
+            for (size_t ch = 0; ch < g.c; ++ch) out[ch] = std::max(out[ch], in[ch]);
+          } else {
+            for (size_t ch = 0; ch < g.c; ++ch) out[ch] += in[ch];
           }
         }
+      if constexpr (!kMax) {
+        const size_t count = include_pad_ ? g.kh * g.kw : (y1 - y0) * (x1 - x0);
+        const float inv = 1.0f / static_cast<float>(count);
+        for (size_t ch = 0; ch < g.c; ++ch) out[ch] *= inv;
       }
     }
   }
 
- private:
   PoolGeometry g_;
   bool include_pad_;
 };

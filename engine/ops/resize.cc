@@ -15,7 +15,8 @@
 //   mode = "linear" (bilinear): with x0 = floor(x) and f = x - x0,
 //     (1 - f) * X[clamp(x0)] + f * X[clamp(x0 + 1)] along each axis (indices
 //     clamped to [0, H - 1], as ONNX's edge padding does).
-// Other modes ("cubic"), "tf_crop_and_resize" and antialias are refused in prepare.
+// Other modes ("cubic"), "tf_crop_and_resize" and antialias are refused in prepare. Output rows are split
+// over threads.
 #include <algorithm>
 #include <cmath>
 
@@ -38,12 +39,17 @@ class ResizeNearest final : public OpKernel {
     const float* x = ctx.in<float>(0);
     float* y = ctx.out<float>(0);
     if (c_ == 0) return;
-    for (size_t b = 0; b < n_; ++b)
-      for (size_t oy = 0; oy < ys_.size(); ++oy) {
-        const float* row = x + (b * h_ + ys_[oy]) * w_ * c_;
-        float* out = y + (b * ys_.size() + oy) * xs_.size() * c_;
-        for (size_t ox = 0; ox < xs_.size(); ++ox) std::copy_n(row + xs_[ox] * c_, c_, out + ox * c_);
-      }
+    const size_t oh = ys_.size(), rows = n_ * oh, min_rows = kMinParallelFloats / (xs_.size() * c_ + 1) + 1;
+    ctx.pool->parallel_for(rows, chunk_items(rows, ctx.pool->threads(), 1, min_rows),
+                           [&](size_t begin, size_t end) {
+                             for (size_t r = begin; r < end; ++r) {
+                               const size_t b = r / oh, oy = r % oh;
+                               const float* row = x + (b * h_ + ys_[oy]) * w_ * c_;
+                               float* out = y + r * xs_.size() * c_;
+                               for (size_t ox = 0; ox < xs_.size(); ++ox)
+                                 std::copy_n(row + xs_[ox] * c_, c_, out + ox * c_);
+                             }
+                           });
   }
 
  private:
@@ -59,24 +65,28 @@ class ResizeLinear final : public OpKernel {
     const float* x = ctx.in<float>(0);
     float* y = ctx.out<float>(0);
     if (c_ == 0) return;
-    for (size_t b = 0; b < n_; ++b)
-      for (size_t oy = 0; oy < ys_.size(); ++oy) {
-        const Tap ty = ys_[oy];
-        const float* r0 = x + (b * h_ + ty.i0) * w_ * c_;
-        const float* r1 = x + (b * h_ + ty.i1) * w_ * c_;
-        float* out = y + (b * ys_.size() + oy) * xs_.size() * c_;
-        for (size_t ox = 0; ox < xs_.size(); ++ox) {
-          const Tap tx = xs_[ox];
-          const float *a = r0 + tx.i0 * c_, *bb = r0 + tx.i1 * c_, *cc = r1 + tx.i0 * c_,
-                      *d = r1 + tx.i1 * c_;
-          float* o = out + ox * c_;
-          for (size_t ch = 0; ch < c_; ++ch) {
-            const float top = a[ch] + (bb[ch] - a[ch]) * tx.f;
-            const float bottom = cc[ch] + (d[ch] - cc[ch]) * tx.f;
-            o[ch] = top + (bottom - top) * ty.f;
-          }
-        }
-      }
+    const size_t oh = ys_.size(), rows = n_ * oh, min_rows = kMinParallelFloats / (xs_.size() * c_ + 1) + 1;
+    ctx.pool->parallel_for(rows, chunk_items(rows, ctx.pool->threads(), 1, min_rows),
+                           [&](size_t begin, size_t end) {
+                             for (size_t r = begin; r < end; ++r) {
+                               const size_t b = r / oh, oy = r % oh;
+                               const Tap ty = ys_[oy];
+                               const float* r0 = x + (b * h_ + ty.i0) * w_ * c_;
+                               const float* r1 = x + (b * h_ + ty.i1) * w_ * c_;
+                               float* out = y + (b * ys_.size() + oy) * xs_.size() * c_;
+                               for (size_t ox = 0; ox < xs_.size(); ++ox) {
+                                 const Tap tx = xs_[ox];
+                                 const float *a = r0 + tx.i0 * c_, *bb = r0 + tx.i1 * c_,
+                                             *cc = r1 + tx.i0 * c_, *d = r1 + tx.i1 * c_;
+                                 float* o = out + ox * c_;
+                                 for (size_t ch = 0; ch < c_; ++ch) {
+                                   const float top = a[ch] + (bb[ch] - a[ch]) * tx.f;
+                                   const float bottom = cc[ch] + (d[ch] - cc[ch]) * tx.f;
+                                   o[ch] = top + (bottom - top) * ty.f;
+                                 }
+                               }
+                             }
+                           });
   }
 
  private:

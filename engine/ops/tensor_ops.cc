@@ -18,19 +18,27 @@ namespace {
 class GlobalAveragePool final : public OpKernel {
  public:
   GlobalAveragePool(size_t n, size_t pixels, size_t c) : n_(n), pixels_(pixels), c_(c) {}
+  // Channel ranges (a multiple of 16, per image) are split between threads:
+  // each channel's sum runs over the pixels in order whatever the split.
   void run(const RunContext& ctx) const override {
     const float* x = ctx.in<float>(0);
     float* y = ctx.out<float>(0);
     const float inv = 1.0f / static_cast<float>(pixels_);
-    for (size_t b = 0; b < n_; ++b) {
-      float* out = y + b * c_;
-      std::fill(out, out + c_, 0.0f);
-      for (size_t p = 0; p < pixels_; ++p) {
-        const float* in = x + (b * pixels_ + p) * c_;
-        for (size_t ch = 0; ch < c_; ++ch) out[ch] += in[ch];
+    // Enough channels per task that its pixels are worth a thread.
+    const size_t chunk = chunk_items(c_, ctx.pool->threads(), 16, kMinParallelFloats / pixels_ + 1);
+    const size_t per_image = (c_ + chunk - 1) / chunk;
+    ctx.pool->parallel_for(n_ * per_image, 1, [&](size_t begin, size_t end) {
+      for (size_t t = begin; t < end; ++t) {
+        const size_t b = t / per_image, c0 = t % per_image * chunk, c1 = std::min(c0 + chunk, c_);
+        float* out = y + b * c_;
+        std::fill(out + c0, out + c1, 0.0f);
+        for (size_t p = 0; p < pixels_; ++p) {
+          const float* in = x + (b * pixels_ + p) * c_;
+          for (size_t ch = c0; ch < c1; ++ch) out[ch] += in[ch];
+        }
+        for (size_t ch = c0; ch < c1; ++ch) out[ch] *= inv;
       }
-      for (size_t ch = 0; ch < c_; ++ch) out[ch] *= inv;
-    }
+    });
   }
 
  private:

@@ -104,4 +104,26 @@ void F32Conv::run_columns(size_t n0, size_t n1, const float* input, float* outpu
               zero_.data(), input, output + n0, clamp);
 }
 
+void F32Conv::run_pixels(size_t p0, size_t p1, const float* input, float* output,
+                         const F32Clamp& clamp) const {
+  const F32ConvShape& s = shape_;
+  const size_t pixels = s.out_h() * s.out_w(), in_image = s.in_h * s.in_w * s.in_stride();
+  const size_t ks = s.kernel_h * s.kernel_w;
+  if (p1 > s.batch * pixels) p1 = s.batch * pixels;
+  while (p0 < p1) {
+    // The part of [p0, p1) in image b: its pixels [q0, q1).
+    const size_t b = p0 / pixels, q0 = p0 % pixels, q1 = p1 - b * pixels < pixels ? p1 - b * pixels : pixels;
+    const float* in = input + b * in_image;
+    float* out = output + (b * pixels + q0) * s.out_stride();
+    if (s.is_gemm()) {
+      uk_->gemm(q1 - q0, s.out_c, s.in_c, in + q0 * s.in_stride(), s.in_stride(), packed_.data(), out,
+                s.out_stride(), clamp);
+    } else {
+      uk_->igemm(q1 - q0, s.out_c, ks, s.in_c, indirection_.data() + q0 * ks, in, zero_.data(),
+                 packed_.data(), out, s.out_stride(), clamp);
+    }
+    p0 = b * pixels + q1;
+  }
+}
+
 }  // namespace huddle::kernels

@@ -157,6 +157,11 @@ class F32Conv {
   void run_columns(size_t n0, size_t n1, const float* input, float* output,
                    const F32Clamp& clamp = kF32NoClamp) const;
   size_t column_granule() const { return uk_->nr; }
+  // Only output pixels [p0, p1) of the batch (pixel p is pixel p % (out_h *
+  // out_w) of image p / (out_h * out_w)), every channel; the sums are formed
+  // exactly as in run(), so threads splitting the pixels get the same bits.
+  void run_pixels(size_t p0, size_t p1, const float* input, float* output,
+                  const F32Clamp& clamp = kF32NoClamp) const;
   const F32ConvShape& shape() const { return shape_; }
   const F32GemmUkernel& ukernel() const { return *uk_; }
 

@@ -1,12 +1,14 @@
 // The pooling, data movement and resize ops: each against a direct formula
 // (written here from the op's definition, in double precision) on random
 // shapes with size-1 and empty dims, hand-computed small cases, and each
-// preparation error once.
+// preparation error once; with the elementwise ops, the same bits on 1, 2
+// and 3 threads.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <numeric>
 
@@ -777,4 +779,62 @@ TEST_CASE("ops: ReduceMean, Sub and Div against the direct formula", "[engine][o
     bld.node("ReduceMean", {bld.input("x", {2, 3})}, {{"axes", Ints{1, -1}}});
     CHECK_THROWS_WITH(Interpreter(std::move(bld.g)), Catch::Contains("axis -1 is given twice"));
   }
+}
+
+TEST_CASE(
+    "interpreter: the elementwise, pooling, resize, data movement and convolution ops give the same bits on "
+    "1, 2 "
+    "and 3 threads",
+    "[engine][interpreter][threads]") {
+  Rng rng(36);
+  const int64_t c = 128;
+  auto make = [&](Rng& r) {
+    Builder bld;
+    const int x = bld.input("x", {1, 48, 48, c});  // 294912 floats: a few chunks of the flat range
+    int t = bld.node("Sigmoid", {x});
+    t = bld.node("Mul", {x, t});  // swish
+    t = bld.node("HardSwish", {t});
+    int u = bld.node("HardSigmoid", {t});
+    u = bld.node("Add", {u, bld.constant("bias", {c}, random_values(r, size_t(c)))});  // broadcast rows
+    u = bld.node("Clip", {u}, {{"min", 0.25f}, {"max", 0.75f}});
+    u = bld.node("Relu", {bld.node("Add", {u, t})});
+    u = bld.node("Conv2D", {u, bld.constant("pw", {c, 1, 1, c}, random_values(r, size_t(c * c)))},
+                 {{"activation", std::string("relu")}});  // dense: output pixels split
+    const int se = bld.node("GlobalAveragePool", {u});
+    u = bld.node("Mul", {u, se});  // squeeze-and-excitation style broadcast
+    u = bld.node("Conv2D", {u, bld.constant("dw3", {c, 3, 3, 1}, random_values(r, size_t(c * 9)))},
+                 {{"group", c}, {"pads", Ints{1, 1, 1, 1}}, {"activation", std::string("relu6")}});
+    int q = bld.node("Transpose", {u}, {{"perm", Ints{0, 3, 1, 2}}});  // tiled
+    q = bld.node("Transpose", {q}, {{"perm", Ints{0, 2, 3, 1}}});
+    q = bld.node("Reshape", {q}, {{"shape", Ints{1, 48, 48, 2, c / 2}}});  // channel shuffle: row copies
+    q = bld.node("Transpose", {q}, {{"perm", Ints{0, 1, 2, 4, 3}}});
+    q = bld.node("Reshape", {q}, {{"shape", Ints{1, 48, 48, c}}});
+    u = bld.node("Conv2D", {q, bld.constant("dw5", {c, 5, 5, 1}, random_values(r, size_t(c * 25)))},
+                 {{"group", c}, {"pads", Ints{2, 2, 2, 2}}, {"strides", Ints{2, 2}}});
+    int p = bld.node("MaxPool2D", {u},
+                     {{"kernel", Ints{3, 3}}, {"strides", Ints{1, 1}}, {"pads", Ints{1, 1, 1, 1}}});
+    p = bld.node("AveragePool2D", {p},
+                 {{"kernel", Ints{3, 3}}, {"strides", Ints{1, 1}}, {"pads", Ints{1, 1, 1, 1}}});
+    q = bld.node("Concat", {p, u, bld.node("Relu", {p})}, {{"axis", int64_t{3}}});
+    const int l = bld.node("Resize", {q}, {{"size", Ints{25, 21}}, {"mode", std::string("linear")}});
+    const int n = bld.node("Resize", {q}, {{"size", Ints{24, 20}}});
+    bld.g.outputs = {l, n, se};
+    return std::move(bld.g);
+  };
+  const std::vector<float> x = random_values(rng, size_t(48 * 48 * c));
+  std::vector<std::vector<uint8_t>> results;
+  for (size_t threads : {1, 2, 3}) {
+    Rng weights(98);
+    Interpreter it(make(weights), InterpreterOptions{threads});
+    std::memcpy(it.input_data(0), x.data(), x.size() * sizeof(float));
+    it.run();
+    std::vector<uint8_t> bytes;
+    for (size_t o = 0; o < 3; ++o) {
+      const auto* y = static_cast<const uint8_t*>(it.output_data(o));
+      bytes.insert(bytes.end(), y, y + elements(it.output(o).shape) * sizeof(float));
+    }
+    results.push_back(std::move(bytes));
+  }
+  CHECK(results[1] == results[0]);
+  CHECK(results[2] == results[0]);
 }

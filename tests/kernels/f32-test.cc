@@ -13,51 +13,13 @@
 #include <stdexcept>
 #include <string>
 
+#include "tests/kernels/f32_checks.h"
 #include "tests/kernels/shapes.h"
 
 using namespace huddle::kernels;
-using huddle::test::Rng;
+using namespace huddle::test;
 
 namespace {
-
-// Written around every output; a kernel must leave it untouched.
-constexpr float kCanary = -1234.5f;
-const float kNaN = std::nanf("");
-
-bool is_canary(float v) { return std::memcmp(&v, &kCanary, sizeof v) == 0; }
-
-F32Clamp random_clamp(Rng& rng) {
-  switch (rng.uniform(0, 3)) {
-    case 0:
-      return kF32Relu;
-    case 1:
-      return kF32Relu6;
-    case 2: {  // bounds inside the output range, so both sides clamp
-      const float lo = rng.normal();
-      return {lo, lo + std::abs(rng.normal())};
-    }
-    default:
-      return kF32NoClamp;
-  }
-}
-
-// Exact value (in double) and the scale |bias| + sum |a * w| of one output.
-struct Exact {
-  double value, scale;
-};
-
-// |got - want| within the family tolerance of the reference.
-bool within_tolerance(float got, float want, double scale) {
-  return std::abs(double(got) - double(want)) <= kF32RelTolerance * scale + kF32AbsTolerance;
-}
-
-// |got - exact| within the rounding error bound of k + 1 sequential float
-// multiply-adds: (k + 2) * 2^-24 * scale.
-bool within_rounding(float got, double exact, double scale, size_t k) {
-  return std::abs(double(got) - exact) <= double(k + 2) * std::ldexp(1.0, -24) * scale;
-}
-
-double clamp(double v, const F32Clamp& c) { return std::min(std::max(v, double(c.min)), double(c.max)); }
 
 // --- GEMM ---------------------------------------------------------------
 
@@ -156,26 +118,6 @@ std::vector<std::array<size_t, 3>> gemm_shapes(Rng& rng, size_t count) {
 
 // --- Convolution -----------------------------------------------------------
 
-struct ConvProblem {
-  F32ConvShape shape;
-  F32Clamp clamp;
-  std::vector<float> input, weights, bias;
-};
-
-std::string describe(const ConvProblem& p) {
-  const F32ConvShape& s = p.shape;
-  std::ostringstream o;
-  o << "batch=" << s.batch << " in=" << s.in_h << "x" << s.in_w << "x" << s.in_c << " out_c=" << s.out_c
-    << " kernel=" << s.kernel_h << "x" << s.kernel_w << " stride=" << s.stride_h << "," << s.stride_w
-    << " dilation=" << s.dilation_h << "," << s.dilation_w << " pad=" << s.pad_top << "," << s.pad_left << ","
-    << s.pad_bottom << "," << s.pad_right << " pixel strides=" << s.in_stride() << "," << s.out_stride()
-    << " clamp=[" << p.clamp.min << ", " << p.clamp.max << "]";
-  return o.str();
-}
-
-size_t in_floats(const F32ConvShape& s) { return s.batch * s.in_h * s.in_w * s.in_stride(); }
-size_t out_floats(const F32ConvShape& s) { return s.batch * s.out_h() * s.out_w() * s.out_stride(); }
-
 ConvProblem make_conv(Rng& rng, size_t max_c) {
   ConvProblem p;
   F32ConvShape& s = p.shape;
@@ -203,15 +145,7 @@ ConvProblem make_conv(Rng& rng, size_t max_c) {
     s.in_pixel_stride = rng.coin(0.3) ? s.in_c + rng.uniform(1, 5) : 0;
     s.out_pixel_stride = rng.coin(0.3) ? s.out_c + rng.uniform(1, 5) : 0;
   } while (s.out_h() == 0 || s.out_w() == 0);
-  p.clamp = random_clamp(rng);
-  // Channels past in_c belong to other groups: NaN, so reading them shows.
-  p.input.assign(in_floats(s), kNaN);
-  for (size_t px = 0; px < s.batch * s.in_h * s.in_w; ++px)
-    for (size_t ch = 0; ch < s.in_c; ++ch) p.input[px * s.in_stride() + ch] = rng.normal();
-  p.weights.resize(s.out_c * s.k());
-  for (auto& v : p.weights) v = rng.normal();
-  p.bias.resize(s.out_c);
-  for (auto& v : p.bias) v = rng.normal();
+  fill_random(rng, p, s.out_c * s.k());
   return p;
 }
 
@@ -522,6 +456,28 @@ TEST_CASE("f32 gemm: training gradients through transposed packing", "[kernels][
           }
           REQUIRE(within_rounding(dw[j * k + kk], v, s, m));
         }
+      }
+    }
+  }
+}
+
+TEST_CASE("f32 conv: any split of the output pixels gives the bits of a whole run", "[kernels][f32]") {
+  Rng rng(15);
+  for (const F32GemmUkernel* uk : f32gemm_runnable()) {
+    DYNAMIC_SECTION(uk->name) {
+      for (int t = 0; t < 150; ++t) {
+        const ConvProblem p = make_conv(rng, 24);
+        const F32Conv conv(*uk, p.shape, p.weights.data(), p.bias.data());
+        const size_t pixels = p.shape.batch * p.shape.out_h() * p.shape.out_w();
+        std::vector<float> whole(out_floats(p.shape) + 16, kCanary), split = whole;
+        conv.run(p.input.data(), whole.data(), p.clamp);
+        std::vector<size_t> cuts = {0, pixels};
+        for (size_t i = 0, n = rng.uniform(1, 3); i < n; ++i) cuts.push_back(rng.uniform(0, pixels));
+        std::sort(cuts.begin(), cuts.end());
+        for (size_t i = 0; i + 1 < cuts.size(); ++i)
+          conv.run_pixels(cuts[i], cuts[i + 1], p.input.data(), split.data(), p.clamp);
+        INFO(describe(p));
+        REQUIRE(std::memcmp(whole.data(), split.data(), whole.size() * sizeof(float)) == 0);
       }
     }
   }
