@@ -466,6 +466,34 @@ size_t fuse_activations(Graph& graph) {
   return fused;
 }
 
+size_t fuse_silu(Graph& graph) {
+  size_t fused = 0;
+  std::vector<int> uses = use_counts(graph);
+  for (size_t j = 0; j < graph.nodes.size(); ++j) {
+    const Node& mul = graph.nodes[j];
+    if (mul.op != "Mul" || mul.inputs.size() != 2 || mul.outputs.size() != 1) continue;
+    for (int side = 0; side < 2; ++side) {
+      const int s = mul.inputs[static_cast<size_t>(side)], x = mul.inputs[static_cast<size_t>(1 - side)];
+      if (s == kNoTensor || x == kNoTensor || uses[static_cast<size_t>(s)] != 1) continue;
+      const int p = producer(graph, s);
+      if (p < 0) continue;
+      const Node& sig = graph.nodes[static_cast<size_t>(p)];
+      if (sig.op != "Sigmoid" || sig.inputs.size() != 1 || sig.inputs[0] != x) continue;
+      // Mul(x, Sigmoid(x)) with the sigmoid read only here: one Silu node where the Mul was.
+      Node& m = graph.nodes[j];
+      m.op = "Silu";
+      m.inputs = {x};
+      m.attrs.clear();
+      erase_node(graph, static_cast<size_t>(p));
+      --j;  // the Sigmoid came before the Mul
+      uses = use_counts(graph);
+      ++fused;
+      break;
+    }
+  }
+  return fused;
+}
+
 size_t compose_transposes(Graph& graph) {
   size_t merged = 0;
   LazyShapes shapes(graph);
@@ -654,6 +682,7 @@ PassReport optimize(Graph& graph) {
     count(r.transposes_to_reshapes, transposes_to_reshapes(graph));
     count(r.moved_transposes, sink_transposes(graph));
     count(r.fused_activations, fuse_activations(graph));
+    count(r.fused_silu, fuse_silu(graph));
     count(r.removed_dead, remove_dead_nodes(graph));
   }
   r.dropped_tensors = drop_unused_tensors(graph);
@@ -670,6 +699,7 @@ std::string PassReport::text() const {
   };
   const size_t removed = transposes_before > transposes_after ? transposes_before - transposes_after : 0;
   add(fused_activations, "fused " + n(fused_activations) + " activations");
+  add(fused_silu, "fused " + n(fused_silu) + " x * sigmoid(x) into Silu");
   add(removed + merged_transposes + moved_transposes + transposes_to_reshapes,
       "removed " + n(removed) + " of " + n(transposes_before) + " transposes (" + n(merged_transposes) +
           " merged, " + n(moved_transposes) + " moved, " + n(transposes_to_reshapes) + " to reshapes)");

@@ -16,6 +16,7 @@ namespace huddle::engine {
 
 struct PassReport {
   size_t fused_activations = 0;
+  size_t fused_silu = 0;              // Mul(x, Sigmoid(x)) pairs made one Silu
   size_t merged_transposes = 0;       // Transpose pairs composed into one
   size_t transposes_to_reshapes = 0;  // Transposes that moved only size-1 dims
   size_t moved_transposes = 0;        // Transposes sunk below another op
@@ -39,6 +40,11 @@ PassReport optimize(Graph& graph);
 // Relu and Clip into a Conv2D or FullyConnected whose output only they read
 // (and is no graph output), combined with its own activation. Returns the count.
 size_t fuse_activations(Graph& graph);
+// Mul(x, Sigmoid(x)) (either operand order), the Sigmoid's output read only
+// by the Mul, becomes one Silu node: the same bits (Silu computes x *
+// sigmoid(x) with the same sigmoid), except that below -104, where the exact
+// value underflows, Silu gives 0. Returns the count.
+size_t fuse_silu(Graph& graph);
 // A Transpose of a Transpose becomes one Transpose of the first one's input.
 size_t compose_transposes(Graph& graph);
 // A Transpose that moves only size-1 dims (memory order unchanged) becomes a Reshape.

@@ -161,6 +161,10 @@ void sigmoid(Call& c) {
   unary(c, [](double v) { return 1.0 / (1.0 + std::exp(-v)); });
 }
 
+void silu(Call& c) {
+  unary(c, [](double v) { return v / (1.0 + std::exp(-v)); });
+}
+
 void hard_sigmoid(Call& c) {
   const double alpha = c.node().attr_float("alpha", 0.2f), beta = c.node().attr_float("beta", 0.5f);
   unary(c, [alpha, beta](double v) { return clamp(alpha * v + beta, 0.0, 1.0); });
@@ -737,6 +741,7 @@ const ReferenceExecutor::Op kOps[] = {
     {"Reshape", 1, 1, 1, reshape},
     {"Resize", 1, 1, 1, resize},
     {"Sigmoid", 1, 1, 1, sigmoid},
+    {"Silu", 1, 1, 1, silu},
     {"Slice", 1, 1, 1, slice},
     {"Softmax", 1, 1, 1, softmax},
     {"Split", 1, 1, kAny, split},

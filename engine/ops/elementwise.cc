@@ -1,7 +1,7 @@
 // Elementwise fp32 ops.
 //   Add, Sub, Mul, Div: A, B with numpy broadcasting -> Y of the broadcast shape.
-//   Relu, Sigmoid, HardSwish: X -> Y. Clip: attrs min, max. HardSigmoid:
-//   attrs alpha = 0.2, beta = 0.5: max(0, min(1, alpha x + beta)).
+//   Relu, Sigmoid, Silu (x * sigmoid(x), which the graph passes fuse), HardSwish: X -> Y. Clip: attrs min,
+//   max. HardSigmoid: attrs alpha = 0.2, beta = 0.5: max(0, min(1, alpha x + beta)).
 // Unary ops may run in place. All run on the fp32 elementwise kernels
 // (Relu as a clamp to [0, inf)), the flat range split over threads.
 #include <algorithm>
@@ -179,6 +179,10 @@ std::unique_ptr<OpKernel> prepare_sigmoid(PrepareContext& ctx) {
   return make_unary(ctx, kernels::f32elementwise().sigmoid);
 }
 
+std::unique_ptr<OpKernel> prepare_silu(PrepareContext& ctx) {
+  return make_unary(ctx, kernels::f32elementwise().silu);
+}
+
 std::unique_ptr<OpKernel> prepare_hard_sigmoid(PrepareContext& ctx) {
   const float alpha = ctx.node().attr_float("alpha", 0.2f), beta = ctx.node().attr_float("beta", 0.5f);
   return make_unary(ctx, kernels::f32elementwise().hard_sigmoid, alpha, beta);
@@ -197,6 +201,7 @@ extern const OpDef kDiv = {"Div", 2, 2, 1, false, prepare_binary<BinaryOp::div>}
 extern const OpDef kRelu = {"Relu", 1, 1, 1, true, prepare_relu};
 extern const OpDef kClip = {"Clip", 1, 1, 1, true, prepare_clip};
 extern const OpDef kSigmoid = {"Sigmoid", 1, 1, 1, true, prepare_sigmoid};
+extern const OpDef kSilu = {"Silu", 1, 1, 1, true, prepare_silu};
 extern const OpDef kHardSigmoid = {"HardSigmoid", 1, 1, 1, true, prepare_hard_sigmoid};
 extern const OpDef kHardSwish = {"HardSwish", 1, 1, 1, true, prepare_hard_swish};
 

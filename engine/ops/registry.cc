@@ -7,12 +7,12 @@
 namespace huddle::engine {
 namespace ops {
 extern const OpDef kAdd, kAveragePool2D, kClip, kConcat, kConv2D, kFullyConnected, kGlobalAveragePool,
-    kHardSigmoid, kHardSwish, kMaxPool2D, kMul, kPad, kReduceMean, kRelu, kReshape, kResize, kSigmoid, kSlice,
-    kSoftmax, kSplit, kSub, kDiv, kTranspose;
+    kHardSigmoid, kHardSwish, kMaxPool2D, kMul, kPad, kReduceMean, kRelu, kReshape, kResize, kSigmoid, kSilu,
+    kSlice, kSoftmax, kSplit, kSub, kDiv, kTranspose;
 }  // namespace ops
 
 namespace {
-const std::array<const OpDef*, 23> kOps = {
+const std::array<const OpDef*, 24> kOps = {
     &ops::kAdd,
     &ops::kAveragePool2D,
     &ops::kDiv,
@@ -31,6 +31,7 @@ const std::array<const OpDef*, 23> kOps = {
     &ops::kReshape,
     &ops::kResize,
     &ops::kSigmoid,
+    &ops::kSilu,
     &ops::kSlice,
     &ops::kSoftmax,
     &ops::kSplit,

@@ -36,6 +36,8 @@ struct F32ElementwiseUkernel {
   F32UnaryFn clamp;
   // 1 / (1 + exp(-x)) (p, q unused).
   F32UnaryFn sigmoid;
+  // x * sigmoid(x) with the sigmoid above, 0 below -104 (SiLU, also called swish) (p, q unused).
+  F32UnaryFn silu;
   // min(max(p * x + q, 0), 1): ONNX HardSigmoid with alpha = p, beta = q.
   F32UnaryFn hard_sigmoid;
   // x * min(max(x + 3, 0), 6) / 6 (p, q unused).

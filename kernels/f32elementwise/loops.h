@@ -89,6 +89,14 @@ void clamp(size_t n, const float* x, float* y, float lo, float hi) {
   unary(n, x, y, [lo, hi](float v) { return min_of(max_of(v, lo), hi); });
 }
 void sigmoid(size_t n, const float* x, float* y, float, float) { unary(n, x, y, sigmoid_of); }
+// Below -104, x * sigmoid(x) is under the smallest float: 0 (also for -inf,
+// where the capped sigmoid would give -inf).
+void silu(size_t n, const float* x, float* y, float, float) {
+  unary(n, x, y, [](float v) {
+    const float r = v * sigmoid_of(v);
+    return v < -104.0f ? -0.0f : r;
+  });
+}
 void hard_sigmoid(size_t n, const float* x, float* y, float alpha, float beta) {
   unary(n, x, y, [alpha, beta](float v) { return min_of(max_of(alpha * v + beta, 0.0f), 1.0f); });
 }
@@ -98,8 +106,8 @@ void hard_swish(size_t n, const float* x, float* y, float, float) {
 
 // The variant of this file's instruction set.
 constexpr F32ElementwiseUkernel f32elementwise_variant(const char* name, Isa isa) {
-  return {name,       isa,        add,         mul,         sub,   div,     add_scalar,   mul_scalar,
-          sub_scalar, div_scalar, rsub_scalar, rdiv_scalar, clamp, sigmoid, hard_sigmoid, hard_swish};
+  return {name,       isa,         add,         mul,   sub,     div,  add_scalar,   mul_scalar, sub_scalar,
+          div_scalar, rsub_scalar, rdiv_scalar, clamp, sigmoid, silu, hard_sigmoid, hard_swish};
 }
 
 }  // namespace

@@ -626,3 +626,30 @@ TEST_CASE("passes: optimize keeps the outputs of random op chains", "[engine][pa
   CHECK(total.removed_dead > 20);
   CHECK(total.transposes_after * 2 < total.transposes_before);
 }
+
+TEST_CASE("passes: Mul(x, Sigmoid(x)) becomes one Silu, with the same bits", "[engine][passes]") {
+  Rng rng(77);
+  for (int side = 0; side < 2; ++side) {
+    Builder b;
+    const int x = conv(b, rng, b.input("x", {1, 5, 5, 3}), 3, 8);
+    const int s = b.node("Sigmoid", {x});
+    b.g.outputs = {b.node("Mul", side ? std::vector<int>{s, x} : std::vector<int>{x, s})};
+    CHECK(apply(b.g, fuse_silu) == 1u);
+    REQUIRE(b.g.nodes.size() == 2);
+    CHECK(b.g.nodes[1].op == "Silu");
+    CHECK(b.g.nodes[1].inputs == std::vector<int>{x});
+  }
+  {
+    Builder b;  // the sigmoid is read elsewhere too: no fusion
+    const int x = b.input("x", {2, 7});
+    const int s = b.node("Sigmoid", {x});
+    b.g.outputs = {b.node("Mul", {x, s}), s};
+    CHECK(apply(b.g, fuse_silu) == 0u);
+  }
+  {
+    Builder b;  // a gate: Mul(y, Sigmoid(x)) with y != x stays
+    const int x = b.input("x", {2, 7}), y = b.input("y", {2, 7});
+    b.g.outputs = {b.node("Mul", {y, b.node("Sigmoid", {x})})};
+    CHECK(apply(b.g, fuse_silu) == 0u);
+  }
+}

@@ -282,6 +282,7 @@ TEST_CASE("reference: unary ops against the engine and by hand", "[engine][refer
   const std::vector<std::pair<std::string, Attrs>> cases = {
       {"Relu", {}},
       {"Sigmoid", {}},
+      {"Silu", {}},
       {"HardSwish", {}},
       {"HardSigmoid", {}},
       {"HardSigmoid", {{"alpha", 0.5f}, {"beta", 0.25f}}},
@@ -303,6 +304,8 @@ TEST_CASE("reference: unary ops against the engine and by hand", "[engine][refer
                  {1 / (1 + std::exp(4.0)), 1 / (1 + std::exp(1.0)), 0.5, 1 / (1 + std::exp(-1.0)),
                   1 / (1 + std::exp(-4.0))});
   require_values(reference_of("Clip", {{5}}, {x}, {{"min", -2.0f}, {"max", 0.5f}}), {-2, -1, 0, 0.5, 0.5});
+  require_values(reference_of("Silu", {{5}}, {x}, {}), {-4 / (1 + std::exp(4.0)), -1 / (1 + std::exp(1.0)), 0,
+                                                        1 / (1 + std::exp(-1.0)), 4 / (1 + std::exp(-4.0))});
 }
 
 TEST_CASE("reference: pooling against the engine and by hand", "[engine][reference]") {

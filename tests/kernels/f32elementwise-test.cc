@@ -76,6 +76,9 @@ std::vector<Function> functions(const std::vector<float>& other) {
        [cl](double v) { return cl(v, 0, 6); }, 0},
       {"sigmoid", [](auto& uk, size_t n, const float* x, float* y) { uk.sigmoid(n, x, y, 0, 0); },
        [](double v) { return 1.0 / (1.0 + std::exp(-v)); }, 4e-7},
+      {"silu", [](auto& uk, size_t n, const float* x, float* y) { uk.silu(n, x, y, 0, 0); },
+       [](double v) { return std::isinf(v) && v < 0 ? -0.0 : v / (1.0 + std::exp(-v)); }, 5e-7,
+       1e-29},  // below -87 the sigmoid is capped at sigmoid(-87): an absolute error under 1e-35
       {"hard_sigmoid",
        [](auto& uk, size_t n, const float* x, float* y) { uk.hard_sigmoid(n, x, y, 1.0f / 6.0f, 0.5f); },
        [cl](double v) { return cl(double(1.0f / 6.0f) * v + 0.5, 0, 1); }, 2e-7, 1},
