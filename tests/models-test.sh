@@ -2,7 +2,8 @@
 # The six torchvision classifiers, exported by scripts/models (seeded weights,
 # real photos, ONNX Runtime's outputs), converted with `huddle convert` and run
 # by huddle fp32 (and, on one photo, by the fp32 reference executor, huddle
-# infer --reference): every output must match ONNX Runtime's (cosine >= 0.9999,
+# infer --reference, and by a model converted without the graph passes,
+# --no-optimize): every output must match ONNX Runtime's (cosine >= 0.9999,
 # same top-1), and the outputs must not be degenerate (std >= 0.1, so a match
 # means something). Also: a model with unsupported ops is refused with every
 # such node listed, and a bad sidecar is named.
@@ -43,9 +44,15 @@ for m in "${models[@]}"; do
       --reference >"$work/$m.$p-reference.log" 2>&1; then
     echo "FAIL: infer --reference $m on $p:"; cat "$work/$m.$p-reference.log"; fails=$((fails + 1))
   fi
+  # Converted without the graph passes: the passes must not change what the model computes.
+  if ! { "$huddle" convert "$zoo/$m.onnx" -o "$work/$m.noopt.hdm" --no-optimize &&
+      "$huddle" infer "$work/$m.noopt.hdm" --input "$zoo/input-$p.npy" --output "$work/$m.$p-nopasses.npy"; } \
+      >"$work/$m.$p-nopasses.log" 2>&1; then
+    echo "FAIL: convert --no-optimize / infer $m on $p:"; cat "$work/$m.$p-nopasses.log"; fails=$((fails + 1))
+  fi
 done
 
-/usr/bin/python3 - "$zoo" "$work" "${models[*]}" "${photos[*]} ${photos[0]}-reference" <<'PY' || fails=$((fails + 1))
+/usr/bin/python3 - "$zoo" "$work" "${models[*]}" "${photos[*]} ${photos[0]}-reference ${photos[0]}-nopasses" <<'PY' || fails=$((fails + 1))
 import sys, numpy as np
 zoo, work, models, photos = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4].split()
 bad = 0
@@ -56,7 +63,7 @@ for m in models:
             got = np.load(f"{work}/{m}.{p}.npy").astype(np.float64).ravel()
         except OSError:
             print(f"{m:20} {p:18} missing output"); bad += 1; continue
-        want = np.load(f"{zoo}/{m}.{p.removesuffix('-reference')}.ort.npy").astype(np.float64).ravel()
+        want = np.load(f"{zoo}/{m}.{p.split('-')[0]}.ort.npy").astype(np.float64).ravel()
         if got.shape != want.shape:
             print(f"{m:20} {p:18} shape {got.shape} vs {want.shape}"); bad += 1; continue
         cos = float(got @ want / (np.linalg.norm(got) * np.linalg.norm(want)))
