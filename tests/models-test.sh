@@ -5,7 +5,8 @@
 # infer --reference, and by a model converted without the graph passes,
 # --no-optimize): every output must match ONNX Runtime's (cosine >= 0.9999,
 # same top-1), and the outputs must not be degenerate (std >= 0.1, so a match
-# means something). Also: a model with unsupported ops is refused with every
+# means something). The MNIST CNN (real trained weights, scripts/mnist) must
+# predict what PyTorch predicts. Also: a model with unsupported ops is refused with every
 # such node listed, and a bad sidecar is named.
 #
 # usage: models-test.sh HUDDLE SOURCE_ROOT WORK_DIR
@@ -75,6 +76,30 @@ for m in models:
               f"{'' if ok else '   FAIL'}")
 sys.exit(1 if bad else 0)
 PY
+
+# A model with real trained weights: the MNIST digit CNN (scripts/mnist trains
+# it with PyTorch, seeded), converted for its whole held-out set as one batch.
+# huddle must predict what PyTorch predicts, at PyTorch's accuracy (>= 95 %).
+if "$root/scripts/mnist" --out "$work/mnist" >"$work/mnist.log" 2>&1 &&
+    n=$(/usr/bin/python3 -c "import numpy; print(len(numpy.load('$work/mnist/heldout-y.npy')))") &&
+    "$huddle" convert "$work/mnist/mnist.onnx" -o "$work/mnist/mnist.hdm" --input-shape "input=$n,1,28,28" \
+      >>"$work/mnist.log" 2>&1 &&
+    "$huddle" infer "$work/mnist/mnist.hdm" --input "$work/mnist/heldout-x.npy" --output "$work/mnist/huddle.npy" \
+      >>"$work/mnist.log" 2>&1; then
+  /usr/bin/python3 - "$work/mnist" <<'PY' || fails=$((fails + 1))
+import sys, numpy as np
+d = sys.argv[1]
+got, torch, y = np.load(f"{d}/huddle.npy"), np.load(f"{d}/heldout-torch.npy"), np.load(f"{d}/heldout-y.npy")
+acc, tacc = float((got.argmax(1) == y).mean()), float((torch.argmax(1) == y).mean())
+agree = float((got.argmax(1) == torch.argmax(1)).mean())
+ok = acc >= 0.95 and agree >= 0.999 and abs(acc - tacc) <= 0.001
+print(f"mnist: huddle fp32 accuracy {acc:.4f}, PyTorch {tacc:.4f} on {len(y)} held-out digits; predictions agree "
+      f"on {agree:.4f}, max |diff| {float(np.abs(got - torch).max()):.3g}{'' if ok else '   FAIL'}")
+sys.exit(0 if ok else 1)
+PY
+else
+  echo "FAIL: mnist (scripts/mnist, convert or infer):"; tail -20 "$work/mnist.log"; fails=$((fails + 1))
+fi
 
 # Unsupported ops: one error listing every such node (also an unsupported op
 # type after one: only supported nodes downstream of a refused one are not
