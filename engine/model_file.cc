@@ -352,7 +352,10 @@ std::vector<uint8_t> serialize_model(capnp::MessageBuilder& message, std::span<c
 
 void write_model_file(const std::string& path, capnp::MessageBuilder& message,
                       std::span<const uint8_t> weights) {
-  const std::vector<uint8_t> bytes = serialize_model(message, weights);
+  write_model_bytes(path, serialize_model(message, weights));
+}
+
+void write_model_bytes(const std::string& path, std::span<const uint8_t> bytes) {
   const std::string tmp = path + ".tmp" + std::to_string(getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw std::runtime_error(path + ": cannot write: " + std::strerror(errno));

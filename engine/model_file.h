@@ -88,5 +88,7 @@ std::vector<uint8_t> serialize_model(capnp::MessageBuilder& message, std::span<c
 // so a failed write never leaves a half-written model. Throws std::runtime_error.
 void write_model_file(const std::string& path, capnp::MessageBuilder& message,
                       std::span<const uint8_t> weights);
+// Writes a whole file already made by serialize_model, atomically as above.
+void write_model_bytes(const std::string& path, std::span<const uint8_t> bytes);
 
 }  // namespace huddle::engine

@@ -255,7 +255,7 @@ int convert(int argc, char** argv) {
     const std::vector<uint8_t> file = engine::serialize_model(message, weights.bytes());
     const engine::ModelFile check = engine::ModelFile::from_bytes(file, output);
     engine::Interpreter it(engine::graph_from_file(check));
-    engine::write_model_file(output, message, weights.bytes());
+    engine::write_model_bytes(output, file);
     std::printf("%s: %zu nodes, %zu weight bytes, arena %zu bytes%s%s\n", output.c_str(),
                 it.graph().nodes.size(), check.weights_bytes(), it.arena_bytes(),
                 imported.passes.empty() ? "" : "; ", imported.passes.c_str());

@@ -95,6 +95,16 @@ class DepthwiseConv final : public OpKernel {
   F32Clamp clamp_;
 };
 
+// Input 2, the optional constant bias of `outputs` floats; nullptr when absent.
+const float* optional_bias(const PrepareContext& ctx, int64_t outputs) {
+  if (!ctx.has_input(2)) return nullptr;
+  const Tensor& b = ctx.require_constant(2, DType::f32, 1);
+  if (b.shape[0] != outputs)
+    ctx.fail("bias has " + std::to_string(b.shape[0]) + " values for " + std::to_string(outputs) +
+             " outputs");
+  return b.values<float>().data();
+}
+
 std::unique_ptr<OpKernel> prepare_conv(PrepareContext& ctx) {
   const Tensor& x = ctx.require_input(0, DType::f32, 4);
   const Tensor& w = ctx.require_constant(1, DType::f32, 4);
@@ -108,13 +118,7 @@ std::unique_ptr<OpKernel> prepare_conv(PrepareContext& ctx) {
   if (group < 1 || c % group != 0 || o % group != 0 || cg != c / group)
     ctx.fail("weights " + shape_text(w.shape) + " and group " + std::to_string(group) + " do not fit input " +
              shape_text(x.shape));
-  const float* bias = nullptr;
-  if (ctx.has_input(2)) {
-    const Tensor& b = ctx.require_constant(2, DType::f32, 1);
-    if (b.shape[0] != o)
-      ctx.fail("bias has " + std::to_string(b.shape[0]) + " values for " + std::to_string(o) + " outputs");
-    bias = b.values<float>().data();
-  }
+  const float* bias = optional_bias(ctx, o);
   F32ConvShape s;
   s.batch = static_cast<size_t>(n), s.in_h = static_cast<size_t>(h), s.in_w = static_cast<size_t>(wd);
   s.in_c = static_cast<size_t>(c / group), s.out_c = static_cast<size_t>(o / group);
@@ -180,13 +184,7 @@ std::unique_ptr<OpKernel> prepare_fully_connected(PrepareContext& ctx) {
   const int64_t k = x.shape.back(), o = w.shape[0];
   if (w.shape[1] != k)
     ctx.fail("weights " + shape_text(w.shape) + " do not fit input " + shape_text(x.shape));
-  const float* bias = nullptr;
-  if (ctx.has_input(2)) {
-    const Tensor& b = ctx.require_constant(2, DType::f32, 1);
-    if (b.shape[0] != o)
-      ctx.fail("bias has " + std::to_string(b.shape[0]) + " values for " + std::to_string(o) + " outputs");
-    bias = b.values<float>().data();
-  }
+  const float* bias = optional_bias(ctx, o);
   Shape out = x.shape;
   out.back() = o;
   ctx.set_output(0, DType::f32, out);

@@ -31,9 +31,14 @@ struct Tap {
   float f;
 };
 
-class ResizeNearest final : public OpKernel {
+// A resize that reads, for output row oy, input rows through ys[oy] and, for
+// output column ox, input columns through xs[ox] (a Tap per coordinate for
+// linear, an index for nearest). Output rows are split over threads; each is
+// computed alike whatever the split.
+template <class Coord>
+class Resize final : public OpKernel {
  public:
-  ResizeNearest(size_t n, size_t h, size_t w, size_t c, std::vector<size_t> ys, std::vector<size_t> xs)
+  Resize(size_t n, size_t h, size_t w, size_t c, std::vector<Coord> ys, std::vector<Coord> xs)
       : n_(n), h_(h), w_(w), c_(c), ys_(std::move(ys)), xs_(std::move(xs)) {}
   void run(const RunContext& ctx) const override {
     const float* x = ctx.in<float>(0);
@@ -42,56 +47,34 @@ class ResizeNearest final : public OpKernel {
     const size_t oh = ys_.size(), rows = n_ * oh, min_rows = kMinParallelFloats / (xs_.size() * c_ + 1) + 1;
     ctx.pool->parallel_for(rows, chunk_items(rows, ctx.pool->threads(), 1, min_rows),
                            [&](size_t begin, size_t end) {
-                             for (size_t r = begin; r < end; ++r) {
-                               const size_t b = r / oh, oy = r % oh;
-                               const float* row = x + (b * h_ + ys_[oy]) * w_ * c_;
-                               float* out = y + r * xs_.size() * c_;
-                               for (size_t ox = 0; ox < xs_.size(); ++ox)
-                                 std::copy_n(row + xs_[ox] * c_, c_, out + ox * c_);
-                             }
+                             for (size_t r = begin; r < end; ++r)
+                               row(x + r / oh * h_ * w_ * c_, ys_[r % oh], y + r * xs_.size() * c_);
                            });
   }
 
  private:
-  size_t n_, h_, w_, c_;
-  std::vector<size_t> ys_, xs_;
-};
-
-class ResizeLinear final : public OpKernel {
- public:
-  ResizeLinear(size_t n, size_t h, size_t w, size_t c, std::vector<Tap> ys, std::vector<Tap> xs)
-      : n_(n), h_(h), w_(w), c_(c), ys_(std::move(ys)), xs_(std::move(xs)) {}
-  void run(const RunContext& ctx) const override {
-    const float* x = ctx.in<float>(0);
-    float* y = ctx.out<float>(0);
-    if (c_ == 0) return;
-    const size_t oh = ys_.size(), rows = n_ * oh, min_rows = kMinParallelFloats / (xs_.size() * c_ + 1) + 1;
-    ctx.pool->parallel_for(rows, chunk_items(rows, ctx.pool->threads(), 1, min_rows),
-                           [&](size_t begin, size_t end) {
-                             for (size_t r = begin; r < end; ++r) {
-                               const size_t b = r / oh, oy = r % oh;
-                               const Tap ty = ys_[oy];
-                               const float* r0 = x + (b * h_ + ty.i0) * w_ * c_;
-                               const float* r1 = x + (b * h_ + ty.i1) * w_ * c_;
-                               float* out = y + (b * ys_.size() + oy) * xs_.size() * c_;
-                               for (size_t ox = 0; ox < xs_.size(); ++ox) {
-                                 const Tap tx = xs_[ox];
-                                 const float *a = r0 + tx.i0 * c_, *bb = r0 + tx.i1 * c_,
-                                             *cc = r1 + tx.i0 * c_, *d = r1 + tx.i1 * c_;
-                                 float* o = out + ox * c_;
-                                 for (size_t ch = 0; ch < c_; ++ch) {
-                                   const float top = a[ch] + (bb[ch] - a[ch]) * tx.f;
-                                   const float bottom = cc[ch] + (d[ch] - cc[ch]) * tx.f;
-                                   o[ch] = top + (bottom - top) * ty.f;
-                                 }
-                               }
-                             }
-                           });
+  // One output row from the image at `image`.
+  void row(const float* image, size_t iy, float* out) const {
+    const float* in = image + iy * w_ * c_;
+    for (size_t ox = 0; ox < xs_.size(); ++ox) std::copy_n(in + xs_[ox] * c_, c_, out + ox * c_);
+  }
+  void row(const float* image, const Tap& ty, float* out) const {
+    const float* r0 = image + ty.i0 * w_ * c_;
+    const float* r1 = image + ty.i1 * w_ * c_;
+    for (size_t ox = 0; ox < xs_.size(); ++ox) {
+      const Tap tx = xs_[ox];
+      const float *a = r0 + tx.i0 * c_, *bb = r0 + tx.i1 * c_, *cc = r1 + tx.i0 * c_, *d = r1 + tx.i1 * c_;
+      float* o = out + ox * c_;
+      for (size_t ch = 0; ch < c_; ++ch) {
+        const float top = a[ch] + (bb[ch] - a[ch]) * tx.f;
+        const float bottom = cc[ch] + (d[ch] - cc[ch]) * tx.f;
+        o[ch] = top + (bottom - top) * ty.f;
+      }
+    }
   }
 
- private:
   size_t n_, h_, w_, c_;
-  std::vector<Tap> ys_, xs_;
+  std::vector<Coord> ys_, xs_;
 };
 
 enum class Transform { half_pixel, pytorch_half_pixel, tf_half_pixel_for_nn, asymmetric, align_corners };
@@ -180,9 +163,9 @@ std::unique_ptr<OpKernel> prepare_resize(PrepareContext& ctx) {
         if (round == Round::prefer_ceil && s - fl >= 0.5) ++i;
         idx[a].push_back(static_cast<size_t>(clamp_index(i, in_len[a])));
       }
-    return std::make_unique<ResizeNearest>(static_cast<size_t>(n), static_cast<size_t>(h),
-                                           static_cast<size_t>(w), static_cast<size_t>(c), std::move(idx[0]),
-                                           std::move(idx[1]));
+    return std::make_unique<Resize<size_t>>(static_cast<size_t>(n), static_cast<size_t>(h),
+                                            static_cast<size_t>(w), static_cast<size_t>(c), std::move(idx[0]),
+                                            std::move(idx[1]));
   }
   std::vector<Tap> taps[2];
   for (int a = 0; a < 2; ++a)
@@ -192,9 +175,8 @@ std::unique_ptr<OpKernel> prepare_resize(PrepareContext& ctx) {
       taps[a].push_back({static_cast<size_t>(clamp_index(i, in_len[a])),
                          static_cast<size_t>(clamp_index(i + 1, in_len[a])), static_cast<float>(s - fl)});
     }
-  return std::make_unique<ResizeLinear>(static_cast<size_t>(n), static_cast<size_t>(h),
-                                        static_cast<size_t>(w), static_cast<size_t>(c), std::move(taps[0]),
-                                        std::move(taps[1]));
+  return std::make_unique<Resize<Tap>>(static_cast<size_t>(n), static_cast<size_t>(h), static_cast<size_t>(w),
+                                       static_cast<size_t>(c), std::move(taps[0]), std::move(taps[1]));
 }
 
 }  // namespace
