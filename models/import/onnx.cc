@@ -1024,6 +1024,9 @@ void Importer::reshape_op(const onnx::NodeProto& n, const NodeAttrs& a) {
     } else if (shape[k] < 0) {
       unsupported("shape " + shape_text(shape) + " has a negative dimension");
     } else {
+      if (known != 0 && shape[k] > kMaxElements / known)
+        unsupported("shape " + shape_text(shape) + " is too large (over " + std::to_string(kMaxElements) +
+                    " elements)");
       known *= shape[k];
     }
   }
@@ -1401,14 +1404,18 @@ void Importer::resize(const onnx::NodeProto& n, const NodeAttrs& a) {
     const Host& s = constant(n, 2, "scales");
     if (!s.is_float || s.size() != 4) unsupported("scales must be 4 floats");
     for (size_t k = 0; k < 4; ++k) {
-      if (!(s.f[k] > 0.0f)) unsupported("scale " + std::to_string(s.f[k]) + " is not above 0");
-      out[k] = static_cast<int64_t>(std::floor(static_cast<double>(x.shape[k]) * s.f[k]));
+      const double size = std::floor(static_cast<double>(x.shape[k]) * s.f[k]);
+      if (!(s.f[k] > 0.0f) || !(size <= static_cast<double>(kMaxElements)))
+        unsupported("scale " + std::to_string(s.f[k]) + " is not above 0 or gives a size over " +
+                    std::to_string(kMaxElements));
+      out[k] = static_cast<int64_t>(size);
     }
     scales = {s.f[2], s.f[3]};
   } else {
     unsupported("neither scales nor sizes is given");
   }
   if (out[0] != x.shape[0] || out[1] != x.shape[1]) unsupported("resizing the batch or channel axis");
+  checked_elements(out, "the output size");
   Attrs attrs = {{"size", std::vector<int64_t>{out[2], out[3]}},
                  {"mode", mode},
                  {"coordinate_transformation_mode", ctm},
