@@ -30,6 +30,9 @@ std::vector<std::string> input_names(const engine::Interpreter& it);
 // The names of the interpreter's outputs, in order.
 std::vector<std::string> output_names(const engine::Interpreter& it);
 
+// `text` as a JSON string literal (quotes, backslashes and control characters escaped).
+std::string json_string(const std::string& text);
+
 // Reads the .npy file at `path` into input `index`. Throws (engine::NpyError,
 // std::runtime_error) if it cannot be read or its dtype or shape is not the input's.
 void read_input(engine::Interpreter& it, size_t index, const std::string& path);

@@ -10,5 +10,6 @@ int convert(int argc, char** argv);
 int info(int argc, char** argv);
 int infer(int argc, char** argv);
 int bench(int argc, char** argv);
+int quantize(int argc, char** argv);
 
 }  // namespace huddle::tools

@@ -19,6 +19,7 @@
 #include "models/import/onnx.h"
 #include "models/sha256.h"
 #include "tools/commands.h"
+#include "tools/convert.h"
 
 namespace huddle::tools {
 namespace {
@@ -46,10 +47,6 @@ constexpr const char* kConvertHelp =
     "  --resize stretch|letterbox|center-crop   resize = how the image is fitted\n"
     "Exit status: 0 written, 1 the model cannot be converted or written, 2 usage error.\n";
 
-struct Preprocess {
-  std::string task, labels_path, size, mean, std_dev, colour, resize;
-};
-
 [[noreturn]] void usage_error(const std::string& what) { throw std::invalid_argument(what); }
 
 std::vector<float> parse_floats(const std::string& text, const char* key) {
@@ -67,7 +64,7 @@ std::vector<float> parse_floats(const std::string& text, const char* key) {
 }
 
 // Reads a sidecar of `key = value` lines into `p` (values already set by flags win).
-void read_sidecar(const std::string& path, Preprocess& p) {
+void read_sidecar(const std::string& path, ConvertPreprocess& p) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error(path + ": cannot open the sidecar (" + std::strerror(errno) + ")");
   const size_t slash = path.rfind('/');
@@ -112,7 +109,7 @@ std::vector<std::string> read_labels(const std::string& path) {
 }
 
 // Fills the model's preprocessing from `p`; throws std::invalid_argument naming the bad value.
-void set_preprocess(const Preprocess& p, bool nhwc, engine::schema::Model::Builder model) {
+void set_preprocess(const ConvertPreprocess& p, bool nhwc, engine::schema::Model::Builder model) {
   auto pre = model.initPreprocess();
   pre.setLayout(nhwc ? engine::schema::Preprocess::Layout::NHWC : engine::schema::Preprocess::Layout::NCHW);
   if (!p.size.empty()) {
@@ -164,63 +161,100 @@ std::vector<uint8_t> read_file(const std::string& path) {
 
 }  // namespace
 
+bool parse_convert_flag(int argc, char** argv, int& i, ConvertRequest& r) {
+  const std::string arg = argv[i];
+  const auto value = [&]() -> std::string {
+    if (i + 1 >= argc) usage_error(arg + " needs a value");
+    return argv[++i];
+  };
+  ConvertPreprocess& pre = r.pre;
+  if (arg == "--input-shape") {
+    const std::string v = value();
+    const size_t eq = v.rfind('=');
+    if (eq == std::string::npos || eq == 0) usage_error("--input-shape needs NAME=D,D,... (got '" + v + "')");
+    engine::Shape shape;
+    for (float d : parse_floats(v.substr(eq + 1), "--input-shape")) {
+      if (d < 1 || d != static_cast<float>(static_cast<int64_t>(d)))
+        usage_error("--input-shape '" + v + "' needs whole dimensions >= 1");
+      shape.push_back(static_cast<int64_t>(d));
+    }
+    r.options.input_shapes[v.substr(0, eq)] = shape;
+  } else if (arg == "--nhwc-input") {
+    r.options.nhwc_inputs = true;
+  } else if (arg == "--no-optimize") {
+    r.options.optimize = false;
+  } else if (arg == "--sidecar") {
+    r.sidecar = value();
+  } else if (arg == "--task") {
+    pre.task = value();
+  } else if (arg == "--labels") {
+    pre.labels_path = value();
+  } else if (arg == "--size") {
+    pre.size = value();
+  } else if (arg == "--mean") {
+    pre.mean = value();
+  } else if (arg == "--std") {
+    pre.std_dev = value();
+  } else if (arg == "--colour" || arg == "--color") {
+    pre.colour = value();
+  } else if (arg == "--resize") {
+    pre.resize = value();
+  } else {
+    return false;
+  }
+  return true;
+}
+
+std::vector<uint8_t> convert_model(ConvertRequest r, std::string* passes) {
+  ConvertPreprocess& pre = r.pre;
+  const std::string& source = r.source;
+  if (!r.sidecar.empty()) read_sidecar(r.sidecar, pre);
+  const std::vector<uint8_t> bytes = read_file(source);
+  models::ImportResult imported = models::import_onnx_bytes(bytes, source, r.options);
+  capnp::MallocMessageBuilder message;
+  auto model = message.initRoot<engine::schema::Model>();
+  engine::WeightsBuilder weights;
+  engine::graph_to_model(imported.graph, model, weights);
+  model.setTask(pre.task);
+  if (!pre.labels_path.empty()) {
+    const auto labels = read_labels(pre.labels_path);
+    auto list = model.initLabels(static_cast<unsigned>(labels.size()));
+    for (size_t k = 0; k < labels.size(); ++k) list.set(static_cast<unsigned>(k), labels[k]);
+  }
+  set_preprocess(pre, r.options.nhwc_inputs, model);
+  auto prov = model.initProvenance();
+  const size_t slash = source.rfind('/');
+  prov.setSource(slash == std::string::npos ? source : source.substr(slash + 1));
+  prov.setSourceSha256(models::sha256_hex(bytes));
+  prov.setProducer("huddle convert " HUDDLE_VERSION " (onnx, opset " + std::to_string(imported.opset) + ")");
+  prov.setNotes("from " + (imported.producer.empty() ? std::string("an unnamed producer") : imported.producer) +
+                (imported.passes.empty() ? "" : "; passes: " + imported.passes));
+  if (passes) *passes = imported.passes;
+  return engine::serialize_model(message, weights.bytes());
+}
+
 int convert(int argc, char** argv) {
-  std::string source, output, sidecar;
-  Preprocess pre;
-  models::ImportOptions options;
+  std::string output;
+  ConvertRequest request;
   try {
     for (int i = 1; i < argc; ++i) {
       const std::string arg = argv[i];
-      const auto value = [&]() -> std::string {
-        if (i + 1 >= argc) usage_error(arg + " needs a value");
-        return argv[++i];
-      };
       if (arg == "--help" || arg == "-h") {
         std::fputs(kConvertHelp, stdout);
         return 0;
       } else if (arg == "-o" || arg == "--output") {
-        output = value();
-      } else if (arg == "--input-shape") {
-        const std::string v = value();
-        const size_t eq = v.rfind('=');
-        if (eq == std::string::npos || eq == 0)
-          usage_error("--input-shape needs NAME=D,D,... (got '" + v + "')");
-        engine::Shape shape;
-        for (float d : parse_floats(v.substr(eq + 1), "--input-shape")) {
-          if (d < 1 || d != static_cast<float>(static_cast<int64_t>(d)))
-            usage_error("--input-shape '" + v + "' needs whole dimensions >= 1");
-          shape.push_back(static_cast<int64_t>(d));
-        }
-        options.input_shapes[v.substr(0, eq)] = shape;
-      } else if (arg == "--nhwc-input") {
-        options.nhwc_inputs = true;
-      } else if (arg == "--no-optimize") {
-        options.optimize = false;
-      } else if (arg == "--sidecar") {
-        sidecar = value();
-      } else if (arg == "--task") {
-        pre.task = value();
-      } else if (arg == "--labels") {
-        pre.labels_path = value();
-      } else if (arg == "--size") {
-        pre.size = value();
-      } else if (arg == "--mean") {
-        pre.mean = value();
-      } else if (arg == "--std") {
-        pre.std_dev = value();
-      } else if (arg == "--colour" || arg == "--color") {
-        pre.colour = value();
-      } else if (arg == "--resize") {
-        pre.resize = value();
+        if (i + 1 >= argc) usage_error(arg + " needs a value");
+        output = argv[++i];
+      } else if (parse_convert_flag(argc, argv, i, request)) {
       } else if (!arg.empty() && arg[0] == '-') {
         usage_error("unknown option '" + arg + "'");
-      } else if (source.empty()) {
-        source = arg;
+      } else if (request.source.empty()) {
+        request.source = arg;
       } else {
-        usage_error("one model at a time (got '" + source + "' and '" + arg + "')");
+        usage_error("one model at a time (got '" + request.source + "' and '" + arg + "')");
       }
     }
-    if (source.empty()) usage_error("no ONNX model given");
+    if (request.source.empty()) usage_error("no ONNX model given");
     if (output.empty()) usage_error("no output given (-o model.hdm)");
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "huddle convert: %s (see 'huddle convert --help')\n", e.what());
@@ -228,37 +262,14 @@ int convert(int argc, char** argv) {
   }
 
   try {
-    if (!sidecar.empty()) read_sidecar(sidecar, pre);
-    const std::vector<uint8_t> bytes = read_file(source);
-    models::ImportResult imported = models::import_onnx_bytes(bytes, source, options);
-    capnp::MallocMessageBuilder message;
-    auto model = message.initRoot<engine::schema::Model>();
-    engine::WeightsBuilder weights;
-    engine::graph_to_model(imported.graph, model, weights);
-    model.setTask(pre.task);
-    if (!pre.labels_path.empty()) {
-      const auto labels = read_labels(pre.labels_path);
-      auto list = model.initLabels(static_cast<unsigned>(labels.size()));
-      for (size_t k = 0; k < labels.size(); ++k) list.set(static_cast<unsigned>(k), labels[k]);
-    }
-    set_preprocess(pre, options.nhwc_inputs, model);
-    auto prov = model.initProvenance();
-    const size_t slash = source.rfind('/');
-    prov.setSource(slash == std::string::npos ? source : source.substr(slash + 1));
-    prov.setSourceSha256(models::sha256_hex(bytes));
-    prov.setProducer("huddle convert " HUDDLE_VERSION " (onnx, opset " + std::to_string(imported.opset) +
-                     ")");
-    prov.setNotes("from " +
-                  (imported.producer.empty() ? std::string("an unnamed producer") : imported.producer) +
-                  (imported.passes.empty() ? "" : "; passes: " + imported.passes));
+    std::string passes;
+    const std::vector<uint8_t> file = convert_model(request, &passes);
     // Check the engine prepares what will be written before writing it.
-    const std::vector<uint8_t> file = engine::serialize_model(message, weights.bytes());
     const engine::ModelFile check = engine::ModelFile::from_bytes(file, output);
     engine::Interpreter it(engine::graph_from_file(check));
     engine::write_model_bytes(output, file);
-    std::printf("%s: %zu nodes, %zu weight bytes, arena %zu bytes%s%s\n", output.c_str(),
-                it.graph().nodes.size(), check.weights_bytes(), it.arena_bytes(),
-                imported.passes.empty() ? "" : "; ", imported.passes.c_str());
+    std::printf("%s: %zu nodes, %zu weight bytes, arena %zu bytes%s%s\n", output.c_str(), it.graph().nodes.size(),
+                check.weights_bytes(), it.arena_bytes(), passes.empty() ? "" : "; ", passes.c_str());
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "huddle convert: %s\n", e.what());
     return 2;

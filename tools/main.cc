@@ -28,6 +28,7 @@ constexpr const char* kUsage =
     "  selftest   check every int8 GEMM kernel variant this CPU runs against the\n"
     "             scalar reference and report their speed\n"
     "  convert    turn an ONNX model into a huddle model file (.hdm)\n"
+    "  quantize   make an int8 model from an fp32 one, with a fidelity report\n"
     "  info       what a model file (.hdm) holds: inputs, outputs, ops, arena\n"
     "  infer      run a model once on .npy tensors and write its outputs as .npy\n"
     "  bench      time a model's inference and load, and report its memory use\n"
@@ -78,6 +79,7 @@ int main(int argc, char** argv) {
     if (cmd == "info") return huddle::tools::info(argc - 1, argv + 1);
     if (cmd == "infer") return huddle::tools::infer(argc - 1, argv + 1);
     if (cmd == "bench") return huddle::tools::bench(argc - 1, argv + 1);
+    if (cmd == "quantize") return huddle::tools::quantize(argc - 1, argv + 1);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "huddle: %s\n", e.what());
     return 1;

@@ -10,7 +10,9 @@ usage: mnist_train.py --digits DIR --out DIR [--epochs N] [--seed S]
   --out DIR      writes mnist.onnx (input 'input' [N, 1, 28, 28], output
                  'logits' [N, 10], dynamic batch), heldout-x.npy (the held-out
                  digits, float32 [N, 1, 28, 28]), heldout-y.npy (their labels,
-                 int64) and mnist.json (sizes, seed, PyTorch's held-out accuracy)
+                 int64), calib/digits.npy (256 training digits, what the
+                 quantiser calibrates on) and mnist.json (sizes, seed,
+                 PyTorch's held-out accuracy)
 
 The split is fixed by the seed: 20 % of each digit class is held out and never
 trained on.
@@ -98,6 +100,10 @@ def main():
                       input_names=["input"], output_names=["logits"],
                       dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
     np.save(args.out / "heldout-x.npy", held_x)
+    # Calibration digits for the quantiser: training digits, never held-out ones.
+    calib = np.random.default_rng(args.seed).choice(len(train_x), 256, replace=False)
+    (args.out / "calib").mkdir(exist_ok=True)
+    np.save(args.out / "calib" / "digits.npy", train_x[np.sort(calib)])
     np.save(args.out / "heldout-y.npy", held_y)
     np.save(args.out / "heldout-torch.npy", logits.astype(np.float32))
     info = {"train": int(len(train_x)), "heldout": int(len(held_x)), "epochs": args.epochs, "seed": args.seed,
