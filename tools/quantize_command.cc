@@ -44,6 +44,8 @@ constexpr const char* kQuantizeHelp =
     "                         preprocessed as the model stores, or .npy tensors\n"
     "                         (one input, or a batch of them along the first axis)\n"
     "  --held-out DIR         more inputs the report checks, not used to calibrate\n"
+    "  --held-out-labels FILE the held-out inputs' classes (.npy of integers, one\n"
+    "                         per input): the report adds fp32 and int8 accuracy\n"
     "  --max-samples N        use at most N calibration inputs (default 64)\n"
     "Quantisation:\n"
     "  --method M             how a range is chosen from an activation's histogram:\n"
@@ -137,7 +139,7 @@ void print_fidelity(const char* set, const SetFidelity& f) {
 
 struct Request {
   ConvertRequest convert;
-  std::string calib, held_out, output, report;
+  std::string calib, held_out, held_labels, output, report;
   size_t max_samples = 64, threads = 0;
   QuantizeOptions options;
   bool auto_keep = false, quiet = false;
@@ -161,6 +163,8 @@ Request parse(int argc, char** argv, bool* help) {
       r.calib = value();
     } else if (arg == "--held-out") {
       r.held_out = value();
+    } else if (arg == "--held-out-labels") {
+      r.held_labels = value();
     } else if (arg == "--max-samples") {
       r.max_samples = static_cast<size_t>(parse_number(arg, value(), 1, 100000));
     } else if (arg == "--method") {
@@ -208,8 +212,29 @@ Request parse(int argc, char** argv, bool* help) {
   if (r.convert.source.empty()) usage_error("no model given");
   if (r.output.empty()) usage_error("no output given (-o model.int8.hdm)");
   if (r.calib.empty()) usage_error("no calibration inputs given (--calib DIR)");
+  if (!r.held_labels.empty() && r.held_out.empty()) usage_error("--held-out-labels needs --held-out");
   if (r.threads == 0) r.threads = std::max(1u, std::thread::hardware_concurrency());
   return r;
+}
+
+// Class labels from an .npy of integers (any integer dtype the reader knows).
+std::vector<int64_t> read_labels(const std::string& path) {
+  const engine::NpyArray a = engine::read_npy(path);
+  std::vector<int64_t> out(static_cast<size_t>(engine::elements(a.shape)));
+  for (size_t i = 0; i < out.size(); ++i) switch (a.dtype) {
+      case engine::DType::i64:
+        out[i] = reinterpret_cast<const int64_t*>(a.data.data())[i];
+        break;
+      case engine::DType::i32:
+        out[i] = reinterpret_cast<const int32_t*>(a.data.data())[i];
+        break;
+      case engine::DType::u8:
+        out[i] = a.data[i];
+        break;
+      default:
+        throw std::runtime_error(path + ": labels must be integers (got " + engine::dtype_text(a.dtype) + ")");
+    }
+  return out;
 }
 
 // True for a file that does not start like a .hdm but is named *.onnx.
@@ -237,6 +262,10 @@ int run(const Request& r) {
 
   const Samples calib = read_samples(r.calib, source, r.max_samples);
   const Samples held = r.held_out.empty() ? Samples{} : read_samples(r.held_out, source, 100000);
+  const std::vector<int64_t> labels = r.held_labels.empty() ? std::vector<int64_t>{} : read_labels(r.held_labels);
+  if (!labels.empty() && labels.size() != held.size())
+    throw std::runtime_error(r.held_labels + ": " + std::to_string(labels.size()) + " labels for " +
+                             std::to_string(held.size()) + " held-out inputs");
 
   const std::vector<Histogram> hist =
       calibrate(fp32, calib, r.threads, ProgressBar("calibrating", r.quiet));
@@ -280,8 +309,8 @@ int run(const Request& r) {
   std::vector<std::string> names;
   for (int t : int8.outputs) names.push_back(int8.tensors[static_cast<size_t>(t)].name);
   const SetFidelity on_calib = compare(calib_ref, run_graph(int8, calib, r.threads), names);
-  const SetFidelity on_held =
-      held.empty() ? SetFidelity{} : compare(run_graph(fp32, held, r.threads), run_graph(int8, held, r.threads), names);
+  const Outputs held_fp32 = run_graph(fp32, held, r.threads), held_int8 = run_graph(int8, held, r.threads);
+  const SetFidelity on_held = compare(held_fp32, held_int8, names);
   engine::write_model_bytes(r.output, file);
 
   // The report.
@@ -294,6 +323,10 @@ int run(const Request& r) {
                 std::find(auto_kept.begin(), auto_kept.end(), f.name) != auto_kept.end() ? " [auto]" : "");
   print_fidelity("calibration", on_calib);
   print_fidelity("held-out", on_held);
+  const double acc_fp32 = accuracy(held_fp32, labels), acc_int8 = accuracy(held_int8, labels);
+  if (!labels.empty())
+    std::printf("held-out accuracy: fp32 %.2f%%, int8 %.2f%% (%+.2f points)\n", 100 * acc_fp32, 100 * acc_int8,
+                100 * (acc_int8 - acc_fp32));
   if (!r.report.empty()) {
     std::string j = "{\n  \"model\": " + json_string(r.convert.source) + ",\n  \"output\": " + json_string(r.output) +
                     ",\n  \"method\": " + json_string(range_method_name(options.method)) +
@@ -311,6 +344,9 @@ int run(const Request& r) {
     }
     j += "],\n  \"calibration\": " + fidelity_json(on_calib);
     if (!held.empty()) j += ",\n  \"held_out\": " + fidelity_json(on_held);
+    if (!labels.empty())
+      j += ",\n  \"held_out_accuracy\": {\"fp32\": " + json_number(acc_fp32) + ", \"int8\": " + json_number(acc_int8) +
+           "}";
     if (!ranking.empty()) {
       j += ",\n  \"sensitivity\": [";
       for (size_t i = 0; i < ranking.size(); ++i)

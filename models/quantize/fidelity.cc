@@ -96,6 +96,13 @@ SetFidelity compare(const Outputs& reference, const Outputs& quantised, const st
   return f;
 }
 
+double accuracy(const Outputs& outputs, const std::vector<int64_t>& labels) {
+  size_t right = 0;
+  for (size_t s = 0; s < outputs.size() && s < labels.size(); ++s)
+    right += static_cast<int64_t>(top(outputs[s][0], 1)[0]) == labels[s];
+  return outputs.empty() ? 0 : static_cast<double>(right) / static_cast<double>(outputs.size());
+}
+
 double mean_cosine(const SetFidelity& f) {
   if (f.outputs.empty()) return 1;
   double sum = 0;

@@ -42,6 +42,9 @@ struct SetFidelity {
 // Compares `quantised` with `reference` (same samples, same outputs).
 SetFidelity compare(const Outputs& reference, const Outputs& quantised, const std::vector<std::string>& names);
 
+// The share of samples whose output 0's largest score is at index labels[s].
+double accuracy(const Outputs& outputs, const std::vector<int64_t>& labels);
+
 // Mean over outputs of the mean cosine: the one figure the passes below optimise.
 double mean_cosine(const SetFidelity& f);
 
