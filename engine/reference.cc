@@ -147,6 +147,12 @@ void unary(Call& c, Fn fn) {
 
 double clamp(double v, double lo, double hi) { return std::min(std::max(v, lo), hi); }
 
+// Quantize and Dequantize: every tensor holds real values, and the executor
+// puts each i8 output on its grid, so both are the identity here.
+void identity(Call& c) {
+  unary(c, [](double v) { return v; });
+}
+
 void relu(Call& c) {
   unary(c, [](double v) { return std::max(v, 0.0); });
 }
@@ -236,10 +242,10 @@ std::pair<double, double> activation_bounds(const Call& c) {
   c.fail("unknown activation '" + a + "' (none, relu, relu6, clip)");
 }
 
-// Checks the optional bias (input 2) has `outputs` values.
-void check_bias(const Call& c, int64_t outputs) {
-  if (c.has_input(2) && c.shape(2) != Shape{outputs})
-    c.fail("bias " + shape_text(c.shape(2)) + " does not fit " + std::to_string(outputs) + " outputs");
+// Checks the optional bias (input `input`) has `outputs` values.
+void check_bias(const Call& c, int64_t outputs, size_t input = 2) {
+  if (c.has_input(input) && c.shape(input) != Shape{outputs})
+    c.fail("bias " + shape_text(c.shape(input)) + " does not fit " + std::to_string(outputs) + " outputs");
 }
 
 // Output length of a window of `kernel` taps `dilation` apart moved by
@@ -306,24 +312,63 @@ void conv2d(Call& c) {
   }
 }
 
-// FullyConnected: X [..., K], W [O, K], B [O] -> Y [..., O].
-void fully_connected(Call& c) {
+// Y [..., O] = X [..., K] W^T + B (input `bias`, optional), clamped by the
+// activation; `w` holds O x K values.
+void matrix_product(Call& c, std::span<const float> w, int64_t o, size_t bias) {
   const Shape& xs = c.shape(0);
-  const Shape& ws = c.shape_of_rank(1, 2);
-  if (xs.empty()) c.fail("input is a scalar");
-  const int64_t k = xs.back(), o = ws[0];
-  if (ws[1] != k) c.fail("weights " + shape_text(ws) + " do not fit input " + shape_text(xs));
-  check_bias(c, o);
   const auto [lo, hi] = activation_bounds(c);
   Shape out = xs;
   out.back() = o;
   const std::span<float> y = c.out(0, out);
   if (!c.running()) return;
-  const int64_t rows = elements(Shape(xs.begin(), xs.end() - 1));
-  const Eigen::Map<const MatrixF> x(c.in(0).data(), rows, k), w(c.in(1).data(), o, k);
-  MatrixD acc = x.cast<double>() * w.cast<double>().transpose();
-  if (c.has_input(2)) acc.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(c.in(2).data(), o).cast<double>();
+  const int64_t k = xs.back(), rows = elements(Shape(xs.begin(), xs.end() - 1));
+  const Eigen::Map<const MatrixF> x(c.in(0).data(), rows, k), wm(w.data(), o, k);
+  MatrixD acc = x.cast<double>() * wm.cast<double>().transpose();
+  if (c.has_input(bias))
+    acc.rowwise() += Eigen::Map<const Eigen::RowVectorXf>(c.in(bias).data(), o).cast<double>();
   Eigen::Map<MatrixF>(y.data(), rows, o) = acc.cwiseMax(lo).cwiseMin(hi).cast<float>();
+}
+
+// FullyConnected: X [..., K], W [O, K], B [O] -> Y [..., O].
+void fully_connected(Call& c) {
+  const Shape& xs = c.shape(0);
+  const Shape& ws = c.shape_of_rank(1, 2);
+  if (xs.empty()) c.fail("input is a scalar");
+  if (ws[1] != xs.back()) c.fail("weights " + shape_text(ws) + " do not fit input " + shape_text(xs));
+  check_bias(c, ws[0]);
+  matrix_product(c, c.in(1), ws[0], 2);
+}
+
+// CodebookFullyConnected: X [..., K], W [O, ceil(K * bits / 8)] indices (4-bit:
+// two a byte, low nibble first), T [2^bits] table, B [O] -> Y [..., O]: the
+// FullyConnected of the weights T[index].
+void codebook_fully_connected(Call& c) {
+  const Shape& xs = c.shape(0);
+  const Shape& ws = c.shape_of_rank(1, 2);
+  const Shape& ts = c.shape_of_rank(2, 1);
+  c.require("bits");
+  const int64_t bits = c.node().attr_int("bits", 0);
+  if (bits != 4 && bits != 8) c.fail("attribute 'bits' has " + std::to_string(bits) + ", not 4 or 8");
+  if (xs.empty()) c.fail("input is a scalar");
+  const int64_t k = xs.back(), o = ws[0], row = bits == 4 ? (k + 1) / 2 : k;
+  if (ws[1] != row)
+    c.fail("indices " + shape_text(ws) + " do not fit input " + shape_text(xs) + " with " +
+           std::to_string(bits) + "-bit indices");
+  if (ts[0] != int64_t{1} << bits)
+    c.fail("table " + shape_text(ts) + " does not have " + std::to_string(int64_t{1} << bits) + " entries");
+  check_bias(c, o, 3);
+  std::vector<float> w;
+  if (c.running()) {
+    w.resize(static_cast<size_t>(o * k));
+    for (int64_t r = 0; r < o; ++r)
+      for (int64_t i = 0; i < k; ++i) {
+        const auto byte =
+            static_cast<unsigned>(c.in(1)[static_cast<size_t>(r * row + (bits == 4 ? i / 2 : i))]);
+        const unsigned index = bits == 4 ? (byte >> (4 * (i % 2))) & 15u : byte;
+        w[static_cast<size_t>(r * k + i)] = c.in(2)[index];
+      }
+  }
+  matrix_product(c, w, o, 3);
 }
 
 // ---------------------------------------------------------------------------
@@ -708,6 +753,105 @@ void resize(Call& c) {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Tensor values: the executor holds every tensor as its real values.
+
+// The value of IEEE binary16 bits.
+double half_value(uint16_t h) {
+  const int exponent = (h >> 10) & 31, mantissa = h & 1023;
+  double magnitude = std::ldexp(1024 + mantissa, exponent - 25);
+  if (exponent == 0) magnitude = std::ldexp(mantissa, -24);
+  if (exponent == 31) magnitude = mantissa ? std::numeric_limits<double>::quiet_NaN() : kInf;
+  return (h & 0x8000) ? -magnitude : magnitude;
+}
+
+// Throws unless `t`'s quantisation has one scale (axis -1) or one per index of
+// its axis, as many zero points, and positive finite scales.
+void check_quant(const Tensor& t) {
+  const Quant& q = t.quant;
+  const std::string name = "tensor '" + t.name + "'";
+  const bool per_tensor = q.axis == -1 && q.scale.size() == 1;
+  const bool per_axis = q.axis >= 0 && static_cast<size_t>(q.axis) < t.shape.size() &&
+                        static_cast<int64_t>(q.scale.size()) == t.shape[static_cast<size_t>(q.axis)];
+  if (!per_tensor && !per_axis)
+    throw GraphError(name + " " + shape_text(t.shape) + " has " + std::to_string(q.scale.size()) +
+                     " quantisation scales on axis " + std::to_string(q.axis));
+  if (q.zero_point.size() != q.scale.size())
+    throw GraphError(name + " has " + std::to_string(q.zero_point.size()) + " zero points for " +
+                     std::to_string(q.scale.size()) + " scales");
+  for (float scale : q.scale)
+    if (!(scale > 0.0f) || !std::isfinite(scale))
+      throw GraphError(name + " has quantisation scale " + std::to_string(scale));
+}
+
+// Constant `t`'s integers (of type T) dequantised by its quantisation
+// (real = scale * (q - zero_point), per index of its axis or per tensor).
+template <class T>
+std::vector<float> dequantised(const Tensor& t) {
+  const std::span<const T> q = t.values<T>();
+  std::vector<float> v(q.size());
+  if (t.quant.empty()) {  // u8 indices
+    std::copy(q.begin(), q.end(), v.begin());
+    return v;
+  }
+  check_quant(t);
+  const size_t axis = static_cast<size_t>(std::max(t.quant.axis, 0));
+  const int64_t dim = t.quant.axis < 0 ? 1 : t.shape[axis];
+  const int64_t inner =
+      t.quant.axis < 0
+          ? 1
+          : elements(Shape(t.shape.begin() + static_cast<std::ptrdiff_t>(axis) + 1, t.shape.end()));
+  for (size_t i = 0; i < q.size(); ++i) {
+    const auto c = static_cast<size_t>(static_cast<int64_t>(i) / inner % dim);
+    v[i] = static_cast<float>(double{t.quant.scale[c]} * (static_cast<double>(q[i]) - t.quant.zero_point[c]));
+  }
+  return v;
+}
+
+// The real values of constant `t`: f32 as stored, f16 converted, i8 and i32
+// dequantised (they need a quantisation), u8 dequantised or, without a
+// quantisation, its integers (codebook indices). Throws GraphError for a
+// length that does not fit the shape or a type it cannot read.
+std::vector<float> constant_values(const Tensor& t) {
+  const int64_t want = elements(t.shape);
+  if (static_cast<int64_t>(t.data.size()) != want * static_cast<int64_t>(dtype_bytes(t.dtype)))
+    throw GraphError("constant '" + t.name + "' has " + std::to_string(t.data.size() / dtype_bytes(t.dtype)) +
+                     " values for shape " + shape_text(t.shape));
+  if ((t.dtype == DType::i8 || t.dtype == DType::i32) && t.quant.empty())
+    throw GraphError("constant '" + t.name + "' is " + dtype_text(t.dtype) + " without quantisation");
+  switch (t.dtype) {
+    case DType::f32: {
+      const std::span<const float> v = t.values<float>();
+      return {v.begin(), v.end()};
+    }
+    case DType::f16: {
+      std::vector<float> v;
+      for (uint16_t h : t.values<uint16_t>()) v.push_back(static_cast<float>(half_value(h)));
+      return v;
+    }
+    case DType::i8:
+      return dequantised<int8_t>(t);
+    case DType::i32:
+      return dequantised<int32_t>(t);
+    case DType::u8:
+      return dequantised<uint8_t>(t);
+    case DType::i64:
+      break;
+  }
+  throw GraphError("constant '" + t.name + "' is " + dtype_text(t.dtype) +
+                   ": the reference executor reads f32, f16, i8, i32 and u8 constants");
+}
+
+// Puts real values on an int8 grid: scale * (q - zero_point) with
+// q = round_half_even(v / scale) + zero_point saturated to [-128, 127] (NaN: the zero point).
+void quantise(std::span<float> values, float scale, int32_t zero_point) {
+  for (float& v : values) {
+    const double q = std::isnan(v) ? 0.0 : std::nearbyint(static_cast<double>(v) / scale);
+    const double clamped = std::clamp(q + zero_point, -128.0, 127.0);
+    v = static_cast<float>(double{scale} * (clamped - zero_point));
+  }
+}
+
 constexpr int kAny = -1;  // Op::outputs of an op that makes one or more (the node decides)
 
 }  // namespace
@@ -726,8 +870,10 @@ const ReferenceExecutor::Op kOps[] = {
     {"Add", 2, 2, 1, add},
     {"AveragePool2D", 1, 1, 1, average_pool},
     {"Clip", 1, 1, 1, clip},
+    {"CodebookFullyConnected", 3, 4, 1, codebook_fully_connected},
     {"Concat", 1, kAny, 1, concat},
     {"Conv2D", 2, 3, 1, conv2d},
+    {"Dequantize", 1, 1, 1, identity},
     {"Div", 2, 2, 1, div},
     {"FullyConnected", 2, 3, 1, fully_connected},
     {"GlobalAveragePool", 1, 1, 1, global_average_pool},
@@ -736,6 +882,7 @@ const ReferenceExecutor::Op kOps[] = {
     {"MaxPool2D", 1, 1, 1, max_pool},
     {"Mul", 2, 2, 1, mul},
     {"Pad", 1, 1, 1, pad},
+    {"Quantize", 1, 1, 1, identity},
     {"ReduceMean", 1, 1, 1, reduce_mean},
     {"Relu", 1, 1, 1, relu},
     {"Reshape", 1, 1, 1, reshape},
@@ -783,13 +930,9 @@ ReferenceExecutor::ReferenceExecutor(const Graph& graph) : inputs_(graph.inputs)
     const Tensor& tensor = graph.tensors[t];
     names_.push_back(tensor.name);
     shapes_.push_back(tensor.shape);
-    if (!tensor.is_constant() || tensor.dtype != DType::f32) continue;
-    const std::span<const float> v = tensor.values<float>();
-    if (static_cast<int64_t>(v.size()) != elements(tensor.shape))
-      throw GraphError("constant '" + tensor.name + "' has " + std::to_string(v.size()) +
-                       " values for shape " + shape_text(tensor.shape));
+    if (!tensor.is_constant()) continue;
     constant_[t] = true;
-    constants_[t].assign(v.begin(), v.end());
+    constants_[t] = constant_values(tensor);
   }
   // Every unknown op at once, so a converter author sees the whole list.
   std::map<std::string, std::vector<std::string>> unknown;
@@ -803,18 +946,26 @@ ReferenceExecutor::ReferenceExecutor(const Graph& graph) : inputs_(graph.inputs)
     throw GraphError(msg);
   }
 
-  // A tensor is ready once it is a graph input, an fp32 constant or made by an earlier node.
+  // A tensor is ready once it is a graph input, a constant or made by an earlier node.
   std::vector<bool> ready = constant_;
-  auto require_f32 = [&](int t, const std::string& where) {
+  // Activations are f32, or i8 quantised per tensor (their grid).
+  grids_.assign(tensors, {});
+  auto require_activation = [&](int t, const std::string& where) {
     const Tensor& tensor = graph.tensors[static_cast<size_t>(t)];
-    if (tensor.dtype != DType::f32)
-      throw GraphError(where + " '" + tensor.name + "' is " + dtype_text(tensor.dtype) +
-                       ": the reference executor runs fp32 graphs only");
+    if (tensor.is_constant() || tensor.dtype == DType::f32) return;
+    const std::string name = where + " '" + tensor.name + "' is " + dtype_text(tensor.dtype);
+    if (tensor.dtype != DType::i8)
+      throw GraphError(name + ": the reference executor runs f32 and i8 activations only");
+    if (tensor.quant.empty()) throw GraphError(name + " without quantisation");
+    check_quant(tensor);
+    if (tensor.quant.axis != -1)
+      throw GraphError(name + " quantised per channel: an activation needs one scale");
+    grids_[static_cast<size_t>(t)] = {tensor.quant.scale[0], tensor.quant.zero_point[0]};
   };
   for (size_t i = 0; i < inputs_.size(); ++i) {
     const std::string where = "graph input " + std::to_string(i);
     check_index(inputs_[i], where);
-    require_f32(inputs_[i], where);
+    require_activation(inputs_[i], where);
     ready[static_cast<size_t>(inputs_[i])] = true;
   }
   // Step index + 1 of the last node that reads each tensor (or of the node
@@ -839,7 +990,7 @@ ReferenceExecutor::ReferenceExecutor(const Graph& graph) : inputs_(graph.inputs)
       }
       const std::string where = node.describe(j) + ": input " + std::to_string(i);
       check_index(t, where);
-      require_f32(t, where);
+      require_activation(t, where);
       if (!ready[static_cast<size_t>(t)])
         throw GraphError(where + " '" + names_[static_cast<size_t>(t)] +
                          "' is neither a graph input, a constant nor made by an earlier node");
@@ -849,7 +1000,7 @@ ReferenceExecutor::ReferenceExecutor(const Graph& graph) : inputs_(graph.inputs)
     for (size_t k = 0; k < node.outputs.size(); ++k) {
       const std::string where = node.describe(j) + ": output " + std::to_string(k);
       check_index(node.outputs[k], where);
-      require_f32(node.outputs[k], where);
+      require_activation(node.outputs[k], where);
       if (ready[static_cast<size_t>(node.outputs[k])])
         throw GraphError(where + " '" + names_[static_cast<size_t>(node.outputs[k])] + "' is already made");
     }
@@ -879,6 +1030,11 @@ ReferenceExecutor::ReferenceExecutor(const Graph& graph) : inputs_(graph.inputs)
       steps_[last_read[t] - 1].last_reads.push_back(static_cast<int>(t));
 }
 
+void ReferenceExecutor::on_grid(int tensor, std::span<float> values) const {
+  const Grid& grid = grids_[static_cast<size_t>(tensor)];
+  if (grid.scale > 0) quantise(values, grid.scale, grid.zero_point);
+}
+
 std::vector<std::vector<float>> ReferenceExecutor::run(const std::vector<std::span<const float>>& inputs,
                                                        const Observer& observe) const {
   if (inputs.size() != inputs_.size())
@@ -897,9 +1053,14 @@ std::vector<std::vector<float>> ReferenceExecutor::run(const std::vector<std::sp
                        " takes " + std::to_string(want) + " values, run got " +
                        std::to_string(inputs[i].size()));
     values[static_cast<size_t>(t)] = inputs[i];
+    if (grids_[static_cast<size_t>(t)].scale > 0) {
+      made[static_cast<size_t>(t)].assign(inputs[i].begin(), inputs[i].end());
+      on_grid(t, made[static_cast<size_t>(t)]);
+      values[static_cast<size_t>(t)] = made[static_cast<size_t>(t)];
+    }
   }
   if (observe)
-    for (size_t i = 0; i < inputs.size(); ++i) observe(inputs_[i], inputs[i]);
+    for (int t : inputs_) observe(t, values[static_cast<size_t>(t)]);
   for (const Step& step : steps_) {
     std::vector<const Shape*> shapes;
     std::vector<std::span<const float>> in;
@@ -912,6 +1073,7 @@ std::vector<std::vector<float>> ReferenceExecutor::run(const std::vector<std::sp
     for (size_t k = 0; k < step.node.outputs.size(); ++k) {
       const size_t t = static_cast<size_t>(step.node.outputs[k]);
       made[t] = std::move(call.out_values()[k]);
+      on_grid(static_cast<int>(t), made[t]);
       values[t] = made[t];
       if (observe) observe(static_cast<int>(t), values[t]);
     }

@@ -1,15 +1,26 @@
-// The fp32 reference executor: runs a graph op by op with plain code on
-// Eigen, written for clarity and independent of kernels/ and engine/ops (it
-// shares only the graph types). It is the oracle the engine, the quantiser's
+// The reference executor: runs a graph op by op with plain code on Eigen,
+// written for clarity and independent of kernels/ and engine/ops (it shares
+// only the graph types). It is the oracle the engine, the quantiser's
 // calibration and the fidelity reports are checked against.
 //
-// Every op computes in double (convolutions, matrix products, pooling and
-// reductions accumulate in double) and rounds its result to fp32 once, so
-// each tensor is its op's result on its fp32 inputs to double precision,
-// then rounded. Single-threaded; a MobileNetV2-size layer takes tens of ms.
-// Attribute semantics are those documented at the top of engine/ops/*.cc;
-// Softmax also takes any axis, and Conv2D / FullyConnected weights need not
-// be constants.
+// Every tensor is held as its real values in fp32. Every op computes in
+// double (convolutions, matrix products, pooling and reductions accumulate in
+// double) and rounds its result to fp32 once, so each tensor is its op's
+// result on its inputs to double precision, then rounded. Single-threaded; a
+// MobileNetV2-size layer takes tens of ms. Attribute semantics are those
+// documented at the top of engine/ops/*.cc; Softmax also takes any axis, and
+// Conv2D / FullyConnected weights need not be constants.
+//
+// int8 graphs (engine/INT8.md "Reference"): activations are f32 or i8
+// quantised per tensor; constants may be f32, f16, i8 / i32 (dequantised by
+// their quantisation, per tensor or per index of its axis) or u8 (dequantised,
+// or without a quantisation its integers: codebook indices, which
+// CodebookFullyConnected expands through its table). An i8 activation is put
+// on its grid as soon as it is made (after the fused activation: round half
+// to even, saturate to [-128, 127]) and everything else, `run`'s inputs and
+// outputs and what `observe` sees included, deals in its real values: an i8
+// graph input is given real values and put on its grid, an i8 graph output
+// is returned dequantised. Quantize and Dequantize are thus the identity.
 #pragma once
 
 #include <cstddef>
@@ -27,8 +38,9 @@ class ReferenceExecutor {
   // Copies what it needs from `graph` (the graph may go away afterwards),
   // checks it and infers every tensor's shape. Throws GraphError naming the
   // node or tensor for an unknown op, a wrong number of inputs or outputs, a
-  // tensor that is not fp32, a tensor read before anything makes it, a bad
-  // attribute, or a declared shape that contradicts the inferred one.
+  // tensor of a type it does not run (or an i8 / i32 one without a fitting
+  // quantisation), a tensor read before anything makes it, a bad attribute,
+  // or a declared shape that contradicts the inferred one.
   explicit ReferenceExecutor(const Graph& graph);
 
   // Called with each activation's values (valid during the call only): the
@@ -65,6 +77,14 @@ class ReferenceExecutor {
   std::vector<std::vector<float>> constants_;  // values of constants by tensor, empty for activations
   std::vector<bool> constant_;
   std::vector<int> inputs_, outputs_;
+  // The int8 grid of each i8 activation (scale 0 for the others).
+  struct Grid {
+    float scale = 0;
+    int32_t zero_point = 0;
+  };
+  std::vector<Grid> grids_;
+  // Puts `values` of tensor `tensor` on its grid, if it has one.
+  void on_grid(int tensor, std::span<float> values) const;
 };
 
 }  // namespace huddle::engine

@@ -1,4 +1,4 @@
-// Conv2D (fp32, NHWC).
+// Conv2D (NHWC; fp32 here, int8 in qconv.cc when X is i8).
 //   inputs:  X [N, H, W, C], W [O, KH, KW, C / group] (constant, OHWI), B [O] (constant, optional)
 //   attrs:   strides [sh, sw] = [1, 1], dilations [dh, dw] = [1, 1],
 //            pads [top, left, bottom, right] = [0, 0, 0, 0], group = 1, activation (see common.h)
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/ops/common.h"
+#include "engine/ops/conv.h"
 #include "kernels/f32dw/f32dw.h"
 
 namespace huddle::engine::ops {
@@ -19,14 +20,6 @@ namespace {
 using kernels::F32Clamp;
 using kernels::F32Conv;
 using kernels::F32ConvShape;
-
-// Output channels per task when `channels` are split over `threads` in whole
-// granules (a kernel tile's width, so every task runs full tiles but the last).
-size_t column_chunk(size_t channels, size_t granule, size_t threads) {
-  const size_t tiles = (channels + granule - 1) / granule;
-  const size_t tasks = tiles < threads ? tiles : threads;
-  return (tiles + tasks - 1) / tasks * granule;
-}
 
 class GroupedConv final : public OpKernel {
  public:
@@ -95,42 +88,19 @@ class DepthwiseConv final : public OpKernel {
   F32Clamp clamp_;
 };
 
-// Input 2, the optional constant bias of `outputs` floats; nullptr when absent.
-const float* optional_bias(const PrepareContext& ctx, int64_t outputs) {
-  if (!ctx.has_input(2)) return nullptr;
-  const Tensor& b = ctx.require_constant(2, DType::f32, 1);
-  if (b.shape[0] != outputs)
-    ctx.fail("bias has " + std::to_string(b.shape[0]) + " values for " + std::to_string(outputs) +
-             " outputs");
-  return b.values<float>().data();
-}
-
 std::unique_ptr<OpKernel> prepare_conv(PrepareContext& ctx) {
+  int64_t group = 1;
+  if (ctx.input(0).dtype == DType::i8) {
+    const F32ConvShape s =
+        conv_geometry(ctx, ctx.input(0), ctx.require_constant(1, DType::i8, 4), DType::i8, &group);
+    return prepare_qconv(ctx, s, group);
+  }
   const Tensor& x = ctx.require_input(0, DType::f32, 4);
   const Tensor& w = ctx.require_constant(1, DType::f32, 4);
-  const auto strides = ints_attr(ctx, "strides", 2, 1, {1, 1});
-  const auto dilations = ints_attr(ctx, "dilations", 2, 1, {1, 1});
-  const auto pads = ints_attr(ctx, "pads", 4, 0, {0, 0, 0, 0});
-  const int64_t group = ctx.node().attr_int("group", 1);
   const F32Clamp clamp = activation_clamp(ctx);
-  const int64_t n = x.shape[0], h = x.shape[1], wd = x.shape[2], c = x.shape[3];
-  const int64_t o = w.shape[0], kh = w.shape[1], kw = w.shape[2], cg = w.shape[3];
-  if (group < 1 || c % group != 0 || o % group != 0 || cg != c / group)
-    ctx.fail("weights " + shape_text(w.shape) + " and group " + std::to_string(group) + " do not fit input " +
-             shape_text(x.shape));
+  F32ConvShape s = conv_geometry(ctx, x, w, DType::f32, &group);
+  const int64_t o = w.shape[0], kh = w.shape[1], kw = w.shape[2], c = x.shape[3];
   const float* bias = optional_bias(ctx, o);
-  F32ConvShape s;
-  s.batch = static_cast<size_t>(n), s.in_h = static_cast<size_t>(h), s.in_w = static_cast<size_t>(wd);
-  s.in_c = static_cast<size_t>(c / group), s.out_c = static_cast<size_t>(o / group);
-  s.kernel_h = static_cast<size_t>(kh), s.kernel_w = static_cast<size_t>(kw);
-  s.stride_h = static_cast<size_t>(strides[0]), s.stride_w = static_cast<size_t>(strides[1]);
-  s.dilation_h = static_cast<size_t>(dilations[0]), s.dilation_w = static_cast<size_t>(dilations[1]);
-  s.pad_top = static_cast<size_t>(pads[0]), s.pad_left = static_cast<size_t>(pads[1]);
-  s.pad_bottom = static_cast<size_t>(pads[2]), s.pad_right = static_cast<size_t>(pads[3]);
-  if (s.out_h() == 0 || s.out_w() == 0)
-    ctx.fail("the dilated kernel " + shape_text({kh, kw}) + " is larger than the padded input " +
-             shape_text(x.shape));
-  ctx.set_output(0, DType::f32, {n, static_cast<int64_t>(s.out_h()), static_cast<int64_t>(s.out_w()), o});
 
   const float* wdata = w.values<float>().data();
   if (group > 1 && group == c && o == c) {  // depthwise: OHWI [C, KH, KW, 1] -> [KH][KW][C]
@@ -159,14 +129,9 @@ class FullyConnected final : public OpKernel {
     const auto& uk = kernels::f32gemm();
     const float* x = ctx.in<float>(0);
     float* y = ctx.out<float>(0);
-    const size_t threads = m_ * n_ * k_ < 2 * kMinParallelMacs ? 1 : ctx.pool->threads();
-    const size_t chunk = column_chunk(n_, uk.nr, threads);
-    ctx.pool->parallel_for((n_ + chunk - 1) / chunk, 1, [&](size_t begin, size_t end) {
-      for (size_t t = begin; t < end; ++t) {
-        const size_t n0 = t * chunk, n1 = n0 + chunk < n_ ? n0 + chunk : n_;
-        uk.gemm(m_, n1 - n0, k_, x, k_, kernels::f32gemm_packed_at(uk, packed_.data(), k_, n0), y + n0, n_,
-                clamp_);
-      }
+    for_column_ranges(ctx, m_, n_, k_, uk.nr, [&](size_t n0, size_t n1) {
+      uk.gemm(m_, n1 - n0, k_, x, k_, kernels::f32gemm_packed_at(uk, packed_.data(), k_, n0), y + n0, n_,
+              clamp_);
     });
   }
 
@@ -178,16 +143,12 @@ class FullyConnected final : public OpKernel {
 
 // FullyConnected (fp32): X [..., K], W [O, K] (constant), B [O] (constant, optional) -> Y [..., O].
 std::unique_ptr<OpKernel> prepare_fully_connected(PrepareContext& ctx) {
+  if (ctx.input(0).dtype == DType::i8) return prepare_qfully_connected(ctx);
   const Tensor& x = ctx.require_input(0, DType::f32);
   const Tensor& w = ctx.require_constant(1, DType::f32, 2);
-  if (x.shape.empty()) ctx.fail("input is a scalar");
+  fully_connected_output(ctx, x, w, DType::f32);
   const int64_t k = x.shape.back(), o = w.shape[0];
-  if (w.shape[1] != k)
-    ctx.fail("weights " + shape_text(w.shape) + " do not fit input " + shape_text(x.shape));
   const float* bias = optional_bias(ctx, o);
-  Shape out = x.shape;
-  out.back() = o;
-  ctx.set_output(0, DType::f32, out);
   const auto& uk = kernels::f32gemm();
   std::vector<uint8_t> packed(
       kernels::f32gemm_packed_size(uk, static_cast<size_t>(o), static_cast<size_t>(k)));
@@ -199,6 +160,59 @@ std::unique_ptr<OpKernel> prepare_fully_connected(PrepareContext& ctx) {
 }
 
 }  // namespace
+
+const float* optional_bias(const PrepareContext& ctx, int64_t outputs, size_t input) {
+  if (!ctx.has_input(input)) return nullptr;
+  const Tensor& b = ctx.require_constant(input, DType::f32, 1);
+  if (b.shape[0] != outputs)
+    ctx.fail("bias has " + std::to_string(b.shape[0]) + " values for " + std::to_string(outputs) +
+             " outputs");
+  return b.values<float>().data();
+}
+
+size_t column_chunk(size_t channels, size_t granule, size_t threads) {
+  const size_t tiles = (channels + granule - 1) / granule;
+  const size_t tasks = tiles < threads ? tiles : threads;
+  return (tiles + tasks - 1) / tasks * granule;
+}
+
+F32ConvShape conv_geometry(PrepareContext& ctx, const Tensor& x, const Tensor& w, DType dtype,
+                           int64_t* group) {
+  if (x.shape.size() != 4)
+    ctx.fail("input 0 '" + x.name + "' has shape " + shape_text(x.shape) + ", expected rank 4");
+  const auto strides = ints_attr(ctx, "strides", 2, 1, {1, 1});
+  const auto dilations = ints_attr(ctx, "dilations", 2, 1, {1, 1});
+  const auto pads = ints_attr(ctx, "pads", 4, 0, {0, 0, 0, 0});
+  const int64_t g = ctx.node().attr_int("group", 1);
+  const int64_t n = x.shape[0], h = x.shape[1], wd = x.shape[2], c = x.shape[3];
+  const int64_t o = w.shape[0], kh = w.shape[1], kw = w.shape[2], cg = w.shape[3];
+  if (g < 1 || c % g != 0 || o % g != 0 || cg != c / g)
+    ctx.fail("weights " + shape_text(w.shape) + " and group " + std::to_string(g) + " do not fit input " +
+             shape_text(x.shape));
+  F32ConvShape s;
+  s.batch = static_cast<size_t>(n), s.in_h = static_cast<size_t>(h), s.in_w = static_cast<size_t>(wd);
+  s.in_c = static_cast<size_t>(c / g), s.out_c = static_cast<size_t>(o / g);
+  s.kernel_h = static_cast<size_t>(kh), s.kernel_w = static_cast<size_t>(kw);
+  s.stride_h = static_cast<size_t>(strides[0]), s.stride_w = static_cast<size_t>(strides[1]);
+  s.dilation_h = static_cast<size_t>(dilations[0]), s.dilation_w = static_cast<size_t>(dilations[1]);
+  s.pad_top = static_cast<size_t>(pads[0]), s.pad_left = static_cast<size_t>(pads[1]);
+  s.pad_bottom = static_cast<size_t>(pads[2]), s.pad_right = static_cast<size_t>(pads[3]);
+  if (s.out_h() == 0 || s.out_w() == 0)
+    ctx.fail("the dilated kernel " + shape_text({kh, kw}) + " is larger than the padded input " +
+             shape_text(x.shape));
+  ctx.set_output(0, dtype, {n, static_cast<int64_t>(s.out_h()), static_cast<int64_t>(s.out_w()), o});
+  *group = g;
+  return s;
+}
+
+void fully_connected_output(PrepareContext& ctx, const Tensor& x, const Tensor& w, DType dtype) {
+  if (x.shape.empty()) ctx.fail("input is a scalar");
+  if (w.shape[1] != x.shape.back())
+    ctx.fail("weights " + shape_text(w.shape) + " do not fit input " + shape_text(x.shape));
+  Shape out = x.shape;
+  out.back() = w.shape[0];
+  ctx.set_output(0, dtype, out);
+}
 
 extern const OpDef kConv2D = {"Conv2D", 2, 3, 1, false, prepare_conv};
 extern const OpDef kFullyConnected = {"FullyConnected", 2, 3, 1, false, prepare_fully_connected};

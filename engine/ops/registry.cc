@@ -6,19 +6,21 @@
 
 namespace huddle::engine {
 namespace ops {
-extern const OpDef kAdd, kAveragePool2D, kClip, kConcat, kConv2D, kFullyConnected, kGlobalAveragePool,
-    kHardSigmoid, kHardSwish, kMaxPool2D, kMul, kPad, kReduceMean, kRelu, kReshape, kResize, kSigmoid, kSilu,
-    kSlice, kSoftmax, kSplit, kSub, kDiv, kTranspose;
+extern const OpDef kAdd, kAveragePool2D, kClip, kCodebookFullyConnected, kConcat, kConv2D, kDequantize,
+    kFullyConnected, kGlobalAveragePool, kHardSigmoid, kHardSwish, kMaxPool2D, kMul, kPad, kReduceMean, kRelu,
+    kReshape, kResize, kSigmoid, kSilu, kQuantize, kSlice, kSoftmax, kSplit, kSub, kDiv, kTranspose;
 }  // namespace ops
 
 namespace {
-const std::array<const OpDef*, 24> kOps = {
+const std::array<const OpDef*, 27> kOps = {
     &ops::kAdd,
     &ops::kAveragePool2D,
     &ops::kDiv,
     &ops::kClip,
+    &ops::kCodebookFullyConnected,
     &ops::kConcat,
     &ops::kConv2D,
+    &ops::kDequantize,
     &ops::kFullyConnected,
     &ops::kGlobalAveragePool,
     &ops::kHardSigmoid,
@@ -26,6 +28,7 @@ const std::array<const OpDef*, 24> kOps = {
     &ops::kMaxPool2D,
     &ops::kMul,
     &ops::kPad,
+    &ops::kQuantize,
     &ops::kReduceMean,
     &ops::kRelu,
     &ops::kReshape,

@@ -699,15 +699,17 @@ TEST_CASE("reference: errors name the node or tensor", "[engine][reference]") {
     const int x = bld.input("x", {2});
     bld.g.tensors[static_cast<size_t>(x)].dtype = DType::i8;
     bld.node("Relu", {x});
-    CHECK_THAT(reference_error(bld.g),
-               Catch::Contains("graph input 0 'x' is i8: the reference executor runs fp32 graphs only"));
+    CHECK_THAT(reference_error(bld.g), Catch::Contains("graph input 0 'x' is i8 without quantisation"));
+    bld.g.tensors[static_cast<size_t>(x)].dtype = DType::i64;
+    CHECK_THAT(
+        reference_error(bld.g),
+        Catch::Contains("graph input 0 'x' is i64: the reference executor runs f32 and i8 activations only"));
   }
   {
     Builder bld;
     const int w = bld.g.add_constant("w", DType::i8, {1, 1}, {1});
     bld.node("FullyConnected", {bld.input("x", {1, 1}), w});
-    CHECK_THAT(reference_error(bld.g),
-               Catch::Contains("node 0 'FullyConnected0' (FullyConnected): input 1 'w' is i8"));
+    CHECK_THAT(reference_error(bld.g), Catch::Contains("constant 'w' is i8 without quantisation"));
   }
   {
     Builder bld;
