@@ -41,6 +41,7 @@ std::vector<size_t> broadcast_strides(const Shape& shape, const Shape& out) {
 
 // Chunks of the flat range start on 64-byte boundaries (of an aligned tensor).
 constexpr size_t kChunkAlign = 64 / sizeof(float);
+constexpr size_t kQChunkAlign = 64 / sizeof(int8_t);
 
 // Add, Mul, Sub or Div on the fp32 elementwise kernels. Each output element is one
 // operation on its two inputs, so any split of the range gives the same bits.
@@ -133,7 +134,8 @@ Shape broadcast_shape(const PrepareContext& ctx, const Tensor& a, const Tensor& 
   return out;
 }
 
-// How an int8 binary op walks its operands (after any exchange, A has the output's shape but in `general`).
+// How an int8 binary op walks its operands: in every form but `general`, the
+// kernels' first operand (input 0, or input 1 when exchanged) has the output's shape.
 enum class QBroadcast { same, scalar, vector, general };
 
 // Add, Sub or Mul on int8: see the file comment. Each output element is one
@@ -182,9 +184,6 @@ class QBinary final : public OpKernel {
   }
 
  private:
-  // Chunks of the flat range start on 64-byte boundaries (of an aligned tensor).
-  static constexpr size_t kQChunkAlign = 64;
-
   // Output elements [begin, end), one at a time through the broadcast strides.
   void run_general(size_t begin, size_t end, const int8_t* a, const int8_t* b, int8_t* y) const {
     const size_t rank = out_.size();
@@ -220,19 +219,16 @@ class QBinary final : public OpKernel {
 // needs b as the kernels' first operand.
 QBroadcast broadcast_form(const Shape& a, const Shape& b, const Shape& out, bool* exchange) {
   const int64_t n = elements(out), na = elements(a), nb = elements(b);
-  // A per-last-dim vector: its last dim is the output's, every other dim 1.
-  auto vector = [&](const Shape& v, int64_t nv) {
-    return !v.empty() && v.back() == out.back() && nv == out.back();
-  };
   *exchange = false;
   if (na == n && nb == n) return QBroadcast::same;
   for (const bool swap : {false, true}) {
-    const int64_t full = swap ? nb : na, other = swap ? na : nb;
-    const Shape& v = swap ? a : b;
-    if (full != n) continue;
+    const Shape& other = swap ? a : b;
+    const int64_t n_other = swap ? na : nb;
+    if ((swap ? nb : na) != n) continue;
     *exchange = swap;
-    if (other == 1) return QBroadcast::scalar;
-    if (vector(v, other)) return QBroadcast::vector;
+    if (n_other == 1) return QBroadcast::scalar;
+    // A per-last-dim vector: its last dim is the output's, every other dim 1.
+    if (!other.empty() && other.back() == out.back() && n_other == out.back()) return QBroadcast::vector;
   }
   *exchange = false;
   return QBroadcast::general;
@@ -315,7 +311,7 @@ class QLut final : public OpKernel {
     int8_t* y = ctx.out<int8_t>(0);
     const kernels::QLutFn apply = kernels::x8_lut().apply;
     ctx.pool->parallel_for(
-        n_, chunk_items(n_, ctx.pool->threads(), 64, kMinParallelFloats),
+        n_, chunk_items(n_, ctx.pool->threads(), kQChunkAlign, kMinParallelFloats),
         [&](size_t begin, size_t end) { apply(end - begin, x + begin, y + begin, table_); });
   }
 

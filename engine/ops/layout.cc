@@ -134,14 +134,15 @@ class QConcat final : public OpKernel {
     int8_t* y = ctx.out<int8_t>(0);
     if (row_ == 0) return;
     const size_t min_outer = kMinParallelFloats / row_ + 1;
-    ctx.pool->parallel_for(outer_, chunk_items(outer_, ctx.pool->threads(), 1, min_outer),
-                           [&](size_t begin, size_t end) {
-                             kernels::QConcatInput in[kMaxConcatInputs];
-                             for (size_t i = 0; i < chunks_.size(); ++i)
-                               in[i] = {ctx.in<int8_t>(i) + begin * chunks_[i], chunks_[i], quants_[i]};
-                             kernels::qs8_concat_channels(kernels::qs8_elementwise(), end - begin,
-                                                          chunks_.size(), in, y + begin * row_, y_quant_);
-                           });
+    ctx.pool->parallel_for(
+        outer_, chunk_items(outer_, ctx.pool->threads(), 1, min_outer), [&](size_t begin, size_t end) {
+          kernels::QConcatInput in[kMaxConcatInputs];
+          size_t count = 0;  // the non-empty inputs
+          for (size_t i = 0; i < chunks_.size(); ++i)
+            if (chunks_[i]) in[count++] = {ctx.in<int8_t>(i) + begin * chunks_[i], chunks_[i], quants_[i]};
+          kernels::qs8_concat_channels(kernels::qs8_elementwise(), end - begin, count, in, y + begin * row_,
+                                       y_quant_);
+        });
   }
 
  private:

@@ -18,9 +18,6 @@
 
 namespace huddle::test {
 
-using Ints = std::vector<int64_t>;
-using Attrs = std::map<std::string, engine::AttrValue>;
-
 // Per-tensor quantisation: real = scale * (q - zero_point).
 inline engine::Quant per_tensor(float scale, int32_t zero_point) { return {{scale}, {zero_point}, -1}; }
 
@@ -85,6 +82,53 @@ inline std::vector<float> random_values(Rng& rng, size_t n) {
   for (float& x : v) x = rng.normal();
   return v;
 }
+
+// One output of a graph run, its elements of type T (float for f32, int8_t for i8).
+template <class T>
+struct TypedOutput {
+  engine::Shape shape;
+  std::vector<T> values;
+};
+using Output = TypedOutput<float>;
+
+// Runs a graph with outputs `outs` on `inputs` (elements of type T, every
+// input and output of that size) on `threads` threads and returns every output.
+template <class T = float>
+std::vector<TypedOutput<T>> run_all(engine::Graph g, std::vector<int> outs,
+                                    const std::vector<std::vector<T>>& inputs, size_t threads = 1) {
+  g.outputs = std::move(outs);
+  engine::Interpreter it(std::move(g), engine::InterpreterOptions{threads});
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    REQUIRE(static_cast<size_t>(engine::elements(it.input(i).shape)) == inputs[i].size());
+    REQUIRE(engine::dtype_bytes(it.input(i).dtype) == sizeof(T));
+    if (!inputs[i].empty()) std::memcpy(it.input_data(i), inputs[i].data(), inputs[i].size() * sizeof(T));
+  }
+  it.run();
+  std::vector<TypedOutput<T>> result;
+  for (size_t k = 0; k < it.output_count(); ++k) {
+    REQUIRE(engine::dtype_bytes(it.output(k).dtype) == sizeof(T));
+    const T* y = static_cast<const T*>(it.output_data(k));
+    const auto n = static_cast<size_t>(engine::elements(it.output(k).shape));
+    result.push_back({it.output(k).shape, n ? std::vector<T>(y, y + n) : std::vector<T>()});
+  }
+  return result;
+}
+
+// Runs a one-output graph on `inputs` and returns the output.
+template <class T = float>
+std::vector<T> run(engine::Graph g, int out, const std::vector<std::vector<T>>& inputs,
+                   engine::Shape* shape = nullptr, size_t threads = 1) {
+  std::vector<TypedOutput<T>> r = run_all<T>(std::move(g), {out}, inputs, threads);
+  if (shape) *shape = r[0].shape;
+  return std::move(r[0].values);
+}
+
+// The op tests' (ops-test, qops-test) shared helpers, kept apart so other
+// test files' own helpers of these names do not clash.
+namespace op_tests {
+
+using Ints = std::vector<int64_t>;
+using Attrs = std::map<std::string, engine::AttrValue>;
 
 // Uniform integer in [lo, hi].
 inline int64_t uniform(Rng& rng, int64_t lo, int64_t hi) {
@@ -164,45 +208,7 @@ inline std::string prepare_error(Builder& bld) {
   return {};
 }
 
-// One output of a graph run, its elements of type T (float for f32, int8_t for i8).
-template <class T>
-struct TypedOutput {
-  engine::Shape shape;
-  std::vector<T> values;
-};
-using Output = TypedOutput<float>;
-
-// Runs a graph with outputs `outs` on `inputs` (elements of type T, every
-// input and output of that size) on `threads` threads and returns every output.
-template <class T = float>
-std::vector<TypedOutput<T>> run_all(engine::Graph g, std::vector<int> outs,
-                                    const std::vector<std::vector<T>>& inputs, size_t threads = 1) {
-  g.outputs = std::move(outs);
-  engine::Interpreter it(std::move(g), engine::InterpreterOptions{threads});
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    REQUIRE(static_cast<size_t>(engine::elements(it.input(i).shape)) == inputs[i].size());
-    REQUIRE(engine::dtype_bytes(it.input(i).dtype) == sizeof(T));
-    if (!inputs[i].empty()) std::memcpy(it.input_data(i), inputs[i].data(), inputs[i].size() * sizeof(T));
-  }
-  it.run();
-  std::vector<TypedOutput<T>> result;
-  for (size_t k = 0; k < it.output_count(); ++k) {
-    REQUIRE(engine::dtype_bytes(it.output(k).dtype) == sizeof(T));
-    const T* y = static_cast<const T*>(it.output_data(k));
-    const auto n = static_cast<size_t>(engine::elements(it.output(k).shape));
-    result.push_back({it.output(k).shape, n ? std::vector<T>(y, y + n) : std::vector<T>()});
-  }
-  return result;
-}
-
-// Runs a one-output graph on `inputs` and returns the output.
-template <class T = float>
-std::vector<T> run(engine::Graph g, int out, const std::vector<std::vector<T>>& inputs,
-                   engine::Shape* shape = nullptr, size_t threads = 1) {
-  std::vector<TypedOutput<T>> r = run_all<T>(std::move(g), {out}, inputs, threads);
-  if (shape) *shape = r[0].shape;
-  return std::move(r[0].values);
-}
+}  // namespace op_tests
 
 inline void require_close(const std::vector<float>& got, const std::vector<double>& want, double tol) {
   REQUIRE(got.size() == want.size());

@@ -17,6 +17,7 @@
 
 using namespace huddle::engine;
 using namespace huddle::test;
+using namespace huddle::test::op_tests;
 
 namespace {
 
