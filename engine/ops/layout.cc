@@ -17,7 +17,13 @@
 //        (ONNX order, each >= 0: no cropping), attr mode = "constant" (attr
 //        value = 0), "reflect" (mirror without repeating the edge: pads below
 //        the axis length) or "edge" (repeat the edge element).
+// int8 forms (engine/INT8.md): the same ops on i8 tensors (the kernels are
+// written once per element type). Split, Transpose, Slice and Pad keep X's
+// quantisation (every output must be quantised alike; Pad's constant value is
+// quantised with it); Concat rescales each input to Y's quantisation (a copy
+// when they agree) on the int8 elementwise kernels.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <numeric>
@@ -28,9 +34,11 @@ namespace huddle::engine::ops {
 namespace {
 
 constexpr size_t kMaxRank = 8;
+constexpr size_t kMaxConcatInputs = 64;  // Concat's OpDef::max_inputs
 
-void copy_floats(float* dst, const float* src, size_t n) {
-  if (n) std::memcpy(dst, src, n * sizeof(float));
+template <class T>
+void copy_elements(T* dst, const T* src, size_t n) {
+  if (n) std::memcpy(dst, src, n * sizeof(T));
 }
 
 // Dense strides (in elements) of `shape`.
@@ -49,11 +57,20 @@ size_t axis_index(const PrepareContext& ctx, const char* attr, int64_t axis, siz
   return static_cast<size_t>(axis < 0 ? axis + r : axis);
 }
 
+// Input i: f32, or i8 when input 0 is, of rank at most kMaxRank.
 const Tensor& require_rank(const PrepareContext& ctx, size_t i) {
-  const Tensor& x = ctx.require_input(i, DType::f32);
+  const Tensor& x = ctx.require_input(i, int8_form(ctx) ? DType::i8 : DType::f32);
   if (x.shape.size() > kMaxRank)
     ctx.fail("input " + std::to_string(i) + " has rank " + std::to_string(x.shape.size()) + ", over " +
              std::to_string(kMaxRank));
+  return x;
+}
+
+// Input 0 of an op that moves its elements: as require_rank, and when i8,
+// every output quantised as it is.
+const Tensor& require_moved(const PrepareContext& ctx) {
+  const Tensor& x = require_rank(ctx, 0);
+  if (x.dtype == DType::i8) require_quant_kept(ctx);
   return x;
 }
 
@@ -90,9 +107,9 @@ class Concat final : public OpKernel {
           for (size_t j = 0; j < k; ++j) dst[j] = src[j];
         }
       } else if (outer_ == 1) {
-        copy_floats(y + offset, x, k);
+        copy_elements(y + offset, x, k);
       } else {
-        for (size_t o = o0; o < o1; ++o) copy_floats(y + o * row_ + offset, x + o * k, k);
+        for (size_t o = o0; o < o1; ++o) copy_elements(y + o * row_ + offset, x + o * k, k);
       }
       offset += k;
     }
@@ -101,6 +118,38 @@ class Concat final : public OpKernel {
   size_t outer_;
   std::vector<size_t> chunks_;  // elements per outer index, per input
   bool last_axis_;
+  size_t row_;
+};
+
+// Concat on int8: each outer index's rows of every input rescaled (or copied)
+// to Y's quantisation by qs8_concat_channels, outer indices split between threads.
+class QConcat final : public OpKernel {
+ public:
+  QConcat(size_t outer, std::vector<size_t> chunks, std::vector<kernels::QuantParams> quants,
+          kernels::QuantParams y_quant)
+      : outer_(outer), chunks_(std::move(chunks)), quants_(std::move(quants)), y_quant_(y_quant) {
+    row_ = std::accumulate(chunks_.begin(), chunks_.end(), size_t{0});
+  }
+  void run(const RunContext& ctx) const override {
+    int8_t* y = ctx.out<int8_t>(0);
+    if (row_ == 0) return;
+    const size_t min_outer = kMinParallelFloats / row_ + 1;
+    ctx.pool->parallel_for(
+        outer_, chunk_items(outer_, ctx.pool->threads(), 1, min_outer), [&](size_t begin, size_t end) {
+          kernels::QConcatInput in[kMaxConcatInputs];
+          size_t count = 0;  // the non-empty inputs
+          for (size_t i = 0; i < chunks_.size(); ++i)
+            if (chunks_[i]) in[count++] = {ctx.in<int8_t>(i) + begin * chunks_[i], chunks_[i], quants_[i]};
+          kernels::qs8_concat_channels(kernels::qs8_elementwise(), end - begin, count, in, y + begin * row_,
+                                       y_quant_);
+        });
+  }
+
+ private:
+  size_t outer_;
+  std::vector<size_t> chunks_;  // elements per outer index, per input
+  std::vector<kernels::QuantParams> quants_;
+  kernels::QuantParams y_quant_;
   size_t row_;
 };
 
@@ -117,7 +166,7 @@ std::unique_ptr<OpKernel> prepare_concat(PrepareContext& ctx) {
   for (size_t d = axis + 1; d < rank; ++d) inner *= x0.shape[d];
   std::vector<size_t> chunks;
   for (size_t i = 0; i < ctx.inputs(); ++i) {
-    const Tensor& x = ctx.require_input(i, DType::f32);
+    const Tensor& x = require_rank(ctx, i);
     bool fits = x.shape.size() == rank;
     for (size_t d = 0; fits && d < rank; ++d) fits = d == axis || x.shape[d] == x0.shape[d];
     if (!fits)
@@ -126,30 +175,37 @@ std::unique_ptr<OpKernel> prepare_concat(PrepareContext& ctx) {
     out[axis] += x.shape[axis];
     chunks.push_back(static_cast<size_t>(x.shape[axis] * inner));
   }
-  ctx.set_output(0, DType::f32, out);
+  ctx.set_output(0, x0.dtype, out);
+  if (x0.dtype == DType::i8) {
+    std::vector<kernels::QuantParams> quants;
+    for (size_t i = 0; i < ctx.inputs(); ++i) quants.push_back(input_quant(ctx, i));
+    return std::make_unique<QConcat>(static_cast<size_t>(outer), std::move(chunks), std::move(quants),
+                                     output_quant(ctx, 0));
+  }
   return std::make_unique<Concat>(static_cast<size_t>(outer), std::move(chunks), axis == rank - 1);
 }
 
+template <class T>
 class Split final : public OpKernel {
  public:
   Split(size_t outer, std::vector<size_t> chunks) : outer_(outer), chunks_(std::move(chunks)) {
     row_ = std::accumulate(chunks_.begin(), chunks_.end(), size_t{0});
   }
   void run(const RunContext& ctx) const override {
-    const float* x = ctx.in<float>(0);
+    const T* x = ctx.in<T>(0);
     size_t offset = 0;
     for (size_t i = 0; i < chunks_.size(); ++i) {
-      float* y = ctx.out<float>(i);
+      T* y = ctx.out<T>(i);
       const size_t k = chunks_[i];
       if (k == 0) continue;
       if (k <= 16) {
         for (size_t o = 0; o < outer_; ++o) {
-          const float* src = x + o * row_ + offset;
-          float* dst = y + o * k;
+          const T* src = x + o * row_ + offset;
+          T* dst = y + o * k;
           for (size_t j = 0; j < k; ++j) dst[j] = src[j];
         }
       } else {
-        for (size_t o = 0; o < outer_; ++o) copy_floats(y + o * k, x + o * row_ + offset, k);
+        for (size_t o = 0; o < outer_; ++o) copy_elements(y + o * k, x + o * row_ + offset, k);
       }
       offset += k;
     }
@@ -162,7 +218,7 @@ class Split final : public OpKernel {
 };
 
 std::unique_ptr<OpKernel> prepare_split(PrepareContext& ctx) {
-  const Tensor& x = require_rank(ctx, 0);
+  const Tensor& x = require_moved(ctx);
   if (x.shape.empty()) ctx.fail("input 0 is a scalar: Split needs rank >= 1");
   const size_t rank = x.shape.size();
   const size_t axis = axis_index(ctx, "axis", ctx.node().attr_int("axis", 0), rank);
@@ -197,16 +253,17 @@ std::unique_ptr<OpKernel> prepare_split(PrepareContext& ctx) {
   for (size_t i = 0; i < parts; ++i) {
     Shape s = x.shape;
     s[axis] = sizes[i];
-    ctx.set_output(i, DType::f32, s);
+    ctx.set_output(i, x.dtype, s);
     chunks.push_back(static_cast<size_t>(sizes[i] * inner));
   }
-  return std::make_unique<Split>(static_cast<size_t>(outer), std::move(chunks));
+  return make_for_element<Split>(x.dtype, static_cast<size_t>(outer), std::move(chunks));
 }
 
 // ---------------------------------------------------------------------------
 // Strided gather (Transpose, Slice): Y dense of shape `out`, element i_0..i_r
 // of Y = X[base + sum i_d * stride[d]].
 
+template <class T>
 class Gather final : public OpKernel {
  public:
   // Drops size-1 dims and merges dims that are contiguous in both tensors.
@@ -231,8 +288,8 @@ class Gather final : public OpKernel {
   // Rows of the last dimension (or, tiled, the outer indices) are split between threads.
   void run(const RunContext& ctx) const override {
     if (total_ == 0) return;
-    const float* x = ctx.in<float>(0) + base_;
-    float* y = ctx.out<float>(0);
+    const T* x = ctx.in<T>(0) + base_;
+    T* y = ctx.out<T>(0);
     if (rank_ == 0) {
       y[0] = x[0];
       return;
@@ -264,7 +321,7 @@ class Gather final : public OpKernel {
   }
 
   // Output rows [r0, r1) of the last dimension.
-  void copy_rows(const float* x, float* y, size_t r0, size_t r1) const {
+  void copy_rows(const T* x, T* y, size_t r0, size_t r1) const {
     const size_t last = rank_ - 1;
     const int64_t inner = extent_[last], step = stride_[last];
     int64_t index[kMaxRank] = {};
@@ -272,10 +329,10 @@ class Gather final : public OpKernel {
     for (size_t r = r0; r < r1; ++r) {
       int64_t off = 0;
       for (size_t d = 0; d < last; ++d) off += index[d] * stride_[d];
-      const float* src = x + off;
-      float* dst = y + static_cast<int64_t>(r) * inner;
+      const T* src = x + off;
+      T* dst = y + static_cast<int64_t>(r) * inner;
       if (step == 1)
-        copy_floats(dst, src, static_cast<size_t>(inner));
+        copy_elements(dst, src, static_cast<size_t>(inner));
       else
         for (int64_t i = 0; i < inner; ++i) dst[i] = src[i * step];
       for (size_t d = last; d-- > 0;) {
@@ -292,7 +349,7 @@ class Gather final : public OpKernel {
   // copy in square tiles so reads and writes both stay in cache lines. Only
   // strips [t0, t1): strip t is outer index t / a_strips(), unit_ indices
   // from t % a_strips() * kTile.
-  void tiled(const float* x, float* y, size_t t0, size_t t1) const {
+  void tiled(const T* x, T* y, size_t t0, size_t t1) const {
     const size_t last = rank_ - 1, u = static_cast<size_t>(unit_), strips = a_strips();
     const int64_t nb = extent_[last], sb = stride_[last], na = extent_[u];
     int64_t ystride[kMaxRank];
@@ -308,8 +365,8 @@ class Gather final : public OpKernel {
       for (int64_t b0 = 0; b0 < nb; b0 += kTile) {
         const int64_t b1 = std::min(nb, b0 + kTile);
         for (int64_t a = a0; a < a1; ++a) {
-          const float* src = x + xoff + a;
-          float* dst = y + yoff + a * ya;
+          const T* src = x + xoff + a;
+          T* dst = y + yoff + a * ya;
           for (int64_t b = b0; b < b1; ++b) dst[b] = src[b * sb];
         }
       }
@@ -325,7 +382,7 @@ class Gather final : public OpKernel {
 };
 
 std::unique_ptr<OpKernel> prepare_transpose(PrepareContext& ctx) {
-  const Tensor& x = require_rank(ctx, 0);
+  const Tensor& x = require_moved(ctx);
   const size_t rank = x.shape.size();
   std::vector<int64_t> reversed(rank);
   for (size_t d = 0; d < rank; ++d) reversed[d] = static_cast<int64_t>(rank - 1 - d);
@@ -346,12 +403,12 @@ std::unique_ptr<OpKernel> prepare_transpose(PrepareContext& ctx) {
     out[d] = x.shape[static_cast<size_t>(perm[d])];
     strides[d] = in_strides[static_cast<size_t>(perm[d])];
   }
-  ctx.set_output(0, DType::f32, out);
-  return std::make_unique<Gather>(out, strides, 0);
+  ctx.set_output(0, x.dtype, out);
+  return make_for_element<Gather>(x.dtype, out, strides, 0);
 }
 
 std::unique_ptr<OpKernel> prepare_slice(PrepareContext& ctx) {
-  const Tensor& x = require_rank(ctx, 0);
+  const Tensor& x = require_moved(ctx);
   const size_t rank = x.shape.size();
   const Node& node = ctx.node();
   if (!node.has_attr("starts")) ctx.fail("attribute 'starts' is missing");
@@ -399,8 +456,8 @@ std::unique_ptr<OpKernel> prepare_slice(PrepareContext& ctx) {
     strides[d] = in_strides[d] * step[d];
     base += begin[d] * in_strides[d];
   }
-  ctx.set_output(0, DType::f32, out);
-  return std::make_unique<Gather>(out, strides, elements(out) ? base : 0);
+  ctx.set_output(0, x.dtype, out);
+  return make_for_element<Gather>(x.dtype, out, strides, elements(out) ? base : int64_t{0});
 }
 
 // ---------------------------------------------------------------------------
@@ -410,9 +467,10 @@ std::unique_ptr<OpKernel> prepare_slice(PrepareContext& ctx) {
 
 enum class PadMode { constant, reflect, edge };
 
+template <class T>
 class Pad final : public OpKernel {
  public:
-  Pad(const Shape& in, const Shape& out, std::vector<int64_t> begin, PadMode mode, float value)
+  Pad(const Shape& in, const Shape& out, std::vector<int64_t> begin, PadMode mode, T value)
       : in_(in), out_(out), begin_(std::move(begin)), mode_(mode), value_(value) {
     if (in_.empty()) {  // a scalar: one element, nothing to pad
       in_ = out_ = {1};
@@ -422,8 +480,8 @@ class Pad final : public OpKernel {
   }
 
   void run(const RunContext& ctx) const override {
-    const float* x = ctx.in<float>(0);
-    float* y = ctx.out<float>(0);
+    const T* x = ctx.in<T>(0);
+    T* y = ctx.out<T>(0);
     const size_t last = out_.size() - 1;
     const int64_t ow = out_[last], iw = in_[last], left = begin_[last];
     const int64_t total = elements(out_);
@@ -431,7 +489,7 @@ class Pad final : public OpKernel {
     const int64_t rows = total / ow;
     int64_t index[kMaxRank] = {};
     for (int64_t r = 0; r < rows; ++r) {
-      float* dst = y + r * ow;
+      T* dst = y + r * ow;
       int64_t off = 0;
       bool inside = true;
       for (size_t d = 0; d < last; ++d) {
@@ -442,12 +500,12 @@ class Pad final : public OpKernel {
       if (!inside) {
         std::fill(dst, dst + ow, value_);
       } else {
-        const float* src = x + off;
+        const T* src = x + off;
         for (int64_t o = 0; o < left; ++o) {
           const int64_t i = map(o - left, iw);
           dst[o] = i < 0 ? value_ : src[i];
         }
-        copy_floats(dst + left, src, static_cast<size_t>(iw));
+        copy_elements(dst + left, src, static_cast<size_t>(iw));
         for (int64_t o = left + iw; o < ow; ++o) {
           const int64_t i = map(o - left, iw);
           dst[o] = i < 0 ? value_ : src[i];
@@ -478,11 +536,22 @@ class Pad final : public OpKernel {
   Shape in_, out_;
   std::vector<int64_t> begin_, strides_;
   PadMode mode_;
-  float value_;
+  T value_;
 };
 
+// Pad's kernel for x, with its constant value (quantised with x's quantisation for i8).
+template <class... Args>
+std::unique_ptr<OpKernel> make_pad(const PrepareContext& ctx, const Tensor& x, float value, Args&&... args) {
+  if (x.dtype == DType::f32) return std::make_unique<Pad<float>>(std::forward<Args>(args)..., value);
+  if (std::isnan(value)) ctx.fail("attribute 'value' is NaN, which has no int8 value");
+  const kernels::QuantParams q = input_quant(ctx, 0);
+  const int8_t quantised =
+      kernels::qs8_requant_f32(value / q.scale, kernels::QGemmOutput{q.zero_point, -128, 127});
+  return std::make_unique<Pad<int8_t>>(std::forward<Args>(args)..., quantised);
+}
+
 std::unique_ptr<OpKernel> prepare_pad(PrepareContext& ctx) {
-  const Tensor& x = require_rank(ctx, 0);
+  const Tensor& x = require_moved(ctx);
   const size_t rank = x.shape.size();
   if (!ctx.node().has_attr("pads")) ctx.fail("attribute 'pads' is missing");
   const std::vector<int64_t> pads = ints_attr(ctx, "pads", 2 * rank, 0, {});
@@ -508,18 +577,18 @@ std::unique_ptr<OpKernel> prepare_pad(PrepareContext& ctx) {
       ctx.fail("mode 'edge' cannot pad the empty axis " + std::to_string(d) + " of " + shape_text(x.shape));
     out[d] = len + b + e;
   }
-  ctx.set_output(0, DType::f32, out);
+  ctx.set_output(0, x.dtype, out);
   // An empty input padded in constant mode: every output element is the value.
   if (elements(x.shape) == 0 && elements(out) != 0) {
     Shape flat = {elements(out)};
-    return std::make_unique<Pad>(Shape{0}, flat, std::vector<int64_t>{0}, PadMode::constant, value);
+    return make_pad(ctx, x, value, Shape{0}, flat, std::vector<int64_t>{0}, PadMode::constant);
   }
-  return std::make_unique<Pad>(x.shape, out, std::move(begin), mode, value);
+  return make_pad(ctx, x, value, x.shape, out, std::move(begin), mode);
 }
 
 }  // namespace
 
-extern const OpDef kConcat = {"Concat", 1, 64, 1, false, prepare_concat};
+extern const OpDef kConcat = {"Concat", 1, kMaxConcatInputs, 1, false, prepare_concat};
 extern const OpDef kSplit = {"Split", 1, 1, kAnyOutputs, false, prepare_split};
 extern const OpDef kTranspose = {"Transpose", 1, 1, 1, false, prepare_transpose};
 extern const OpDef kSlice = {"Slice", 1, 1, 1, false, prepare_slice};

@@ -13,10 +13,15 @@
 // into extra bottom/right padding (so with count_include_pad = 1 those extra
 // cells count too, where ONNX counts only the declared pads). A window that
 // lies entirely in the padding is an error.
+//
+// int8 forms (engine/INT8.md), on kernels/elementwise/pool.h: MaxPool2D keeps
+// X's quantisation (Y must be quantised alike); AveragePool2D requantises the
+// average to Y's. Output rows are split over threads as for fp32.
 #include <algorithm>
 #include <limits>
 
 #include "engine/ops/common.h"
+#include "kernels/elementwise/pool.h"
 
 namespace huddle::engine::ops {
 namespace {
@@ -24,6 +29,15 @@ namespace {
 struct PoolGeometry {
   size_t n, h, w, c, kh, kw, sh, sw, top, left, oh, ow;
 };
+
+// fn(begin, end) over ranges of g's output rows (over the batch), split between threads.
+template <class Fn>
+void split_output_rows(const RunContext& ctx, const PoolGeometry& g, const Fn& fn) {
+  if (g.c == 0) return;
+  const size_t rows = g.n * g.oh, min_rows = kMinParallelFloats / (g.ow * g.c * g.kh * g.kw) + 1;
+  ctx.pool->parallel_for(rows, chunk_items(rows, ctx.pool->threads(), 1, min_rows),
+                         [&](size_t begin, size_t end) { fn(begin, end); });
+}
 
 template <bool kMax>
 class Pool final : public OpKernel {
@@ -35,12 +49,9 @@ class Pool final : public OpKernel {
   void run(const RunContext& ctx) const override {
     const float* x = ctx.in<float>(0);
     float* y = ctx.out<float>(0);
-    if (g_.c == 0) return;
-    const size_t rows = g_.n * g_.oh, min_rows = kMinParallelFloats / (g_.ow * g_.c * g_.kh * g_.kw) + 1;
-    ctx.pool->parallel_for(rows, chunk_items(rows, ctx.pool->threads(), 1, min_rows),
-                           [&](size_t begin, size_t end) {
-                             for (size_t r = begin; r < end; ++r) run_row(x, y, r / g_.oh, r % g_.oh);
-                           });
+    split_output_rows(ctx, g_, [&](size_t begin, size_t end) {
+      for (size_t r = begin; r < end; ++r) run_row(x, y, r / g_.oh, r % g_.oh);
+    });
   }
 
  private:
@@ -77,9 +88,64 @@ class Pool final : public OpKernel {
   bool include_pad_;
 };
 
+// The int8 pooling of geometry g: output rows (over the batch) are split
+// between threads, each range one kernel call on the input rows its windows
+// read, so every output is formed the same way whatever the split.
+template <bool kMax>
+class QPool final : public OpKernel {
+ public:
+  QPool(const PoolGeometry& g, const kernels::QAvgPoolParams& p) : g_(g), p_(p) {}
+
+  void run(const RunContext& ctx) const override {
+    const int8_t* x = ctx.in<int8_t>(0);
+    int8_t* y = ctx.out<int8_t>(0);
+    split_output_rows(ctx, g_, [&](size_t begin, size_t end) {
+      while (begin < end) {  // one call per image
+        const size_t b = begin / g_.oh, oy0 = begin % g_.oh;
+        const size_t oy1 = std::min(g_.oh, oy0 + (end - begin));
+        run_rows(x + b * g_.h * g_.w * g_.c, y + begin * g_.ow * g_.c, oy0, oy1);
+        begin += oy1 - oy0;
+      }
+    });
+  }
+
+ private:
+  // Output rows [oy0, oy1) of the image at `image` into `out`: the kernel sees
+  // the input from the first row these windows can read (or the top padding).
+  void run_rows(const int8_t* image, int8_t* out, size_t oy0, size_t oy1) const {
+    const size_t start = oy0 * g_.sh;  // in padded coordinates
+    const size_t skip = start > g_.top ? start - g_.top : 0;
+    kernels::QPoolShape s;
+    s.batch = 1, s.in_h = g_.h - skip, s.in_w = g_.w, s.channels = g_.c;
+    s.kernel_h = g_.kh, s.kernel_w = g_.kw, s.stride_h = g_.sh, s.stride_w = g_.sw;
+    s.pad_top = g_.top + skip - start, s.pad_left = g_.left;
+    s.out_h = oy1 - oy0, s.out_w = g_.ow;
+    const kernels::QPoolUkernel& uk = kernels::qs8_pool();
+    if constexpr (kMax)
+      uk.maxpool(s, image + skip * g_.w * g_.c, out, -128, 127);
+    else
+      uk.avgpool(s, image + skip * g_.w * g_.c, out, p_);
+  }
+
+  PoolGeometry g_;
+  kernels::QAvgPoolParams p_;
+};
+
+// The int8 form of prepare_pool.
+template <bool kMax>
+std::unique_ptr<OpKernel> make_qpool(PrepareContext& ctx, const PoolGeometry& g, bool include_pad) {
+  if (kMax) {
+    require_quant_kept(ctx);
+    return std::make_unique<QPool<kMax>>(g, kernels::QAvgPoolParams{});
+  }
+  return std::make_unique<QPool<kMax>>(
+      g, kernels::qs8_avgpool_params(input_quant(ctx, 0), output_quant(ctx, 0), include_pad));
+}
+
 template <bool kMax>
 std::unique_ptr<OpKernel> prepare_pool(PrepareContext& ctx) {
-  const Tensor& x = ctx.require_input(0, DType::f32, 4);
+  const DType dtype = int8_form(ctx) ? DType::i8 : DType::f32;
+  const Tensor& x = ctx.require_input(0, dtype, 4);
   if (!ctx.node().has_attr("kernel")) ctx.fail("attribute 'kernel' is missing");
   const auto kernel = ints_attr(ctx, "kernel", 2, 1, {});
   const auto strides = ints_attr(ctx, "strides", 2, 1, kernel);
@@ -104,7 +170,7 @@ std::unique_ptr<OpKernel> prepare_pool(PrepareContext& ctx) {
     ctx.fail("attribute 'pads' " + shape_text(pads) + " leaves a window with no input cell (kernel " +
              shape_text(kernel) + ", strides " + shape_text(strides) + ", input " + shape_text(x.shape) +
              ")");
-  ctx.set_output(0, DType::f32, {x.shape[0], oh, ow, x.shape[3]});
+  ctx.set_output(0, dtype, {x.shape[0], oh, ow, x.shape[3]});
   PoolGeometry g;
   g.n = static_cast<size_t>(x.shape[0]), g.h = static_cast<size_t>(h), g.w = static_cast<size_t>(w);
   g.c = static_cast<size_t>(x.shape[3]);
@@ -112,6 +178,7 @@ std::unique_ptr<OpKernel> prepare_pool(PrepareContext& ctx) {
   g.sh = static_cast<size_t>(strides[0]), g.sw = static_cast<size_t>(strides[1]);
   g.top = static_cast<size_t>(pads[0]), g.left = static_cast<size_t>(pads[1]);
   g.oh = static_cast<size_t>(oh), g.ow = static_cast<size_t>(ow);
+  if (dtype == DType::i8) return make_qpool<kMax>(ctx, g, include_pad);
   return std::make_unique<Pool<kMax>>(g, include_pad);
 }
 

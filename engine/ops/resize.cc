@@ -16,7 +16,8 @@
 //     (1 - f) * X[clamp(x0)] + f * X[clamp(x0 + 1)] along each axis (indices
 //     clamped to [0, H - 1], as ONNX's edge padding does).
 // Other modes ("cubic"), "tf_crop_and_resize" and antialias are refused in prepare. Output rows are split
-// over threads.
+// over threads. int8 form (engine/INT8.md): mode "nearest" moves i8 elements
+// (Y quantised as X); "linear" has no int8 form.
 #include <algorithm>
 #include <cmath>
 
@@ -31,18 +32,18 @@ struct Tap {
   float f;
 };
 
-// A resize that reads, for output row oy, input rows through ys[oy] and, for
-// output column ox, input columns through xs[ox] (a Tap per coordinate for
-// linear, an index for nearest). Output rows are split over threads; each is
-// computed alike whatever the split.
-template <class Coord>
+// A resize of T elements that reads, for output row oy, input rows through
+// ys[oy] and, for output column ox, input columns through xs[ox] (a Tap per
+// coordinate for linear, float only; an index for nearest). Output rows are
+// split over threads; each is computed alike whatever the split.
+template <class T, class Coord>
 class Resize final : public OpKernel {
  public:
   Resize(size_t n, size_t h, size_t w, size_t c, std::vector<Coord> ys, std::vector<Coord> xs)
       : n_(n), h_(h), w_(w), c_(c), ys_(std::move(ys)), xs_(std::move(xs)) {}
   void run(const RunContext& ctx) const override {
-    const float* x = ctx.in<float>(0);
-    float* y = ctx.out<float>(0);
+    const T* x = ctx.in<T>(0);
+    T* y = ctx.out<T>(0);
     if (c_ == 0) return;
     const size_t oh = ys_.size(), rows = n_ * oh, min_rows = kMinParallelFloats / (xs_.size() * c_ + 1) + 1;
     ctx.pool->parallel_for(rows, chunk_items(rows, ctx.pool->threads(), 1, min_rows),
@@ -54,8 +55,8 @@ class Resize final : public OpKernel {
 
  private:
   // One output row from the image at `image`.
-  void row(const float* image, size_t iy, float* out) const {
-    const float* in = image + iy * w_ * c_;
+  void row(const T* image, size_t iy, T* out) const {
+    const T* in = image + iy * w_ * c_;
     for (size_t ox = 0; ox < xs_.size(); ++ox) std::copy_n(in + xs_[ox] * c_, c_, out + ox * c_);
   }
   void row(const float* image, const Tap& ty, float* out) const {
@@ -100,8 +101,12 @@ double source_coordinate(Transform t, int64_t out_index, int64_t in_len, double 
 
 int64_t clamp_index(int64_t i, int64_t len) { return std::clamp<int64_t>(i, 0, len - 1); }
 
+// Resize<T, size_t> for nearest: T from dtype (make_for_element's kernel template).
+template <class T>
+using NearestResize = Resize<T, size_t>;
+
 std::unique_ptr<OpKernel> prepare_resize(PrepareContext& ctx) {
-  const Tensor& x = ctx.require_input(0, DType::f32, 4);
+  const Tensor& x = ctx.require_input(0, int8_form(ctx) ? DType::i8 : DType::f32, 4);
   const Node& node = ctx.node();
   if (!node.has_attr("size")) ctx.fail("attribute 'size' is missing");
   const auto size = ints_attr(ctx, "size", 2, 1, {});
@@ -111,6 +116,8 @@ std::unique_ptr<OpKernel> prepare_resize(PrepareContext& ctx) {
   if (node.attr_int("antialias", 0) != 0) ctx.fail("attribute 'antialias' is not supported");
   if (mode != "nearest" && mode != "linear")
     ctx.fail("attribute 'mode' has '" + mode + "' (nearest, linear)");
+  if (mode == "linear") require_float_form(ctx, "mode 'linear'");
+  if (x.dtype == DType::i8) require_quant_kept(ctx);
   Transform t;
   if (ctm == "half_pixel")
     t = Transform::half_pixel;
@@ -141,7 +148,7 @@ std::unique_ptr<OpKernel> prepare_resize(PrepareContext& ctx) {
   }
   const int64_t n = x.shape[0], h = x.shape[1], w = x.shape[2], c = x.shape[3];
   if (h == 0 || w == 0) ctx.fail("input " + shape_text(x.shape) + " has no pixels");
-  ctx.set_output(0, DType::f32, {n, size[0], size[1], c});
+  ctx.set_output(0, x.dtype, {n, size[0], size[1], c});
 
   const int64_t in_len[2] = {h, w};
   double scale[2] = {static_cast<double>(size[0]) / static_cast<double>(h),
@@ -163,9 +170,9 @@ std::unique_ptr<OpKernel> prepare_resize(PrepareContext& ctx) {
         if (round == Round::prefer_ceil && s - fl >= 0.5) ++i;
         idx[a].push_back(static_cast<size_t>(clamp_index(i, in_len[a])));
       }
-    return std::make_unique<Resize<size_t>>(static_cast<size_t>(n), static_cast<size_t>(h),
-                                            static_cast<size_t>(w), static_cast<size_t>(c), std::move(idx[0]),
-                                            std::move(idx[1]));
+    return make_for_element<NearestResize>(x.dtype, static_cast<size_t>(n), static_cast<size_t>(h),
+                                           static_cast<size_t>(w), static_cast<size_t>(c), std::move(idx[0]),
+                                           std::move(idx[1]));
   }
   std::vector<Tap> taps[2];
   for (int a = 0; a < 2; ++a)
@@ -175,8 +182,9 @@ std::unique_ptr<OpKernel> prepare_resize(PrepareContext& ctx) {
       taps[a].push_back({static_cast<size_t>(clamp_index(i, in_len[a])),
                          static_cast<size_t>(clamp_index(i + 1, in_len[a])), static_cast<float>(s - fl)});
     }
-  return std::make_unique<Resize<Tap>>(static_cast<size_t>(n), static_cast<size_t>(h), static_cast<size_t>(w),
-                                       static_cast<size_t>(c), std::move(taps[0]), std::move(taps[1]));
+  return std::make_unique<Resize<float, Tap>>(static_cast<size_t>(n), static_cast<size_t>(h),
+                                              static_cast<size_t>(w), static_cast<size_t>(c),
+                                              std::move(taps[0]), std::move(taps[1]));
 }
 
 }  // namespace

@@ -5,12 +5,17 @@
 //   ReduceMean: X -> Y, the mean over attr axes (required, distinct, negative
 //               counts from the end), attr keepdims = 1 keeps them as size 1.
 //               Sums in input order in float, then divides by the count.
+// int8 forms (engine/INT8.md): GlobalAveragePool, and ReduceMean over axes
+// {1, 2} of a rank-4 tensor, on the int8 global average pooling kernel
+// (requantised to Y's quantisation; images split over threads); Reshape moves
+// bytes (Y quantised as X). Softmax and ReduceMean over other axes have no int8 form.
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
 
 #include "engine/ops/common.h"
+#include "kernels/elementwise/pool.h"
 
 namespace huddle::engine::ops {
 namespace {
@@ -45,13 +50,43 @@ class GlobalAveragePool final : public OpKernel {
   size_t n_, pixels_, c_;
 };
 
-std::unique_ptr<OpKernel> prepare_global_average_pool(PrepareContext& ctx) {
-  const Tensor& x = ctx.require_input(0, DType::f32, 4);
+// The int8 global average pool: images are split between threads.
+class QGlobalAveragePool final : public OpKernel {
+ public:
+  QGlobalAveragePool(size_t n, size_t pixels, size_t c, const kernels::QAvgPoolParams& p)
+      : n_(n), pixels_(pixels), c_(c), p_(p) {}
+  void run(const RunContext& ctx) const override {
+    const int8_t* x = ctx.in<int8_t>(0);
+    int8_t* y = ctx.out<int8_t>(0);
+    if (c_ == 0) return;
+    const kernels::QGlobalAvgPoolFn fn = kernels::qs8_pool().global_avgpool;
+    const size_t min_images = kMinParallelFloats / (pixels_ * c_) + 1;
+    ctx.pool->parallel_for(n_, chunk_items(n_, ctx.pool->threads(), 1, min_images),
+                           [&](size_t begin, size_t end) {
+                             fn(end - begin, pixels_, c_, x + begin * pixels_ * c_, y + begin * c_, p_);
+                           });
+  }
+
+ private:
+  size_t n_, pixels_, c_;
+  kernels::QAvgPoolParams p_;
+};
+
+// The average over the pixels of the rank-4 input 0 as an output of shape `out`.
+std::unique_ptr<OpKernel> make_global_average_pool(PrepareContext& ctx, Shape out) {
+  const Tensor& x = ctx.input(0);
   if (x.shape[1] * x.shape[2] == 0) ctx.fail("input " + shape_text(x.shape) + " has no pixels");
-  ctx.set_output(0, DType::f32, {x.shape[0], 1, 1, x.shape[3]});
-  return std::make_unique<GlobalAveragePool>(static_cast<size_t>(x.shape[0]),
-                                             static_cast<size_t>(x.shape[1] * x.shape[2]),
-                                             static_cast<size_t>(x.shape[3]));
+  const size_t n = static_cast<size_t>(x.shape[0]), pixels = static_cast<size_t>(x.shape[1] * x.shape[2]),
+               c = static_cast<size_t>(x.shape[3]);
+  ctx.set_output(0, x.dtype, std::move(out));
+  if (x.dtype == DType::f32) return std::make_unique<GlobalAveragePool>(n, pixels, c);
+  const auto p = kernels::qs8_avgpool_params(input_quant(ctx, 0), output_quant(ctx, 0), false);
+  return std::make_unique<QGlobalAveragePool>(n, pixels, c, p);
+}
+
+std::unique_ptr<OpKernel> prepare_global_average_pool(PrepareContext& ctx) {
+  const Tensor& x = ctx.require_input(0, int8_form(ctx) ? DType::i8 : DType::f32, 4);
+  return make_global_average_pool(ctx, {x.shape[0], 1, 1, x.shape[3]});
 }
 
 class Copy final : public OpKernel {
@@ -87,6 +122,7 @@ std::unique_ptr<OpKernel> prepare_reshape(PrepareContext& ctx) {
     shape[static_cast<size_t>(unknown)] = n / known;
   }
   if (elements(shape) != n) ctx.fail("cannot reshape " + shape_text(x.shape) + " to " + shape_text(shape));
+  if (x.dtype == DType::i8) require_quant_kept(ctx);
   ctx.set_output(0, x.dtype, shape);
   return std::make_unique<Copy>(static_cast<size_t>(n) * dtype_bytes(x.dtype));
 }
@@ -113,6 +149,7 @@ class Softmax final : public OpKernel {
 };
 
 std::unique_ptr<OpKernel> prepare_softmax(PrepareContext& ctx) {
+  require_float_form(ctx);
   const Tensor& x = ctx.require_input(0, DType::f32);
   const int64_t rank = static_cast<int64_t>(x.shape.size());
   const int64_t axis = ctx.node().attr_int("axis", -1);
@@ -169,7 +206,7 @@ class ReduceMean final : public OpKernel {
 };
 
 std::unique_ptr<OpKernel> prepare_reduce_mean(PrepareContext& ctx) {
-  const Tensor& x = ctx.require_input(0, DType::f32);
+  const Tensor& x = ctx.require_input(0, int8_form(ctx) ? DType::i8 : DType::f32);
   const int64_t rank = static_cast<int64_t>(x.shape.size());
   if (x.shape.size() > kMaxReduceRank) ctx.fail("rank " + std::to_string(rank) + " is over 8");
   if (!ctx.node().has_attr("axes")) ctx.fail("attribute 'axes' is missing");
@@ -191,6 +228,11 @@ std::unique_ptr<OpKernel> prepare_reduce_mean(PrepareContext& ctx) {
       out.push_back(x.shape[i]);
     else if (keepdims)
       out.push_back(1);
+  }
+  if (x.dtype == DType::i8) {
+    if (reduced != std::vector<bool>{false, true, true, false})
+      require_float_form(ctx, "over axes other than {1, 2} of a rank-4 tensor");
+    return make_global_average_pool(ctx, out);
   }
   ctx.set_output(0, DType::f32, out);
   return std::make_unique<ReduceMean>(x.shape, std::move(reduced));

@@ -17,61 +17,17 @@
 
 using namespace huddle::engine;
 using namespace huddle::test;
+using namespace huddle::test::op_tests;
 
 namespace {
 
-using Ints = std::vector<int64_t>;
-using Attrs = std::map<std::string, AttrValue>;
-
 constexpr int64_t kMax64 = std::numeric_limits<int64_t>::max();
 constexpr int64_t kMin64 = std::numeric_limits<int64_t>::min();
-
-int64_t uniform(Rng& rng, int64_t lo, int64_t hi) {
-  return lo + static_cast<int64_t>(rng.uniform(0, static_cast<size_t>(hi - lo)));
-}
-
-// Row-major multi-index of element i of `shape`, and back.
-Ints unravel(int64_t i, const Shape& shape) {
-  Ints idx(shape.size());
-  for (size_t d = shape.size(); d-- > 0;) {
-    idx[d] = i % shape[d];
-    i /= shape[d];
-  }
-  return idx;
-}
-int64_t ravel(const Ints& idx, const Shape& shape) {
-  int64_t i = 0;
-  for (size_t d = 0; d < shape.size(); ++d) i = i * shape[d] + idx[d];
-  return i;
-}
-
-Shape random_shape(Rng& rng, size_t rank, int64_t max_dim, double p_one = 0.25) {
-  Shape s(rank);
-  for (int64_t& d : s) d = rng.coin(p_one) ? 1 : uniform(rng, 1, max_dim);
-  return s;
-}
-
-// The error message of preparing a one-node graph (empty if it prepares).
-std::string prepare_error(Builder& bld) {
-  try {
-    Interpreter it(std::move(bld.g));
-  } catch (const GraphError& e) {
-    return e.what();
-  }
-  return {};
-}
 
 std::string error_of(const std::string& op, const Shape& shape, const Attrs& attrs, size_t outputs = 1) {
   Builder bld;
   bld.nodes(op, {bld.input("x", shape)}, attrs, outputs);
   return prepare_error(bld);
-}
-
-// "x3" (built without operator+, which trips GCC 12's -Wrestrict at -O3).
-std::string input_name(size_t i) {
-  std::string s = std::to_string(i);
-  s.insert(s.begin(), 'x');
-  return s;
 }
 
 std::vector<double> as_double(const std::vector<float>& v) { return {v.begin(), v.end()}; }
@@ -193,9 +149,7 @@ TEST_CASE("ops: Concat against the direct formula", "[engine][ops]") {
   for (int t = 0; t < 200; ++t) {
     const size_t rank = rng.uniform(1, 5), count = rng.uniform(1, 5);
     const Shape base = random_shape(rng, rank, 5);
-    const int64_t r = int64_t(rank);
-    const int64_t axis_attr = t % 4 == 0 ? r - 1 : uniform(rng, -r, r - 1);
-    const size_t axis = size_t(axis_attr < 0 ? axis_attr + r : axis_attr);
+    const auto [axis_attr, axis] = random_axis(rng, rank, t % 4 == 0);
     Builder bld;
     std::vector<int> ins;
     std::vector<Shape> shapes;
@@ -213,10 +167,8 @@ TEST_CASE("ops: Concat against the direct formula", "[engine][ops]") {
     for (const Shape& s : shapes) out[axis] += s[axis];
     std::vector<double> want;
     for (int64_t i = 0; i < elements(out); ++i) {
-      Ints idx = unravel(i, out);
-      size_t k = 0;
-      while (idx[axis] >= shapes[k][axis]) idx[axis] -= shapes[k++][axis];
-      want.push_back(xs[k][size_t(ravel(idx, shapes[k]))]);
+      const auto [k, at] = concat_source(unravel(i, out), axis, shapes);
+      want.push_back(xs[k][size_t(at)]);
     }
     Shape shape;
     const std::vector<float> got = run(std::move(bld.g), y, xs, &shape);
@@ -267,9 +219,7 @@ TEST_CASE("ops: Split against the direct formula", "[engine][ops]") {
   for (int t = 0; t < 200; ++t) {
     const size_t rank = rng.uniform(1, 4), parts = rng.uniform(1, 4);
     Shape shape = random_shape(rng, rank, 5);
-    const int64_t r = int64_t(rank);
-    const int64_t axis_attr = t % 3 == 0 ? r - 1 : uniform(rng, -r, r - 1);
-    const size_t axis = size_t(axis_attr < 0 ? axis_attr + r : axis_attr);
+    const auto [axis_attr, axis] = random_axis(rng, rank, t % 3 == 0);
     Attrs attrs = {{"axis", axis_attr}};
     Ints sizes;
     if (t % 4 == 0) {                           // equal parts, the last one smaller
@@ -507,19 +457,6 @@ TEST_CASE("ops: Slice by hand, and its errors", "[engine][ops]") {
 
 // ---------------------------------------------------------------------------
 
-namespace {
-
-// The input coordinate read for coordinate i of an axis of length n, or -1 for the constant.
-int64_t pad_source(int64_t i, int64_t n, const std::string& mode) {
-  if (i >= 0 && i < n) return i;
-  if (mode == "constant") return -1;
-  if (mode == "edge") return i < 0 ? 0 : n - 1;
-  while (i < 0 || i >= n) i = i < 0 ? -i : 2 * (n - 1) - i;  // reflect
-  return i;
-}
-
-}  // namespace
-
 TEST_CASE("ops: Pad against the direct formula", "[engine][ops]") {
   Rng rng(46);
   for (int t = 0; t < 300; ++t) {
@@ -539,13 +476,8 @@ TEST_CASE("ops: Pad against the direct formula", "[engine][ops]") {
     const std::vector<float> x = random_values(rng, size_t(elements(shape)));
     std::vector<double> want;
     for (int64_t i = 0; i < elements(out); ++i) {
-      Ints idx = unravel(i, out);
-      bool constant = false;
-      for (size_t d = 0; d < rank; ++d) {
-        idx[d] = pad_source(idx[d] - pads[d], shape[d], mode);
-        constant = constant || idx[d] < 0;
-      }
-      want.push_back(constant ? double(value) : double(x[size_t(ravel(idx, shape))]));
+      const int64_t at = pad_source(unravel(i, out), pads, shape, mode);
+      want.push_back(at < 0 ? double(value) : double(x[size_t(at)]));
     }
     Builder bld;
     Attrs attrs = {{"pads", pads}, {"value", value}};
