@@ -107,6 +107,14 @@ Image decode_png(std::span<const uint8_t> bytes, const DecodeLimits& limits, con
   constexpr uint8_t kIhdr[4] = {'I', 'H', 'D', 'R'};
   if (bytes.size() >= 24 && std::memcmp(&bytes[12], kIhdr, 4) == 0)
     check_dimensions(be32(&bytes[16]), be32(&bytes[20]), limits, name);
+  // libpng allocates a text chunk's announced length before reading it: no
+  // chunk may announce more bytes than the file holds.
+  for (size_t at = 8; at + 8 <= bytes.size();) {
+    const uint64_t length = be32(&bytes[at]);
+    if (length + 12 > bytes.size() - at) fail(name, "bad PNG: truncated data (a chunk runs past the end)");
+    if (std::memcmp(&bytes[at + 4], "IEND", 4) == 0) break;  // what follows is not read
+    at += 12 + length;
+  }
   PngReader r;
   r.bytes = bytes;
   r.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &r, png_on_error, png_on_warning);

@@ -336,6 +336,15 @@ TEST_CASE("bad files are refused with the file's name and the problem", "[image]
   crc = ~crc;
   for (int k = 0; k < 4; ++k) zero_png[29 + k] = static_cast<uint8_t>(crc >> (24 - 8 * k));
   REQUIRE_THAT(error_of(zero_png), Catch::StartsWith("pic.x: the header gives 0x10 pixels (zero)"));
+  // A chunk announcing more bytes than the file has (a fuzzer finding: libpng
+  // allocated a tEXt chunk's 1.9 GB before reading it), placed after IHDR.
+  Bytes text = {png.begin(), png.begin() + 33};
+  for (int b : {0x74, 0x43, 0x00, 0x19, int{'t'}, int{'E'}, int{'X'}, int{'t'}, int{'C'}, 0}) text.push_back(static_cast<uint8_t>(b));
+  REQUIRE_THAT(error_of(text), Catch::Contains("bad PNG: truncated data (a chunk runs past the end)"));
+  // Bytes after IEND are not read.
+  Bytes trailing = png;
+  for (int b : {0, 0, 0, 0x77, 1}) trailing.push_back(static_cast<uint8_t>(b));
+  REQUIRE(decode_image(trailing, {}, "t.png").pixels == decode_image(png, {}, "t.png").pixels);
   // Damaged image data in the middle of a PNG: a CRC error, not a partial image.
   Bytes flipped = png;
   flipped[png.size() / 2] ^= 0x40;
