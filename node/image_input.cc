@@ -34,8 +34,10 @@ void fit(const InputPreprocess& pre, kernels::PreprocessParams& p) {
   p.box = {0, 0, W, H};
   if (pre.resize == InputPreprocess::Resize::center_crop) {
     // The source is wider than the target when w / h > W / H.
-    const size_t cw = w * H > h * W ? std::clamp<size_t>(scale_rounded(h, W, H), 1, w) : w;
-    const size_t ch = w * H > h * W ? h : std::clamp<size_t>(scale_rounded(w, H, W), 1, h);
+    const size_t full_w = w * H > h * W ? std::clamp<size_t>(scale_rounded(h, W, H), 1, w) : w;
+    const size_t full_h = w * H > h * W ? h : std::clamp<size_t>(scale_rounded(w, H, W), 1, h);
+    const size_t cw = std::clamp<size_t>(static_cast<size_t>(std::lround(full_w * double{pre.crop})), 1, full_w);
+    const size_t ch = std::clamp<size_t>(static_cast<size_t>(std::lround(full_h * double{pre.crop})), 1, full_h);
     p.crop = {(w - cw) / 2, (h - ch) / 2, cw, ch};
   } else if (pre.resize == InputPreprocess::Resize::letterbox) {
     const size_t bw = w * H > h * W ? W : std::clamp<size_t>(scale_rounded(w, H, h), 1, W);
@@ -68,6 +70,8 @@ InputPreprocess input_preprocess(const engine::ModelFile& file, const std::strin
     case Preprocess::Resize::CENTER_CROP: pre.resize = InputPreprocess::Resize::center_crop; break;
     default: fail("unknown resize mode in the stored preprocessing");
   }
+  pre.crop = stored.getCrop();
+  if (!(pre.crop > 0.0f && pre.crop <= 1.0f)) fail("the stored preprocessing's crop is not in (0, 1]");
   const unsigned c = pre.order == InputPreprocess::Order::gray ? 1 : 3;
   if (stored.getMean().size() != c || stored.getStd().size() != c)
     fail("the stored preprocessing needs " + std::to_string(c) + " mean and std values");

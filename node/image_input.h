@@ -6,7 +6,9 @@
 // How the image is fitted to the model's width x height:
 //   stretch     the whole image, resized to width x height (aspect not kept);
 //   centerCrop  the largest centred region of the image with the target's
-//               aspect ratio, resized to width x height;
+//               aspect ratio, times `crop` per side (centred), resized to
+//               width x height (crop 0.875 on a square target: torchvision's
+//               "shorter side to 256, centre crop 224");
 //   letterbox   the whole image, scaled to fit inside width x height keeping
 //               its aspect ratio, centred; the rest is padding whose pixel
 //               value is the mean rounded to 0..255 (so it normalises to ~0).
@@ -35,6 +37,7 @@ struct InputPreprocess {
   Order order = Order::rgb;
   Resize resize = Resize::stretch;
   std::array<float, 3> mean = {0, 0, 0}, std = {1, 1, 1};  // used: 1 (gray) or 3 values
+  float crop = 1.0f;  // center_crop: the fraction of the centred region kept, (0, 1]
 };
 
 // The preprocessing `file` stores. Throws std::runtime_error starting with

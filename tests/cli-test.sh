@@ -132,6 +132,10 @@ expect 1 "photo.png: for input 'x': the model input is \[1, 3, 32, 32\], but its
   "$huddle" infer "$dir/pool-16.hdm" --input "$dir/photo.png" --output "$dir/o.npy"
 expect 1 "an image, but input 'x' is f32 \[2, 4\]\|stores no image preprocessing" -- \
   "$huddle" infer "$dir/model.hdm" --input "$dir/photo.png" --output "$dir/o.npy"
+expect 0 '' -- "$huddle" convert "$pool" -o "$dir/pool-crop.hdm" "${pre[@]}" --resize center-crop --crop 0.5
+expect 0 '' -- "$huddle" infer "$dir/pool-crop.hdm" --input "$dir/photo.jpg" --output "$dir/jpg-crop.npy"
+expect 2 "crop '1.5' is not a fraction in (0, 1\]" -- "$huddle" convert "$pool" -o "$dir/o.hdm" --crop 1.5
+expect 2 'crop needs resize center-crop' -- "$huddle" convert "$pool" -o "$dir/o.hdm" --crop 0.875
 expect 0 "input x f32 \[1, 3, 32, 32\]: $dir/photo.jpg" -- "$huddle" bench "$dir/pool.hdm" --input "$dir/photo.jpg" --runs 2
 expect 1 "$dir/bad.jpg: bad JPEG" -- "$huddle" bench "$dir/pool.hdm" --input "$dir/bad.jpg" --runs 2
 head -c 100 "$dir/model.hdm" > "$dir/cut.hdm"

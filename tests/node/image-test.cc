@@ -457,6 +457,17 @@ TEST_CASE("image_to_input: stretch, centre crop, letterbox, NCHW, BGR, gray agai
         for (size_t c = 0; c < 3; ++c)
           REQUIRE(near(out[(y * 2 + x) * 3 + c], normalised(block_mean(im, 3 + 2 * x, 2 * y, c), pre, c)));
   }
+  SECTION("centre crop 0.5: a 12x4 image into 2x2 takes the 2x2 pixels at (5, 1), unscaled") {
+    const Image im = ramp(12, 4, PixelFormat::rgb);
+    pre.width = 2, pre.height = 2;
+    pre.resize = InputPreprocess::Resize::center_crop;
+    pre.crop = 0.5f;
+    const auto out = image_to_input(im, pre, {1, 2, 2, 3});
+    for (size_t y = 0; y < 2; ++y)
+      for (size_t x = 0; x < 2; ++x)
+        for (size_t c = 0; c < 3; ++c)
+          REQUIRE(near(out[(y * 2 + x) * 3 + c], normalised(pixel(im, 5 + x, 1 + y, c), pre, c)));
+  }
   SECTION("letterbox: a 4x2 image in 4x4 fills rows 1-2; rows 0 and 3 are the mean, rounded") {
     const Image im = ramp(4, 2, PixelFormat::rgb);
     pre.width = 4, pre.height = 4;
