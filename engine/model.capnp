@@ -61,7 +61,7 @@ struct Graph {
 }
 
 # How an image becomes the model's input: resize to width x height (by
-# `resize`), reorder colours, then x = (pixel - mean[c]) / std[c] with pixel
+# `resize` and `crop`), reorder colours, then x = (pixel - mean[c]) / std[c] with pixel
 # values in 0..255.
 struct Preprocess {
   width @0 :UInt32;
@@ -71,6 +71,10 @@ struct Preprocess {
   mean @4 :List(Float32);
   std @5 :List(Float32);
   resize @6 :Resize;
+  # centerCrop only: the fraction of the largest centred region with the
+  # target's aspect ratio that is kept, e.g. 0.875 for torchvision's "resize
+  # the shorter side to 256, crop 224". In (0, 1].
+  crop @7 :Float32 = 1.0;
 
   enum Layout { nhwc @0; nchw @1; }
   enum ColourOrder { rgb @0; bgr @1; gray @2; }

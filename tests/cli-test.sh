@@ -3,6 +3,7 @@
 set -u
 huddle=$1
 engine_test=$2
+image_test=$3
 fails=0
 expect() {  # expect STATUS PATTERN -- command...
   local want=$1 pattern=$2
@@ -29,7 +30,7 @@ expect 2 '--shapes needs a whole number' -- "$huddle" selftest --shapes x
 expect 0 'usage: huddle selftest' -- "$huddle" selftest --help
 expect 0 'bench ' -- "$huddle" --help
 expect 0 'usage: huddle bench' -- "$huddle" bench --help
-expect 0 'image decoder' -- "$huddle" bench --help
+expect 0 'or an image (PNG or' -- "$huddle" bench --help
 expect 2 'usage: huddle bench' -- "$huddle" bench
 expect 1 'HUDDLE_ISA=sse9: no such kernel variant' -- env HUDDLE_ISA=sse9 "$huddle" --version
 expect 0 'selected: ref' -- env HUDDLE_ISA=ref "$huddle" --version
@@ -103,6 +104,40 @@ for args in "--runs 7 --warmup 0 --threads 2" "--input random --runs 21 --warmup
     fails=$((fails + 1))
   fi
 done
+# Images as inputs: an ONNX node test's average pool (input 1x3x32x32) with
+# stored preprocessing. photo.png is 32x32, so its tensor is exactly x-nchw.npy
+# (written by the image tests, from the formula); photo.jpg is 48x32 (stretched).
+HUDDLE_FIXTURE_DIR=$dir "$image_test" "[.cli-fixture]" >/dev/null || { echo "FAIL: image fixture"; exit 1; }
+pool=/usr/share/libonnx-testdata/data/node/test_averagepool_2d_default/model.onnx
+pre=(--size 32x32 --mean 100,110,120 --std 2,4,8)
+expect 0 '' -- "$huddle" convert "$pool" -o "$dir/pool.hdm" "${pre[@]}"
+expect 0 '' -- "$huddle" convert "$pool" -o "$dir/pool-nhwc.hdm" "${pre[@]}" --nhwc-input
+expect 0 '' -- "$huddle" convert "$pool" -o "$dir/pool-bare.hdm"
+expect 0 '' -- "$huddle" convert "$pool" -o "$dir/pool-16.hdm" --size 16x16
+for layout in nchw nhwc; do
+  model=$dir/pool.hdm
+  [ $layout = nhwc ] && model=$dir/pool-nhwc.hdm
+  expect 0 '' -- "$huddle" infer "$model" --input "$dir/photo.png" --output "$dir/png-$layout.npy"
+  expect 0 '' -- "$huddle" infer "$model" --input "$dir/x-$layout.npy" --output "$dir/npy-$layout.npy"
+  if cmp -s "$dir/png-$layout.npy" "$dir/npy-$layout.npy"; then echo "ok: infer on photo.png ($layout) equals infer on its tensor"
+  else echo "FAIL: infer on photo.png ($layout) differs from infer on x-$layout.npy"; fails=$((fails + 1)); fi
+done
+expect 0 '' -- "$huddle" infer "$dir/pool.hdm" --input x="$dir/photo.jpg" --output "$dir/jpg.npy"
+expect 0 '' -- "$huddle" infer "$dir/pool.hdm" --input "$dir/photo.jpg" --output "$dir/jpg-ref.npy" --reference
+[ -s "$dir/jpg.npy" ] && [ -s "$dir/jpg-ref.npy" ] || { echo "FAIL: no output for photo.jpg"; fails=$((fails + 1)); }
+expect 1 "$dir/bad.jpg: bad JPEG" -- "$huddle" infer "$dir/pool.hdm" --input "$dir/bad.jpg" --output "$dir/o.npy"
+expect 1 "pool-bare.hdm: the model stores no image preprocessing" -- \
+  "$huddle" infer "$dir/pool-bare.hdm" --input "$dir/photo.png" --output "$dir/o.npy"
+expect 1 "photo.png: for input 'x': the model input is \[1, 3, 32, 32\], but its preprocessing (16x16" -- \
+  "$huddle" infer "$dir/pool-16.hdm" --input "$dir/photo.png" --output "$dir/o.npy"
+expect 1 "an image, but input 'x' is f32 \[2, 4\]\|stores no image preprocessing" -- \
+  "$huddle" infer "$dir/model.hdm" --input "$dir/photo.png" --output "$dir/o.npy"
+expect 0 '' -- "$huddle" convert "$pool" -o "$dir/pool-crop.hdm" "${pre[@]}" --resize center-crop --crop 0.5
+expect 0 '' -- "$huddle" infer "$dir/pool-crop.hdm" --input "$dir/photo.jpg" --output "$dir/jpg-crop.npy"
+expect 2 "crop '1.5' is not a fraction in (0, 1\]" -- "$huddle" convert "$pool" -o "$dir/o.hdm" --crop 1.5
+expect 2 'crop needs resize center-crop' -- "$huddle" convert "$pool" -o "$dir/o.hdm" --crop 0.875
+expect 0 "input x f32 \[1, 3, 32, 32\]: $dir/photo.jpg" -- "$huddle" bench "$dir/pool.hdm" --input "$dir/photo.jpg" --runs 2
+expect 1 "$dir/bad.jpg: bad JPEG" -- "$huddle" bench "$dir/pool.hdm" --input "$dir/bad.jpg" --runs 2
 head -c 100 "$dir/model.hdm" > "$dir/cut.hdm"
 expect 1 'truncated' -- "$huddle" info "$dir/cut.hdm"
 [ ! -e "$dir/o.npy" ] || { echo "FAIL: a failed infer left an output file"; fails=$((fails + 1)); }

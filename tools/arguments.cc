@@ -6,6 +6,8 @@
 #include <stdexcept>
 
 #include "engine/npy.h"
+#include "node/image.h"
+#include "node/image_input.h"
 
 namespace huddle::tools {
 namespace {
@@ -68,13 +70,34 @@ std::vector<std::string> output_names(const engine::Interpreter& it) {
   return names;
 }
 
-void read_input(engine::Interpreter& it, size_t index, const std::string& path) {
+engine::NpyArray read_input_tensor(const std::string& path, const std::string& name, engine::DType dtype,
+                                   const engine::Shape& shape, const engine::ModelFile& model) {
   using namespace huddle::engine;
-  const NpyArray a = read_npy(path);
-  const Tensor& t = it.input(index);
-  if (a.dtype != t.dtype || a.shape != t.shape)
+  if (node::is_image_file(path)) {
+    if (dtype != DType::f32)
+      throw std::runtime_error(path + ": an image, but input '" + name + "' is " + dtype_text(dtype) +
+                               " (images feed f32 inputs)");
+    const node::InputPreprocess pre = node::input_preprocess(model, model.name());
+    const node::Image image = node::read_image(path);
+    std::vector<float> values;
+    try {
+      values = node::image_to_input(image, pre, shape);
+    } catch (const std::runtime_error& e) {
+      throw std::runtime_error(path + ": for input '" + name + "': " + e.what());
+    }
+    const auto* bytes = reinterpret_cast<const uint8_t*>(values.data());
+    return {DType::f32, shape, std::vector<uint8_t>(bytes, bytes + values.size() * sizeof(float))};
+  }
+  NpyArray a = read_npy(path);
+  if (a.dtype != dtype || a.shape != shape)
     throw std::runtime_error(path + ": " + dtype_text(a.dtype) + " " + shape_text(a.shape) + ", but input '" +
-                             t.name + "' is " + dtype_text(t.dtype) + " " + shape_text(t.shape));
+                             name + "' is " + dtype_text(dtype) + " " + shape_text(shape));
+  return a;
+}
+
+void read_input(engine::Interpreter& it, size_t index, const std::string& path, const engine::ModelFile& model) {
+  const engine::Tensor& t = it.input(index);
+  const engine::NpyArray a = read_input_tensor(path, t.name, t.dtype, t.shape, model);
   std::memcpy(it.input_data(index), a.data.data(), a.data.size());
 }
 

@@ -1,6 +1,7 @@
 // What the subcommands share in reading their arguments: whole-number flags,
 // and tensor files bound to a model's inputs and outputs ("x.npy" in the
-// model's order, "name=x.npy" by name).
+// model's order, "name=x.npy" by name); an image (PNG, JPEG) may stand for a
+// tensor wherever a .npy file may.
 #pragma once
 
 #include <cstddef>
@@ -9,6 +10,8 @@
 #include <vector>
 
 #include "engine/interpreter.h"
+#include "engine/model_file.h"
+#include "engine/npy.h"
 
 namespace huddle::tools {
 
@@ -33,8 +36,15 @@ std::vector<std::string> output_names(const engine::Interpreter& it);
 // `text` as a JSON string literal (quotes, backslashes and control characters escaped).
 std::string json_string(const std::string& text);
 
-// Reads the .npy file at `path` into input `index`. Throws (engine::NpyError,
-// std::runtime_error) if it cannot be read or its dtype or shape is not the input's.
-void read_input(engine::Interpreter& it, size_t index, const std::string& path);
+// The tensor for the input `name` (`dtype`, `shape`) from the file at `path`:
+// a PNG or JPEG (told by its magic bytes) preprocessed as the model file
+// `model` stores (an f32 input only), otherwise a .npy file whose dtype and
+// shape must be the input's. Throws (node::ImageError, engine::NpyError,
+// std::runtime_error) naming the file and the problem.
+engine::NpyArray read_input_tensor(const std::string& path, const std::string& name, engine::DType dtype,
+                                   const engine::Shape& shape, const engine::ModelFile& model);
+
+// Reads the file at `path` (read_input_tensor) into input `index`.
+void read_input(engine::Interpreter& it, size_t index, const std::string& path, const engine::ModelFile& model);
 
 }  // namespace huddle::tools

@@ -26,7 +26,7 @@ using namespace huddle::engine;
 
 constexpr const char* kHelp =
     "usage: huddle bench model.hdm [--threads N] [--runs N] [--warmup N]\n"
-    "                   [--input random|x.npy|name=x.npy ...] [--json]\n"
+    "                   [--input random|x.npy|photo.jpg|name=x.npy ...] [--json]\n"
     "\n"
     "Measures one inference: loads the model (map, validate, build the graph,\n"
     "prepare the interpreter: the load time), fills the inputs once, runs the\n"
@@ -38,8 +38,8 @@ constexpr const char* kHelp =
     "                name (name=...): 'random' (the default for every input not\n"
     "                given: seeded uniform values, in [-1, 1) for floats, over\n"
     "                the int8 range for integers, 0..255 for u8) or a .npy file\n"
-    "                whose dtype and shape match the input, as for 'huddle infer'.\n"
-    "                Images (--input photo.jpg) come with the image decoder.\n"
+    "                whose dtype and shape match the input, or an image (PNG or\n"
+    "                JPEG) preprocessed as the model stores, as for 'huddle infer'.\n"
     "  --json        print one JSON object instead of text (with every run's time)\n"
     "Also reported: the arena (bytes, and its lower bound), the process's peak\n"
     "resident memory (KiB), the model file's size and the kernel variant.\n"
@@ -170,7 +170,7 @@ int bench(int argc, char** argv) {
       if (sources[i] == "random")
         fill_random(it, i);
       else
-        read_input(it, i, sources[i]);
+        read_input(it, i, sources[i], file);
     }
 
     for (long r = 0; r < o.warmup; ++r) it.run();

@@ -45,6 +45,8 @@ constexpr const char* kConvertHelp =
     "  --std A,B,C              std = per-channel standard deviation (nonzero)\n"
     "  --colour rgb|bgr|gray    colour = channel order (default rgb)\n"
     "  --resize stretch|letterbox|center-crop   resize = how the image is fitted\n"
+    "  --crop F                 crop = with center-crop, the centred fraction kept\n"
+    "                           (0 < F <= 1; default 1; torchvision's 256 -> 224: 0.875)\n"
     "Exit status: 0 written, 1 the model cannot be converted or written, 2 usage error.\n";
 
 [[noreturn]] void usage_error(const std::string& what) { throw std::invalid_argument(what); }
@@ -86,11 +88,12 @@ void read_sidecar(const std::string& path, ConvertPreprocess& p) {
     const std::string key = trim(line.substr(0, eq)), value = trim(line.substr(eq + 1));
     const std::map<std::string, std::string*> fields = {
         {"task", &p.task},   {"labels", &p.labels_path}, {"size", &p.size},    {"mean", &p.mean},
-        {"std", &p.std_dev}, {"colour", &p.colour},      {"resize", &p.resize}};
+        {"std", &p.std_dev}, {"colour", &p.colour},      {"resize", &p.resize},
+        {"crop", &p.crop}};
     const auto it = fields.find(key);
     if (it == fields.end())
       throw std::runtime_error(path + ":" + std::to_string(number) + ": unknown key '" + key +
-                               "' (task, labels, size, mean, std, colour, resize)");
+                               "' (task, labels, size, mean, std, colour, resize, crop)");
     if (it->second->empty()) *it->second = key == "labels" && value[0] != '/' ? dir + value : value;
   }
 }
@@ -139,6 +142,13 @@ void set_preprocess(const ConvertPreprocess& p, bool nhwc, engine::schema::Model
     pre.setResize(engine::schema::Preprocess::Resize::CENTER_CROP);
   else
     usage_error("resize '" + resize + "' is not stretch, letterbox or center-crop");
+  if (!p.crop.empty()) {
+    const std::vector<float> crop = parse_floats(p.crop, "crop");
+    if (crop.size() != 1 || !(crop[0] > 0.0f && crop[0] <= 1.0f))
+      usage_error("crop '" + p.crop + "' is not a fraction in (0, 1]");
+    if (resize != "center-crop" && crop[0] != 1.0f) usage_error("crop needs resize center-crop");
+    pre.setCrop(crop[0]);
+  }
   const size_t channels = colour == "gray" ? 1 : 3;
   const auto mean = p.mean.empty() ? std::vector<float>(channels, 0.0f) : parse_floats(p.mean, "mean");
   const auto sd = p.std_dev.empty() ? std::vector<float>(channels, 1.0f) : parse_floats(p.std_dev, "std");
@@ -199,6 +209,8 @@ bool parse_convert_flag(int argc, char** argv, int& i, ConvertRequest& r) {
     pre.colour = value();
   } else if (arg == "--resize") {
     pre.resize = value();
+  } else if (arg == "--crop") {
+    pre.crop = value();
   } else {
     return false;
   }

@@ -1,5 +1,5 @@
 // `huddle info` and `huddle infer`: a model file's contents, and one inference
-// on raw tensors (.npy) for debugging and comparisons with other engines.
+// on raw tensors (.npy) or images for debugging and comparisons with other engines.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -31,17 +31,20 @@ constexpr const char* kInfoHelp =
     "Exit status: 0 ok, 1 bad model file, 2 usage error.\n";
 
 constexpr const char* kInferHelp =
-    "usage: huddle infer model.hdm --input x.npy [--input name=y.npy ...]\n"
+    "usage: huddle infer model.hdm --input x.npy|photo.jpg [--input name=y.npy ...]\n"
     "                   --output out.npy [--output name=z.npy ...] [--threads N]\n"
     "                   [--reference]\n"
     "\n"
     "Runs one inference on raw tensors. Inputs are given in the model's input\n"
     "order, or by name; outputs likewise. Each .npy must match the input's dtype\n"
-    "and shape exactly (see 'huddle info').\n"
+    "and shape exactly (see 'huddle info'). An input may also be an image (PNG\n"
+    "or JPEG, told by its first bytes, EXIF orientation applied): it is resized\n"
+    "and normalised as the model stores (huddle convert --size, --mean, --std,\n"
+    "--colour, --resize) into an f32 input.\n"
     "  --reference  run the fp32 reference executor (plain Eigen code, double\n"
     "               accumulation, single-threaded) instead of the engine: the\n"
     "               oracle to compare the engine's outputs with. fp32 models only.\n"
-    "Exit status: 0 ok, 1 bad model or tensor file, 2 usage error.\n";
+    "Exit status: 0 ok, 1 bad model, tensor or image file, 2 usage error.\n";
 
 // A graph input or output as the executor that runs it sees it.
 struct Port {
@@ -157,13 +160,8 @@ int infer(int argc, char** argv) {
     std::vector<NpyArray> arrays(in_ports.size());
     std::vector<bool> given(in_ports.size(), false);
     for (const auto& [index, path] : in_bind) {
-      NpyArray a = read_npy(path);
       const Port& p = in_ports[index];
-      if (a.dtype != p.dtype || a.shape != p.shape)
-        throw std::runtime_error(path + ": " + dtype_text(a.dtype) + " " + shape_text(a.shape) +
-                                 ", but input '" + p.name + "' is " + dtype_text(p.dtype) + " " +
-                                 shape_text(p.shape));
-      arrays[index] = std::move(a);
+      arrays[index] = read_input_tensor(path, p.name, p.dtype, p.shape, file);
       given[index] = true;
     }
     for (size_t i = 0; i < given.size(); ++i)

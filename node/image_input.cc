@@ -1,0 +1,129 @@
+#include "node/image_input.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "engine/model.capnp.h"
+#include "kernels/preprocess/preprocess.h"
+
+namespace huddle::node {
+namespace {
+
+using engine::schema::Preprocess;
+
+// `image` as one gray channel (ITU-R 601 luma, rounded); gray images unchanged.
+Image to_gray(const Image& image) {
+  if (image.format == PixelFormat::gray) return image;
+  const size_t c = channels(image.format), n = size_t{image.width} * image.height;
+  Image out{image.width, image.height, PixelFormat::gray, std::vector<uint8_t>(n)};
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t* p = &image.pixels[i * c];
+    out.pixels[i] = static_cast<uint8_t>((p[0] * 299u + p[1] * 587u + p[2] * 114u + 500u) / 1000u);
+  }
+  return out;
+}
+
+// round(a * b / c) for the small positive sizes of an image (c > 0).
+size_t scale_rounded(size_t a, size_t b, size_t c) { return (2 * a * b + c) / (2 * c); }
+
+// Where the image goes: the crop of the source and the box in the output.
+void fit(const InputPreprocess& pre, kernels::PreprocessParams& p) {
+  const size_t w = p.width, h = p.height, W = pre.width, H = pre.height;
+  p.crop = {0, 0, w, h};
+  p.box = {0, 0, W, H};
+  if (pre.resize == InputPreprocess::Resize::center_crop) {
+    // The source is wider than the target when w / h > W / H.
+    const size_t full_w = w * H > h * W ? std::clamp<size_t>(scale_rounded(h, W, H), 1, w) : w;
+    const size_t full_h = w * H > h * W ? h : std::clamp<size_t>(scale_rounded(w, H, W), 1, h);
+    const size_t cw = std::clamp<size_t>(static_cast<size_t>(std::lround(full_w * double{pre.crop})), 1, full_w);
+    const size_t ch = std::clamp<size_t>(static_cast<size_t>(std::lround(full_h * double{pre.crop})), 1, full_h);
+    p.crop = {(w - cw) / 2, (h - ch) / 2, cw, ch};
+  } else if (pre.resize == InputPreprocess::Resize::letterbox) {
+    const size_t bw = w * H > h * W ? W : std::clamp<size_t>(scale_rounded(w, H, h), 1, W);
+    const size_t bh = w * H > h * W ? std::clamp<size_t>(scale_rounded(h, W, w), 1, H) : H;
+    p.box = {(W - bw) / 2, (H - bh) / 2, bw, bh};
+  }
+}
+
+}  // namespace
+
+InputPreprocess input_preprocess(const engine::ModelFile& file, const std::string& name) {
+  const auto model = file.model();
+  const auto fail = [&](const std::string& what) { throw std::runtime_error(name + ": " + what); };
+  if (!model.hasPreprocess() || model.getPreprocess().getWidth() == 0 || model.getPreprocess().getHeight() == 0)
+    fail("the model stores no image preprocessing (convert it with --size WxH, --mean, --std)");
+  const auto stored = model.getPreprocess();
+  InputPreprocess pre;
+  pre.width = stored.getWidth();
+  pre.height = stored.getHeight();
+  pre.nchw = stored.getLayout() == Preprocess::Layout::NCHW;
+  switch (stored.getColourOrder()) {
+    case Preprocess::ColourOrder::RGB: pre.order = InputPreprocess::Order::rgb; break;
+    case Preprocess::ColourOrder::BGR: pre.order = InputPreprocess::Order::bgr; break;
+    case Preprocess::ColourOrder::GRAY: pre.order = InputPreprocess::Order::gray; break;
+    default: fail("unknown colour order in the stored preprocessing");
+  }
+  switch (stored.getResize()) {
+    case Preprocess::Resize::STRETCH: pre.resize = InputPreprocess::Resize::stretch; break;
+    case Preprocess::Resize::LETTERBOX: pre.resize = InputPreprocess::Resize::letterbox; break;
+    case Preprocess::Resize::CENTER_CROP: pre.resize = InputPreprocess::Resize::center_crop; break;
+    default: fail("unknown resize mode in the stored preprocessing");
+  }
+  pre.crop = stored.getCrop();
+  if (!(pre.crop > 0.0f && pre.crop <= 1.0f)) fail("the stored preprocessing's crop is not in (0, 1]");
+  const unsigned c = pre.order == InputPreprocess::Order::gray ? 1 : 3;
+  if (stored.getMean().size() != c || stored.getStd().size() != c)
+    fail("the stored preprocessing needs " + std::to_string(c) + " mean and std values");
+  for (unsigned k = 0; k < c; ++k) {
+    pre.mean[k] = stored.getMean()[k];
+    pre.std[k] = stored.getStd()[k];
+    if (!(pre.std[k] != 0.0f) || !std::isfinite(pre.mean[k]) || !std::isfinite(pre.std[k]))
+      fail("the stored preprocessing has a zero or non-finite mean/std");
+  }
+  return pre;
+}
+
+std::vector<float> image_to_input(const Image& image, const InputPreprocess& pre, const engine::Shape& shape) {
+  const bool gray = pre.order == InputPreprocess::Order::gray;
+  const int64_t c = gray ? 1 : 3, h = pre.height, w = pre.width;
+  const engine::Shape want = pre.nchw ? engine::Shape{1, c, h, w} : engine::Shape{1, h, w, c};
+  if (shape != want)
+    throw std::runtime_error("the model input is " + engine::shape_text(shape) + ", but its preprocessing (" +
+                             std::to_string(w) + "x" + std::to_string(h) + ", " +
+                             (pre.nchw ? "nchw" : "nhwc") + ", " + std::to_string(c) +
+                             " channels) makes " + engine::shape_text(want));
+  const Image source = gray ? to_gray(image) : image;
+  kernels::PreprocessParams p;
+  p.format = source.format == PixelFormat::gray  ? kernels::PixelFormat::gray
+             : source.format == PixelFormat::rgb ? kernels::PixelFormat::rgb
+                                                 : kernels::PixelFormat::rgba;
+  p.width = source.width;
+  p.height = source.height;
+  p.stride = size_t{source.width} * channels(source.format);
+  p.out_width = pre.width;
+  p.out_height = pre.height;
+  p.order = gray ? kernels::ChannelOrder::gray
+            : pre.order == InputPreprocess::Order::bgr ? kernels::ChannelOrder::bgr
+                                                       : kernels::ChannelOrder::rgb;
+  fit(pre, p);
+  for (size_t k = 0; k < static_cast<size_t>(c); ++k) {
+    p.mean[k] = pre.mean[k];
+    p.std[k] = pre.std[k];
+    p.pad[k] = static_cast<uint8_t>(std::lround(std::clamp(pre.mean[k], 0.0f, 255.0f)));
+  }
+  if (const char* why = kernels::preprocess_check(p))
+    throw std::runtime_error(std::string("cannot preprocess a ") + std::to_string(source.width) + "x" +
+                             std::to_string(source.height) + " image: " + why);
+  std::vector<uint8_t> scratch(kernels::preprocess_scratch_size(p));
+  std::vector<float> nhwc(static_cast<size_t>(h * w * c));
+  kernels::preprocess().f32(p, source.pixels.data(), nhwc.data(), scratch.data());
+  if (!pre.nchw || c == 1) return nhwc;
+  std::vector<float> nchw(nhwc.size());
+  const size_t plane = static_cast<size_t>(h * w);
+  for (size_t i = 0; i < plane; ++i)
+    for (size_t k = 0; k < 3; ++k) nchw[k * plane + i] = nhwc[i * 3 + k];
+  return nchw;
+}
+
+}  // namespace huddle::node
