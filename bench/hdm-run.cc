@@ -4,8 +4,8 @@
 // so that bench/run can count the AArch64 build's guest instructions per
 // inference under qemu: the difference between runs with N = 2 and N = 1 is
 // one inference, loading excluded.
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <string>

@@ -1,17 +1,20 @@
 #!/usr/bin/python3
 """The tables of `bench/run peers`, from the JSON lines its engines printed.
 
-  peers_table.py RESULTS.jsonl NOTES.tsv MODELS
+  peers_table.py RESULTS.jsonl MODELS --fidelity OUT_DIR ZOO PHOTOS
 
 RESULTS.jsonl: one line per engine run, the engine's own JSON line with
-"label" and "net" (the model's name) put in front by bench/run. NOTES.tsv:
-label, model, threads ("*" for all) and why that engine has no figure
-(huddle quantize missing, OpenCV cannot load the model, ...). Prints one table
-per thread count, then the ratios to huddle int8.
+"label" and "net" (the model's name) put in front by bench/run; a line with
+"error" says why that engine has no figure for that model (at that thread
+count; threads 0: at any). MODELS and PHOTOS: space-separated. Prints the int8
+models' fidelity (their outputs on the held-out PHOTOS, OUT_DIR/<model>.<photo>.<label>.npy,
+against ONNX Runtime fp32's, ZOO/<model>.<photo>.ort.npy), one table per thread
+count, then the ratios to huddle int8.
 """
 
 import json
 import math
+import os
 import statistics
 import sys
 from collections import defaultdict
@@ -28,16 +31,52 @@ ENGINES = {
 }
 
 
+def fidelity(out_dir, zoo, models, held_out):
+    """Per model and int8 engine: worst output cosine and top-1 agreement with ONNX Runtime fp32."""
+    import numpy as np
+
+    print(f"== int8 fidelity on the held-out photos ({', '.join(held_out)}): output vs ONNX Runtime fp32,"
+          " worst cosine, top-1 agreement")
+    labels = [k for k in ENGINES if k.endswith("int8")] + ["pt-fp32"]
+    print(f"{'model':19}" + "".join(f" {ENGINES[k][0]:>21}" for k in labels))
+    broken = []
+    for model in models:
+        cells = []
+        for label in labels:
+            cos, agree = [], 0
+            for p in held_out:
+                path = os.path.join(out_dir, f"{model}.{p}.{label}.npy")
+                if not os.path.exists(path):
+                    break
+                a = np.load(path).astype(np.float64).ravel()
+                b = np.load(os.path.join(zoo, f"{model}.{p}.ort.npy")).astype(np.float64).ravel()
+                cos.append(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+                agree += int(a.argmax() == b.argmax())
+            if len(cos) < len(held_out):
+                cells.append(f"{'n/a':>21}")
+                continue
+            cells.append(f"{min(cos):>15.4f} {agree}/{len(held_out)}  ")
+            if min(cos) < 0.9:
+                broken.append(f"{model} {ENGINES[label][0]}")
+        print(f"{model:19}" + "".join(f" {c}" for c in cells))
+    if broken:
+        print(f"(cosine below 0.9, a broken int8 model rather than rounding: {', '.join(broken)})")
+    print()
+
+
 def main():
-    results, notes_file, models = sys.argv[1], sys.argv[2], sys.argv[3].split()
+    if len(sys.argv) != 7 or sys.argv[3] != "--fidelity":
+        sys.exit(__doc__)
+    results, models = sys.argv[1], sys.argv[2].split()
+    fidelity(sys.argv[4], sys.argv[5], models, sys.argv[6].split())
     runs = defaultdict(list)  # (label, model, threads) -> reports
+    notes = {}  # (label, model, threads as text or "*") -> why there is no figure
     for line in open(results):
         r = json.loads(line)
-        runs[r["label"], r["net"], r["threads"]].append(r)
-    notes = {}
-    for line in open(notes_file):
-        label, model, threads, why = line.rstrip("\n").split("\t", 3)
-        notes[label, model, threads] = why
+        if "error" in r:
+            notes[r["label"], r["net"], str(r["threads"]) if r["threads"] else "*"] = r["error"]
+        else:
+            runs[r["label"], r["net"], r["threads"]].append(r)
 
     ratios = defaultdict(list)  # (label, threads) -> [engine ms / huddle int8 ms]
     for threads in (1, 2):
@@ -52,8 +91,10 @@ def main():
                 first = f"{model if k == 0 else '':19} {name:20}"
                 reports = runs.get((label, model, threads))
                 if not reports:
-                    why = notes.get((label, model, str(threads))) or notes.get((label, model, "*")) or "n/a (not run)"
-                    print(f"{first} {why}")
+                    # A note at another thread count: the engine was not tried again after it.
+                    why = notes.get((label, model, str(threads))) or next(
+                        (v for (l, m, _), v in notes.items() if (l, m) == (label, model)), "n/a (not run)")
+                    print(f"{first} {why if why.startswith('n/a') else 'n/a: ' + why}")
                     continue
                 ms = [v for r in reports for v in r["times_ms"]]
                 med = statistics.median(ms)

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """PyTorch's side of `bench/run peers`: fp32 and int8 (onednn) TorchScript models, and their timings.
 
-  torch_bench.py prepare --out DIR --calib NPY_DIR --zoo ZOO [--models LIST]
+  torch_bench.py prepare --out DIR --calib NPY_DIR --zoo ZOO --outputs OUT_DIR [--models LIST]
       for each model, build it exactly as models/zoo/torchvision_export.py does
       (same seed, same batch-norm re-estimation and head rescale, 1 thread),
       check its weights against the exported ONNX's sidecar (weights_sha256),
@@ -9,9 +9,9 @@
       DIR/<model>.torch-int8.pt (FX graph mode post-training static
       quantisation, quantized engine onednn, its default qconfig mapping:
       activations uint8 per tensor, weights int8 per channel; calibrated on
-      the .npy photos of NPY_DIR; traced, frozen), and print per model the
-      cosine of each against the ONNX Runtime fp32 outputs in ZOO on the
-      held-out reference photos
+      the .npy photos of NPY_DIR; traced, frozen), and write both models'
+      outputs on the held-out reference photos (ZOO/input-<photo>.npy) as
+      OUT_DIR/<model>.<photo>.pt-fp32.npy and .pt-int8.npy
   torch_bench.py run MODEL.pt --input X.npy [--threads N] [--runs N] [--warmup N]
       time one inference (torch.set_num_threads(N), inter-op 1, no_grad);
       one JSON line (see peer_timing.py)
@@ -47,12 +47,6 @@ def build_model(torch, torchvision, np, export, name):
     return model.eval()
 
 
-def cosine(np, a, b):
-    a = np.asarray(a, np.float64).ravel()
-    b = np.asarray(b, np.float64).ravel()
-    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
-
-
 def prepare(args):
     torch = photos.require("torch", "python3-torch")
     torchvision = photos.require("torchvision", "python3-torchvision")
@@ -68,6 +62,7 @@ def prepare(args):
     calib = [torch.from_numpy(np.load(f)) for f in calib_files]
     held_out = {p: np.load(os.path.join(args.zoo, f"input-{p}.npy")) for p in photos.REFERENCE_INPUTS}
     os.makedirs(args.out, exist_ok=True)
+    os.makedirs(args.outputs, exist_ok=True)
     status = 0
     for name in args.models.split(","):
         torch.set_num_threads(1)  # the weights' last bits depend on it (models/zoo/README.md)
@@ -91,15 +86,12 @@ def prepare(args):
                  "int8": os.path.join(args.out, name + ".torch-int8.pt")}
         torch.jit.save(fp32, paths["fp32"])
         torch.jit.save(int8, paths["int8"])
-        line = [f"{name:20s}"]
-        for kind, m in (("fp32", fp32), ("int8", int8)):
-            cos = []
-            with torch.no_grad():
-                for p, x in held_out.items():
-                    ort = np.load(os.path.join(args.zoo, f"{name}.{p}.ort.npy"))
-                    cos.append(cosine(np, m(torch.from_numpy(x)).numpy(), ort))
-            line.append(f"{kind} {os.path.getsize(paths[kind]) / 1e6:5.1f} MB cos {min(cos):.4f}")
-        print("  ".join(line))
+        with torch.no_grad():
+            for p, x in held_out.items():
+                np.save(os.path.join(args.outputs, f"{name}.{p}.pt-fp32.npy"), fp32(torch.from_numpy(x)).numpy())
+                np.save(os.path.join(args.outputs, f"{name}.{p}.pt-int8.npy"), int8(torch.from_numpy(x)).numpy())
+        print(f"{name:20s} weights as exported; fp32 {os.path.getsize(paths['fp32']) / 1e6:.1f} MB, "
+              f"int8 {os.path.getsize(paths['int8']) / 1e6:.1f} MB, calibrated on {len(calib)} photos")
     return status
 
 
@@ -136,6 +128,7 @@ def main():
     q.add_argument("--out", required=True)
     q.add_argument("--calib", required=True, help="directory of calibration .npy inputs (calib_photos.py)")
     q.add_argument("--zoo", default="build/models/torchvision", help="scripts/models' output directory")
+    q.add_argument("--outputs", required=True, help="where the outputs on the held-out photos go")
     q.add_argument("--models", default="mobilenet_v2,mobilenet_v3_small,shufflenet_v2_x1_0,resnet18,"
                    "squeezenet1_1,efficientnet_b0")
     sub.add_parser("run", help="time a model (see the usage above)")
