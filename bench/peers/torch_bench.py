@@ -11,7 +11,8 @@
       activations uint8 per tensor, weights int8 per channel; calibrated on
       the .npy photos of NPY_DIR; traced, frozen), and write both models'
       outputs on the held-out reference photos (ZOO/input-<photo>.npy) as
-      OUT_DIR/<model>.<photo>.pt-fp32.npy and .pt-int8.npy
+      OUT_DIR/<model>.<photo>.pt-fp32.npy and .pt-int8.npy; where FX cannot
+      trace the model, DIR/<model>.torch-int8.skip says so instead
   torch_bench.py run MODEL.pt --input X.npy [--threads N] [--runs N] [--warmup N]
       time one inference (torch.set_num_threads(N), inter-op 1, no_grad);
       one JSON line (see peer_timing.py)
@@ -75,23 +76,34 @@ def prepare(args):
             status = 1
             continue
         example = (calib[0],)
-        with torch.no_grad():
-            fp32 = torch.jit.freeze(torch.jit.trace(model, example))
-            qmodel = prepare_fx(model, get_default_qconfig_mapping("onednn"), example)
-            for x in calib:
-                qmodel(x)
-            qmodel = convert_fx(qmodel)
-            int8 = torch.jit.freeze(torch.jit.trace(qmodel, example))
         paths = {"fp32": os.path.join(args.out, name + ".torch.pt"),
                  "int8": os.path.join(args.out, name + ".torch-int8.pt")}
-        torch.jit.save(fp32, paths["fp32"])
-        torch.jit.save(int8, paths["int8"])
+        skip = os.path.join(args.out, name + ".torch-int8.skip")
+        for path in list(paths.values()) + [skip]:
+            if os.path.exists(path):
+                os.remove(path)
         with torch.no_grad():
-            for p, x in held_out.items():
-                np.save(os.path.join(args.outputs, f"{name}.{p}.pt-fp32.npy"), fp32(torch.from_numpy(x)).numpy())
-                np.save(os.path.join(args.outputs, f"{name}.{p}.pt-int8.npy"), int8(torch.from_numpy(x)).numpy())
-        print(f"{name:20s} weights as exported; fp32 {os.path.getsize(paths['fp32']) / 1e6:.1f} MB, "
-              f"int8 {os.path.getsize(paths['int8']) / 1e6:.1f} MB, calibrated on {len(calib)} photos")
+            models = {"fp32": torch.jit.freeze(torch.jit.trace(model, example))}
+            try:
+                qmodel = prepare_fx(model, get_default_qconfig_mapping("onednn"), example)
+            except torch.fx.proxy.TraceError as e:
+                # shufflenet's channel shuffle unpacks x.size() and x.chunk(): FX cannot trace it.
+                with open(skip, "w") as f:
+                    f.write(f"n/a (FX graph mode quantisation cannot trace the model: {str(e).split('.')[0]})\n")
+            else:
+                for x in calib:
+                    qmodel(x)
+                models["int8"] = torch.jit.freeze(torch.jit.trace(convert_fx(qmodel), example))
+        sizes = []
+        for kind, m in models.items():
+            torch.jit.save(m, paths[kind])
+            sizes.append(f"{kind} {os.path.getsize(paths[kind]) / 1e6:.1f} MB")
+            with torch.no_grad():
+                for p, x in held_out.items():
+                    np.save(os.path.join(args.outputs, f"{name}.{p}.pt-{kind}.npy"), m(torch.from_numpy(x)).numpy())
+        print(f"{name:20s} weights as exported; {', '.join(sizes)}"
+              + (f", int8: {open(skip).read().strip()}" if "int8" not in models else
+                 f", int8 calibrated on {len(calib)} photos"))
     return status
 
 
