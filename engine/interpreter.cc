@@ -100,6 +100,9 @@ Interpreter::Interpreter(Graph graph, InterpreterOptions options)
       producer[t] = static_cast<int>(j);
     }
   }
+  // Inputs stay valid through the run (a caller may run again on the same
+  // input without writing it again), outputs until the caller reads them.
+  for (int t : graph_.inputs) last[t] = end;
   for (int t : graph_.outputs) last[t] = end;
 
   std::vector<BufferRequest> requests;

@@ -31,6 +31,8 @@ class Interpreter {
   const Tensor& input(size_t i) const { return graph_.tensors[graph_.inputs[i]]; }
   const Tensor& output(size_t i) const { return graph_.tensors[graph_.outputs[i]]; }
   // Where to write input i before run() (its shape's bytes, in the arena).
+  // run() never overwrites the inputs: running again without writing them
+  // gives the same outputs.
   void* input_data(size_t i) { return data_[graph_.inputs[i]]; }
   // Output i after run().
   const void* output_data(size_t i) const { return data_[graph_.outputs[i]]; }

@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "engine/graph.h"
 #include "engine/npy.h"
+#include "node/image.h"
+#include "node/image_input.h"
 
 namespace huddle::tools {
 
@@ -43,9 +46,15 @@ SampleSet read_samples(const std::string& dir, const engine::ModelFile& model, s
   if (ec) throw std::runtime_error(dir + ": cannot read the directory (" + ec.message() + ")");
   std::sort(files.begin(), files.end());
   SampleSet out;
+  std::optional<node::InputPreprocess> pre;  // read at the first image
   for (const std::string& f : files) {
     if (out.size() >= max) break;
-    if (f.size() > 4 && f.compare(f.size() - 4, 4, ".npy") == 0) add_npy(f, input, max, out);
+    if (f.size() > 4 && f.compare(f.size() - 4, 4, ".npy") == 0) {
+      add_npy(f, input, max, out);
+    } else if (node::is_image_file(f)) {
+      if (!pre) pre = node::input_preprocess(model, f);
+      out.push_back({node::image_to_input(node::read_image(f), *pre, input.shape)});
+    }
   }
   if (out.empty()) throw std::runtime_error(dir + ": no .npy, JPEG or PNG inputs for the model");
   return out;

@@ -35,13 +35,6 @@ float uniform_real(Rng& rng, float lo, float hi) {
   return lo + (hi - lo) * static_cast<float>(rng.uniform(0, 1 << 20)) / float(1 << 20);
 }
 
-Quant per_tensor(float scale, int32_t zero_point) {
-  Quant q;
-  q.scale = {scale};
-  q.zero_point = {zero_point};
-  return q;
-}
-
 Quant per_row(const std::vector<float>& scales) {
   Quant q;
   q.scale = scales;
