@@ -2,6 +2,8 @@
 
 #include <capnp/message.h>
 
+#include <algorithm>
+
 #include <cstring>
 #include <sstream>
 
@@ -107,6 +109,7 @@ Graph graph_from_file(const ModelFile& file) {
     for (int64_t d : t.getShape()) out.shape.push_back(d);
     for (float s : t.getQuant().getScale()) out.quant.scale.push_back(s);
     for (int32_t z : t.getQuant().getZeroPoint()) out.quant.zero_point.push_back(z);
+    out.quant.zero_point.resize(out.quant.scale.size());  // stored without: all zero
     out.quant.axis = t.getQuant().getAxis();
     if (t.getDataLength() > 0) out.data = file.tensor_data(i);
     graph.tensors.push_back(std::move(out));
@@ -165,9 +168,12 @@ void graph_to_model(const Graph& graph, schema::Model::Builder model, WeightsBui
       auto q = out.initQuant();
       auto s = q.initScale(static_cast<unsigned>(t.quant.scale.size()));
       for (size_t k = 0; k < t.quant.scale.size(); ++k) s.set(static_cast<unsigned>(k), t.quant.scale[k]);
-      auto z = q.initZeroPoint(static_cast<unsigned>(t.quant.zero_point.size()));
-      for (size_t k = 0; k < t.quant.zero_point.size(); ++k)
-        z.set(static_cast<unsigned>(k), t.quant.zero_point[k]);
+      // All-zero zero points (symmetric weights, biases) are left out.
+      if (std::any_of(t.quant.zero_point.begin(), t.quant.zero_point.end(), [](int32_t v) { return v != 0; })) {
+        auto z = q.initZeroPoint(static_cast<unsigned>(t.quant.zero_point.size()));
+        for (size_t k = 0; k < t.quant.zero_point.size(); ++k)
+          z.set(static_cast<unsigned>(k), t.quant.zero_point[k]);
+      }
       q.setAxis(t.quant.axis);
     }
     if (t.is_constant() && !t.data.empty()) {

@@ -16,7 +16,8 @@ enum DType {
 }
 
 # Quantisation of an int8/uint8/int32 tensor: real = scale * (q - zeroPoint).
-# One scale and zero point per tensor (axis = -1) or one per index of `axis`.
+# One scale and zero point per tensor (axis = -1) or one per index of `axis`;
+# no zero points at all means every zero point is 0.
 struct Quant {
   scale @0 :List(Float32);
   zeroPoint @1 :List(Int32);

@@ -130,7 +130,7 @@ class Validator {
     const auto quant = t.getQuant();
     const size_t scales = quant.getScale().size();
     if (scales != 0 || quant.getZeroPoint().size() != 0) {
-      if (quant.getZeroPoint().size() != scales)
+      if (quant.getZeroPoint().size() != scales && quant.getZeroPoint().size() != 0)
         fail(tensor_name(i) + " has " + std::to_string(scales) + " scales but " +
              std::to_string(quant.getZeroPoint().size()) + " zero points");
       const int32_t axis = quant.getAxis();
