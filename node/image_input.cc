@@ -46,6 +46,28 @@ void fit(const InputPreprocess& pre, kernels::PreprocessParams& p) {
   }
 }
 
+// The crop of `src` averaged over k x k blocks (rounded; the crop's last
+// w % k columns and h % k rows dropped): the area filter a large downscale
+// needs before the kernel's two-tap bilinear resize, which alone would read
+// about two source pixels in every k and alias fine detail into the input.
+Image box_reduce(const Image& src, const kernels::PixelRect& crop, size_t k) {
+  const size_t c = channels(src.format), w = crop.w / k, h = crop.h / k, stride = size_t{src.width} * c;
+  Image out{static_cast<uint32_t>(w), static_cast<uint32_t>(h), src.format, std::vector<uint8_t>(w * h * c)};
+  std::vector<uint32_t> acc(w * c);
+  for (size_t y = 0; y < h; ++y) {
+    std::fill(acc.begin(), acc.end(), 0u);
+    for (size_t dy = 0; dy < k; ++dy) {
+      const uint8_t* row = src.pixels.data() + (crop.y + y * k + dy) * stride + crop.x * c;
+      for (size_t x = 0; x < w; ++x)
+        for (size_t dx = 0; dx < k; ++dx)
+          for (size_t ch = 0; ch < c; ++ch) acc[x * c + ch] += row[(x * k + dx) * c + ch];
+    }
+    const uint32_t n = static_cast<uint32_t>(k * k);
+    for (size_t i = 0; i < w * c; ++i) out.pixels[y * w * c + i] = static_cast<uint8_t>((acc[i] + n / 2) / n);
+  }
+  return out;
+}
+
 }  // namespace
 
 InputPreprocess input_preprocess(const engine::ModelFile& file, const std::string& name) {
@@ -107,6 +129,17 @@ std::vector<float> image_to_input(const Image& image, const InputPreprocess& pre
             : pre.order == InputPreprocess::Order::bgr ? kernels::ChannelOrder::bgr
                                                        : kernels::ChannelOrder::rgb;
   fit(pre, p);
+  // Downscaling by more than 2: average k x k blocks first (k the whole part of
+  // the smaller ratio), so the bilinear step shrinks by less than 2.
+  const size_t k = std::min(p.crop.w / p.box.w, p.crop.h / p.box.h);
+  Image reduced;
+  if (k >= 2 && (p.crop.w > 2 * p.box.w && p.crop.h > 2 * p.box.h)) {
+    reduced = box_reduce(source, p.crop, k);
+    p.width = reduced.width, p.height = reduced.height;
+    p.stride = size_t{reduced.width} * channels(reduced.format);
+    p.crop = {0, 0, reduced.width, reduced.height};
+  }
+  const uint8_t* pixels = reduced.pixels.empty() ? source.pixels.data() : reduced.pixels.data();
   for (size_t k = 0; k < static_cast<size_t>(c); ++k) {
     p.mean[k] = pre.mean[k];
     p.std[k] = pre.std[k];
@@ -117,7 +150,7 @@ std::vector<float> image_to_input(const Image& image, const InputPreprocess& pre
                              std::to_string(source.height) + " image: " + why);
   std::vector<uint8_t> scratch(kernels::preprocess_scratch_size(p));
   std::vector<float> nhwc(static_cast<size_t>(h * w * c));
-  kernels::preprocess().f32(p, source.pixels.data(), nhwc.data(), scratch.data());
+  kernels::preprocess().f32(p, pixels, nhwc.data(), scratch.data());
   if (!pre.nchw || c == 1) return nhwc;
   std::vector<float> nchw(nhwc.size());
   const size_t plane = static_cast<size_t>(h * w);

@@ -447,6 +447,15 @@ TEST_CASE("image_to_input: stretch, centre crop, letterbox, NCHW, BGR, gray agai
           REQUIRE(near(out[(y * 4 + x) * 3 + c], normalised(block_mean(im, 2 * x, 2 * y, c), pre, c)));
         }
   }
+  SECTION("a 16x downscale averages areas (no aliasing): every 4th column 255 gives 63.75 everywhere") {
+    // (Two bilinear taps alone would read columns 7 and 8 of each 16: 127.5.)
+    Image im{80, 64, PixelFormat::rgb, Bytes(80 * 64 * 3)};
+    for (size_t i = 0; i < im.pixels.size(); ++i) im.pixels[i] = (i / 3) % 4 == 0 ? 255 : 0;
+    pre.width = 5, pre.height = 4;
+    const auto out = image_to_input(im, pre, {1, 4, 5, 3});
+    for (size_t i = 0; i < out.size(); ++i)
+      REQUIRE(std::abs(out[i] - normalised(63.75, pre, i % 3)) <= 0.5f / pre.std[i % 3]);
+  }
   SECTION("centre crop: a 10x4 image into 2x2 takes columns 3..6, halved") {
     const Image im = ramp(10, 4, PixelFormat::rgb);
     pre.width = 2, pre.height = 2;
