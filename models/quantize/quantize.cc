@@ -7,7 +7,6 @@
 #include <map>
 
 #include "engine/passes.h"
-#include "engine/reference.h"
 #include "kernels/codebook/codebook.h"
 
 namespace huddle::quantize {
@@ -18,7 +17,6 @@ using engine::GraphError;
 using engine::kNoTensor;
 using engine::Node;
 using engine::Quant;
-using engine::Shape;
 using engine::Tensor;
 
 const char* fc_mode_name(FcMode mode) {
@@ -42,8 +40,10 @@ const std::set<std::string> kComputeOps = {"Conv2D", "FullyConnected", "Add", "S
 // Ops whose int8 form moves bytes (their outputs keep the input's quantisation).
 const std::set<std::string> kMoveOps = {"Reshape", "Transpose", "Slice", "Split", "Pad", "Resize", "MaxPool2D"};
 
-// Why `node` (op in kComputeOps or kMoveOps) cannot run int8 in this graph, or "".
-std::string int8_obstacle(const Graph& g, const Node& node, const std::vector<Shape>& shapes) {
+// Why `node` (op in kComputeOps or kMoveOps) cannot run int8 in this graph, or
+// "". Reads the tensors' declared shapes (the importer declares every one; a
+// ReduceMean whose input has none stays fp32).
+std::string int8_obstacle(const Graph& g, const Node& node) {
   if (node.op == "Conv2D" || node.op == "FullyConnected") {
     const Tensor& w = g.tensors[static_cast<size_t>(node.inputs[1])];
     if (!w.is_constant() || w.dtype != DType::f32) return "its weights are not an fp32 constant";
@@ -53,7 +53,7 @@ std::string int8_obstacle(const Graph& g, const Node& node, const std::vector<Sh
     }
   }
   if (node.op == "ReduceMean") {
-    const size_t rank = shapes[static_cast<size_t>(node.inputs[0])].size();
+    const size_t rank = g.tensors[static_cast<size_t>(node.inputs[0])].shape.size();
     std::vector<int64_t> axes = node.attr_ints("axes");
     for (int64_t& a : axes)
       if (a < 0) a += static_cast<int64_t>(rank);
@@ -98,8 +98,6 @@ class Rewriter {
     g_.tensors = src.tensors;
     g_.inputs = src.inputs;
     g_.outputs = src.outputs;
-    const engine::ReferenceExecutor ref(src);
-    for (size_t t = 0; t < src.tensors.size(); ++t) shapes_.push_back(ref.shape(static_cast<int>(t)));
     for (const std::string& name : opt.keep_float) check_node_name(name, "--keep-float");
     for (const std::string& name : opt.fc_layers) check_node_name(name, "--fc-layers");
   }
@@ -138,7 +136,7 @@ class Rewriter {
     if (opt_.keep_float.count(node.name)) return "kept float (--keep-float)";
     const bool compute = kComputeOps.count(node.op) != 0, move = kMoveOps.count(node.op) != 0;
     if (!compute && !move) return node.op + " has no int8 form";
-    const std::string obstacle = int8_obstacle(src_, node, shapes_);
+    const std::string obstacle = int8_obstacle(src_, node);
     if (!obstacle.empty()) return obstacle;
     if (move && !is_int8(node.inputs[0])) return "moves bytes of an fp32 tensor";
     if (node.op == "Concat" && std::none_of(node.inputs.begin(), node.inputs.end(), [&](int t) { return is_int8(t); }))
@@ -313,19 +311,15 @@ class Rewriter {
   const std::vector<Histogram>& hist_;
   const QuantizeOptions& opt_;
   Graph g_;
-  std::vector<Shape> shapes_;
   std::map<int, int> quantized_, dequantized_;
 };
 
 }  // namespace
 
 std::vector<std::string> quantizable_nodes(const Graph& graph) {
-  const engine::ReferenceExecutor ref(graph);
-  std::vector<Shape> shapes;
-  for (size_t t = 0; t < graph.tensors.size(); ++t) shapes.push_back(ref.shape(static_cast<int>(t)));
   std::vector<std::string> names;
   for (const Node& n : graph.nodes)
-    if (kComputeOps.count(n.op) && int8_obstacle(graph, n, shapes).empty()) names.push_back(n.name);
+    if (kComputeOps.count(n.op) && int8_obstacle(graph, n).empty()) names.push_back(n.name);
   return names;
 }
 
