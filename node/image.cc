@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "engine/model_file.h"
+
 namespace huddle::node {
 namespace {
 
@@ -328,6 +330,39 @@ Image apply_orientation(const Image& image, int orientation) {
     }
   }
   return out;
+}
+
+std::vector<uint8_t> encode_png(const Image& image) {
+  if (image.width == 0 || image.height == 0 ||
+      image.pixels.size() != size_t{image.width} * image.height * channels(image.format))
+    throw ImageError("cannot encode a PNG of an empty or inconsistent image");
+  png_image png;
+  std::memset(&png, 0, sizeof png);
+  png.version = PNG_IMAGE_VERSION;
+  png.width = image.width;
+  png.height = image.height;
+  png.format = image.format == PixelFormat::gray  ? PNG_FORMAT_GRAY
+               : image.format == PixelFormat::rgb ? PNG_FORMAT_RGB
+                                                  : PNG_FORMAT_RGBA;
+  png_alloc_size_t bytes = 0;
+  // First call sizes the output, second fills it.
+  if (!png_image_write_to_memory(&png, nullptr, &bytes, 0, image.pixels.data(), 0, nullptr))
+    throw ImageError(std::string("cannot encode a PNG: ") + png.message);
+  std::vector<uint8_t> out(bytes);
+  if (!png_image_write_to_memory(&png, out.data(), &bytes, 0, image.pixels.data(), 0, nullptr))
+    throw ImageError(std::string("cannot encode a PNG: ") + png.message);
+  out.resize(bytes);
+  return out;
+}
+
+void write_png(const std::string& path, const Image& image) {
+  try {
+    engine::write_model_bytes(path, encode_png(image));
+  } catch (const ImageError& e) {
+    throw ImageError(path + ": " + e.what());
+  } catch (const std::runtime_error& e) {
+    throw ImageError(e.what());
+  }
 }
 
 }  // namespace huddle::node

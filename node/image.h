@@ -70,4 +70,13 @@ int jpeg_exif_orientation(std::span<const uint8_t> jpeg);
 // transverses, 8 turns 90° anticlockwise); 5..8 swap width and height.
 Image apply_orientation(const Image& image, int orientation);
 
+// The PNG file (8-bit, `image`'s own format) holding `image`. Throws
+// ImageError for an empty image or one libpng refuses.
+std::vector<uint8_t> encode_png(const Image& image);
+
+// Writes `image` to `path` as PNG, atomically (a temporary file beside it,
+// then renamed), so a failure never leaves a half-written file. Throws
+// ImageError naming the path.
+void write_png(const std::string& path, const Image& image);
+
 }  // namespace huddle::node

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -204,6 +205,29 @@ TEST_CASE("PNG: RGB, RGBA, gray, gray + alpha, interlaced, decoded exactly", "[i
       }
     }
   }
+}
+
+TEST_CASE("encode_png and write_png: what decodes is what was written; a bad path leaves nothing", "[image]") {
+  for (const PixelFormat f : {PixelFormat::gray, PixelFormat::rgb, PixelFormat::rgba}) {
+    Image im{7, 4, f, {}};
+    for (size_t i = 0; i < 7 * 4 * channels(f); ++i) im.pixels.push_back(static_cast<uint8_t>(i * 53 + 7));
+    const Image back = decode_image(huddle::node::encode_png(im), {}, "mem.png");
+    CAPTURE(format_name(f));
+    REQUIRE(back.width == 7);
+    REQUIRE(back.height == 4);
+    REQUIRE(back.format == f);
+    REQUIRE(back.pixels == im.pixels);
+  }
+  const std::string dir = "write-png-test.d";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directory(dir);
+  Image im{3, 2, PixelFormat::rgb, Bytes(18, 200)};
+  write_png(dir + "/out.png", im);
+  REQUIRE(read_image(dir + "/out.png").pixels == im.pixels);
+  REQUIRE_THROWS_WITH(write_png(dir + "/missing/out.png", im), Catch::Contains(dir + "/missing/out.png"));
+  REQUIRE_THROWS_WITH(huddle::node::encode_png(Image{}), Catch::Contains("empty"));
+  REQUIRE(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator{}) == 1);  // no temporary left beside out.png
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("PNG: 16-bit scaled to 8, palette, tRNS, 1-bit gray", "[image]") {

@@ -1,0 +1,10 @@
+// The tasks of node/tasks/: each file defines one function returning its
+// TaskInfo (classify_task() in classify.cc, ...), declared here;
+// node/tasks.cc lists them.
+#pragma once
+
+#include "node/task.h"
+
+namespace huddle::node {
+
+}  // namespace huddle::node
