@@ -61,6 +61,11 @@ constexpr const char* kQuantizeHelp =
     "                         fully connected weights: int8 (default), or 4-/8-bit\n"
     "                         k-means codebook indices into an fp16 table per layer\n"
     "  --fc-layers LIST       the fully connected nodes --fc applies to (default all)\n"
+    "  --float-weights f32|f16\n"
+    "                         how the weights of the convolutions and fully\n"
+    "                         connected layers left fp32 are stored: f32\n"
+    "                         (default) or f16 (half the bytes; converted back\n"
+    "                         to fp32 when the model loads)\n"
     "Output:\n"
     "  -o, --output PATH      the int8 .hdm to write (required; written atomically)\n"
     "  --report FILE          also write the report as JSON\n"
@@ -192,6 +197,10 @@ Request parse(int argc, char** argv, bool* help) {
         r.options.fc = FcMode::codebook8;
       else
         usage_error("--fc '" + v + "' is not int8, codebook4 or codebook8");
+    } else if (arg == "--float-weights") {
+      const std::string v = value();
+      if (v != "f32" && v != "f16") usage_error("--float-weights '" + v + "' is not f32 or f16");
+      r.options.half_float_weights = v == "f16";
     } else if (arg == "--fc-layers") {
       for (const std::string& n : split_list(value())) r.options.fc_layers.insert(n);
     } else if (arg == "--report") {
@@ -316,8 +325,9 @@ int run(const Request& r) {
   // The report.
   std::printf("%s: %zu bytes (%s: %zu bytes, %.3fx)\n", r.output.c_str(), file.size(), r.convert.source.c_str(),
               source_bytes, static_cast<double>(file.size()) / static_cast<double>(source_bytes));
-  std::printf("ranges: %s; %zu nodes int8 (%zu fully connected as codebooks), %zu fp32\n",
-              range_method_name(options.method), q.int8_nodes, q.codebook_nodes, q.float_nodes.size());
+  std::printf("ranges: %s; %zu nodes int8 (%zu fully connected as codebooks), %zu fp32 (%zu with f16 weights)\n",
+              range_method_name(options.method), q.int8_nodes, q.codebook_nodes, q.float_nodes.size(),
+              q.half_weights);
   for (const FloatNode& f : q.float_nodes)
     std::printf("  fp32: %s (%s): %s%s\n", f.name.c_str(), f.op.c_str(), f.reason.c_str(),
                 std::find(auto_kept.begin(), auto_kept.end(), f.name) != auto_kept.end() ? " [auto]" : "");
@@ -335,7 +345,8 @@ int run(const Request& r) {
                     ", \"int8\": " + std::to_string(file.size()) + ", \"ratio\": " +
                     json_number(static_cast<double>(file.size()) / static_cast<double>(source_bytes)) + "}" +
                     ",\n  \"int8_nodes\": " + std::to_string(q.int8_nodes) +
-                    ",\n  \"codebook_nodes\": " + std::to_string(q.codebook_nodes) + ",\n  \"float_nodes\": [";
+                    ",\n  \"codebook_nodes\": " + std::to_string(q.codebook_nodes) +
+                    ",\n  \"half_weight_nodes\": " + std::to_string(q.half_weights) + ",\n  \"float_nodes\": [";
     for (size_t i = 0; i < q.float_nodes.size(); ++i) {
       const FloatNode& f = q.float_nodes[i];
       const bool automatic = std::find(auto_kept.begin(), auto_kept.end(), f.name) != auto_kept.end();

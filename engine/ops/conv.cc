@@ -1,5 +1,6 @@
 // Conv2D (NHWC; fp32 here, int8 in qconv.cc when X is i8).
-//   inputs:  X [N, H, W, C], W [O, KH, KW, C / group] (constant, OHWI), B [O] (constant, optional)
+//   inputs:  X [N, H, W, C], W [O, KH, KW, C / group] (constant, OHWI; f32, or
+//            f16 converted when prepared), B [O] (constant, optional)
 //   attrs:   strides [sh, sw] = [1, 1], dilations [dh, dw] = [1, 1],
 //            pads [top, left, bottom, right] = [0, 0, 0, 0], group = 1, activation (see common.h)
 //   output:  Y [N, OH, OW, O]
@@ -12,6 +13,7 @@
 
 #include "engine/ops/common.h"
 #include "engine/ops/conv.h"
+#include "kernels/codebook/codebook.h"
 #include "kernels/f32dw/f32dw.h"
 
 namespace huddle::engine::ops {
@@ -96,13 +98,14 @@ std::unique_ptr<OpKernel> prepare_conv(PrepareContext& ctx) {
     return prepare_qconv(ctx, s, group);
   }
   const Tensor& x = ctx.require_input(0, DType::f32, 4);
-  const Tensor& w = ctx.require_constant(1, DType::f32, 4);
+  std::vector<float> converted;
+  const float* wdata = float_weights(ctx, 4, converted);
+  const Tensor& w = ctx.input(1);
   const F32Clamp clamp = activation_clamp(ctx);
   F32ConvShape s = conv_geometry(ctx, x, w, DType::f32, &group);
   const int64_t o = w.shape[0], kh = w.shape[1], kw = w.shape[2], c = x.shape[3];
   const float* bias = optional_bias(ctx, o);
 
-  const float* wdata = w.values<float>().data();
   if (group > 1 && group == c && o == c) {  // depthwise: OHWI [C, KH, KW, 1] -> [KH][KW][C]
     std::vector<float> dw(static_cast<size_t>(kh * kw * c));
     for (int64_t ch = 0; ch < c; ++ch)
@@ -145,14 +148,16 @@ class FullyConnected final : public OpKernel {
 std::unique_ptr<OpKernel> prepare_fully_connected(PrepareContext& ctx) {
   if (ctx.input(0).dtype == DType::i8) return prepare_qfully_connected(ctx);
   const Tensor& x = ctx.require_input(0, DType::f32);
-  const Tensor& w = ctx.require_constant(1, DType::f32, 2);
+  std::vector<float> converted;
+  const float* wdata = float_weights(ctx, 2, converted);
+  const Tensor& w = ctx.input(1);
   fully_connected_output(ctx, x, w, DType::f32);
   const int64_t k = x.shape.back(), o = w.shape[0];
   const float* bias = optional_bias(ctx, o);
   const auto& uk = kernels::f32gemm();
   std::vector<uint8_t> packed(
       kernels::f32gemm_packed_size(uk, static_cast<size_t>(o), static_cast<size_t>(k)));
-  kernels::f32gemm_pack(uk, static_cast<size_t>(o), static_cast<size_t>(k), w.values<float>().data(), bias,
+  kernels::f32gemm_pack(uk, static_cast<size_t>(o), static_cast<size_t>(k), wdata, bias,
                         packed.data());
   return std::make_unique<FullyConnected>(static_cast<size_t>(elements(x.shape) / (k ? k : 1)),
                                           static_cast<size_t>(o), static_cast<size_t>(k), std::move(packed),
@@ -160,6 +165,16 @@ std::unique_ptr<OpKernel> prepare_fully_connected(PrepareContext& ctx) {
 }
 
 }  // namespace
+
+const float* float_weights(const PrepareContext& ctx, int rank, std::vector<float>& converted) {
+  const bool half = ctx.input(1).dtype == DType::f16;
+  const Tensor& w = ctx.require_constant(1, half ? DType::f16 : DType::f32, rank);
+  if (!half) return w.values<float>().data();
+  const auto bits = w.values<uint16_t>();
+  converted.resize(bits.size());
+  std::transform(bits.begin(), bits.end(), converted.begin(), kernels::fp16_to_fp32);
+  return converted.data();
+}
 
 const float* optional_bias(const PrepareContext& ctx, int64_t outputs, size_t input) {
   if (!ctx.has_input(input)) return nullptr;

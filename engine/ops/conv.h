@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <vector>
 
 #include "engine/op.h"
 #include "engine/ops/common.h"
@@ -23,6 +24,10 @@ kernels::F32ConvShape conv_geometry(PrepareContext& ctx, const Tensor& x, const 
 void fully_connected_output(PrepareContext& ctx, const Tensor& x, const Tensor& w, DType dtype);
 
 // The optional constant bias of `outputs` floats (input `input`); nullptr when absent.
+// The fp32 weights of constant input 1 (of rank `rank`): as stored when f32;
+// when f16 (`huddle quantize --float-weights f16`), converted into `converted`.
+const float* float_weights(const PrepareContext& ctx, int rank, std::vector<float>& converted);
+
 const float* optional_bias(const PrepareContext& ctx, int64_t outputs, size_t input = 2);
 
 // Output channels per task when `channels` are split over `threads` in whole

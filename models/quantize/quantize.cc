@@ -100,6 +100,10 @@ class Rewriter {
     g_.outputs = src.outputs;
     for (const std::string& name : opt.keep_float) check_node_name(name, "--keep-float");
     for (const std::string& name : opt.fc_layers) check_node_name(name, "--fc-layers");
+    consumers_.resize(src.tensors.size());
+    for (const Node& n : src.nodes)
+      for (int t : n.inputs)
+        if (t != kNoTensor) consumers_[static_cast<size_t>(t)].push_back(&n);
   }
 
   QuantizedGraph run() {
@@ -138,7 +142,8 @@ class Rewriter {
     if (!compute && !move) return node.op + " has no int8 form";
     const std::string obstacle = int8_obstacle(src_, node);
     if (!obstacle.empty()) return obstacle;
-    if (move && !is_int8(node.inputs[0])) return "moves bytes of an fp32 tensor";
+    if (move && !is_int8(node.inputs[0]) && !(observed(node.inputs[0]) && feeds_only_int8(node)))
+      return "moves bytes of an fp32 tensor";
     if (node.op == "Concat" && std::none_of(node.inputs.begin(), node.inputs.end(), [&](int t) { return is_int8(t); }))
       return "concatenates fp32 tensors";
     for (int t : node.outputs)
@@ -147,6 +152,27 @@ class Rewriter {
       if (t != kNoTensor && !src_.tensors[static_cast<size_t>(t)].is_constant() && !is_int8(t) && !observed(t))
         return "an input was not observed in calibration";
     return "";
+  }
+
+  // True when every consumer of `node`'s outputs computes in int8 (through
+  // further move ops too): then moving the bytes of an fp32 tensor (the
+  // importer's NCHW -> NHWC Transpose of a graph input) is better done after
+  // quantising it, on a quarter of the bytes, with the same values.
+  bool feeds_only_int8(const Node& node) const {
+    bool any = false;
+    for (int t : node.outputs) {
+      if (std::find(src_.outputs.begin(), src_.outputs.end(), t) != src_.outputs.end()) return false;
+      for (const Node* c : consumers_[static_cast<size_t>(t)]) {
+        any = true;
+        if (opt_.keep_float.count(c->name)) return false;
+        if (kMoveOps.count(c->op) ? !feeds_only_int8(*c)
+                                  : !kComputeOps.count(c->op) || !int8_obstacle(src_, *c).empty() ||
+                                        std::any_of(c->outputs.begin(), c->outputs.end(),
+                                                    [&](int o) { return !observed(o); }))
+          return false;
+      }
+    }
+    return any;
   }
 
   Quant calibrated_quant(int t) const {
@@ -204,6 +230,17 @@ class Rewriter {
     if (node.op == "FullyConnected" && uses_codebook(node)) {
       add_codebook_fc(n, out);
       return;
+    }
+    if (opt_.half_float_weights && (node.op == "Conv2D" || node.op == "FullyConnected")) {
+      const Tensor& w = src_.tensors[static_cast<size_t>(n.inputs[1])];
+      const auto v = w.is_constant() && w.dtype == DType::f32 ? w.values<float>() : std::span<const float>{};
+      // f16 holds magnitudes up to 65504; weights beyond that stay f32.
+      if (!v.empty() && std::none_of(v.begin(), v.end(), [](float x) { return !(std::fabs(x) <= 65504.0f); })) {
+        std::vector<uint16_t> h(v.size());
+        std::transform(v.begin(), v.end(), h.begin(), kernels::fp32_to_fp16);
+        n.inputs[1] = g_.add_constant(w.name + "/f16", DType::f16, w.shape, bytes_of(h));
+        ++out.half_weights;
+      }
     }
     g_.nodes.push_back(std::move(n));
   }
@@ -310,6 +347,7 @@ class Rewriter {
   const Graph& src_;
   const std::vector<Histogram>& hist_;
   const QuantizeOptions& opt_;
+  std::vector<std::vector<const Node*>> consumers_;  // of each source tensor
   Graph g_;
   std::map<int, int> quantized_, dequantized_;
 };

@@ -31,6 +31,9 @@ struct QuantizeOptions {
   std::set<std::string> keep_float;  // names of nodes to keep fp32
   FcMode fc = FcMode::int8;
   std::set<std::string> fc_layers;  // FullyConnected nodes fc applies to; empty: all
+  // Store the weights of the Conv2D and FullyConnected nodes left fp32 as f16
+  // (half their size; the engine converts them back when it prepares).
+  bool half_float_weights = false;
 };
 
 // A node left in fp32, and why.
@@ -43,6 +46,7 @@ struct QuantizedGraph {
   std::vector<FloatNode> float_nodes;
   size_t int8_nodes = 0;      // nodes of the source graph that run int8
   size_t codebook_nodes = 0;  // FullyConnected nodes stored as codebooks
+  size_t half_weights = 0;    // fp32 nodes whose weights are stored f16
 };
 
 // Nodes of `graph` whose op has an int8 form and that compute (not only move

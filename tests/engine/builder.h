@@ -67,8 +67,7 @@ struct Builder {
            std::map<std::string, engine::AttrValue> attrs = {}) {
     return nodes(op, std::move(inputs), std::move(attrs), 1)[0];
   }
-
- private:
+  // A constant of any dtype from its raw bytes.
   int constant_bytes(const std::string& name, engine::DType dtype, engine::Shape shape, const void* data,
                      size_t size) {
     std::vector<uint8_t> bytes(size);

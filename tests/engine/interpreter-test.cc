@@ -14,6 +14,7 @@
 #include <new>
 
 #include "engine/npy.h"
+#include "kernels/codebook/codebook.h"
 #include "tests/engine/builder.h"
 
 using namespace huddle::engine;
@@ -61,12 +62,19 @@ TEST_CASE("ops: Conv2D (dense, depthwise, grouped) against the direct formula", 
     if (oh_span <= 0 || ow_span <= 0) continue;
     const int64_t oh = (oh_span - 1) / sh + 1, ow = (ow_span - 1) / sw + 1, cg = c / group, og = o / group;
     const std::string act = rng.pick<std::string>({"none", "relu", "relu6"});
-    const std::vector<float> x = random_values(rng, size_t(n * h * w * c)),
-                             wt = random_values(rng, size_t(o * kh * kw * cg)),
-                             b = random_values(rng, size_t(o));
+    const std::vector<float> x = random_values(rng, size_t(n * h * w * c)), b = random_values(rng, size_t(o));
+    std::vector<float> wt = random_values(rng, size_t(o * kh * kw * cg));
     Builder bld;
     const int in = bld.input("x", {n, h, w, c});
-    const int y = bld.node("Conv2D", {in, bld.constant("w", {o, kh, kw, cg}, wt), bld.constant("b", {o}, b)},
+    // Every fourth case stores the weights as f16 (quantize --float-weights f16):
+    // the formula then uses the f16 values.
+    const bool half = t % 4 == 3;
+    std::vector<uint16_t> wh;
+    for (float& v : wt)
+      if (half) wh.push_back(huddle::kernels::fp32_to_fp16(v)), v = huddle::kernels::fp16_to_fp32(wh.back());
+    const int wc = half ? bld.constant_bytes("w", DType::f16, {o, kh, kw, cg}, wh.data(), wh.size() * 2)
+                        : bld.constant("w", {o, kh, kw, cg}, wt);
+    const int y = bld.node("Conv2D", {in, wc, bld.constant("b", {o}, b)},
                            {{"strides", std::vector<int64_t>{sh, sw}},
                             {"dilations", std::vector<int64_t>{dh, dw}},
                             {"pads", pads},
@@ -94,7 +102,7 @@ TEST_CASE("ops: Conv2D (dense, depthwise, grouped) against the direct formula", 
             if (act == "relu6") acc = std::min(acc, 6.0);
             want.push_back(acc);
           }
-    INFO("kind " << kind << " group " << group << " in " << shape_text({n, h, w, c}) << " out " << o);
+    INFO("kind " << kind << " group " << group << (half ? " f16 weights" : "") << " in " << shape_text({n, h, w, c}) << " out " << o);
     require_close(got, want, 1e-4);
   }
 }
@@ -113,6 +121,22 @@ TEST_CASE("ops: FullyConnected, Add/Mul broadcasting, unary ops, pooling, reshap
       for (int j = 0; j < 11; ++j) {
         double acc = b[j];
         for (int k = 0; k < 37; ++k) acc += double(x[r * 37 + k]) * w[j * 37 + k];
+        want.push_back(acc);
+      }
+    require_close(run(std::move(bld.g), y, {x}), want, 1e-5);
+  }
+  SECTION("FullyConnected with f16 weights") {
+    const std::vector<float> x = random_values(rng, 2 * 19);
+    std::vector<uint16_t> wh;
+    for (float v : random_values(rng, 5 * 19)) wh.push_back(huddle::kernels::fp32_to_fp16(v));
+    Builder bld;
+    const int y = bld.node("FullyConnected",
+                           {bld.input("x", {2, 19}), bld.constant_bytes("w", DType::f16, {5, 19}, wh.data(), 5 * 19 * 2)});
+    std::vector<double> want;
+    for (int r = 0; r < 2; ++r)
+      for (int j = 0; j < 5; ++j) {
+        double acc = 0;
+        for (int k = 0; k < 19; ++k) acc += double(x[r * 19 + k]) * huddle::kernels::fp16_to_fp32(wh[j * 19 + k]);
         want.push_back(acc);
       }
     require_close(run(std::move(bld.g), y, {x}), want, 1e-5);

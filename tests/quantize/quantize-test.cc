@@ -231,6 +231,18 @@ TEST_CASE("quantize_graph keeps named nodes fp32 and stores codebooks") {
   REQUIRE(conv);
   CHECK(k.graph.tensors[static_cast<size_t>(conv->inputs[1])].dtype == DType::f32);
   CHECK(k.float_nodes.size() == 2);
+  // --float-weights f16: the fp32 convolution's weights stored f16, answers close to fp32.
+  QuantizeOptions half = keep;
+  half.half_float_weights = true;
+  const QuantizedGraph h = quantize_graph(g, hist, half);
+  CHECK(h.half_weights == 1);
+  const engine::Node* hconv = find_op(h.graph, "Conv2D");
+  REQUIRE(hconv);
+  CHECK(h.graph.tensors[static_cast<size_t>(hconv->inputs[1])].dtype == DType::f16);
+  CHECK(h.graph.tensors[static_cast<size_t>(hconv->inputs[1])].shape == engine::Shape{8, 3, 3, 3});
+  const Samples some = random_samples(rng, 4);
+  CHECK(compare(run_graph(k.graph, some), run_graph(h.graph, some, 1), {"probabilities"}).outputs[0].min_cosine >
+        0.9999);
   keep.keep_float = {"no such node"};
   CHECK_THROWS_WITH(quantize_graph(g, hist, keep), Catch::Contains("no such node"));
 
@@ -268,4 +280,34 @@ TEST_CASE("the int8 graph answers like the fp32 one") {
   const auto ranking = sensitivity(g, hist, {}, calib, ref, 1);
   CHECK(ranking.size() == 3);  // Conv2D, GlobalAveragePool, FullyConnected
   CHECK(std::is_sorted(ranking.begin(), ranking.end(), [](auto& a, auto& b) { return a.cosine < b.cosine; }));
+}
+
+TEST_CASE("an input's layout Transpose moves int8 bytes when what it feeds is int8") {
+  std::mt19937 rng(14);
+  test::Builder b;
+  const int x = b.input("image", {1, 3, 8, 8});
+  const int t = b.node("Transpose", {x}, {{"perm", std::vector<int64_t>{0, 2, 3, 1}}});
+  const int w = b.constant("conv.w", {4, 3, 3, 3}, normal_values(rng, 4 * 27, 0.3f));
+  const int conv = b.node("Conv2D", {t, w}, {{"pads", std::vector<int64_t>{1, 1, 1, 1}}});
+  b.g.outputs.push_back(conv);
+  const Samples calib = random_samples(rng, 8), held = random_samples(rng, 8);
+  const auto hist = calibrate(b.g, calib, 1);
+
+  const QuantizedGraph q = quantize_graph(b.g, hist, {});
+  CHECK(q.float_nodes.empty());
+  REQUIRE(q.graph.nodes.size() >= 3);
+  CHECK(q.graph.nodes[0].op == "Quantize");
+  CHECK(q.graph.tensors[static_cast<size_t>(q.graph.nodes[0].inputs[0])].name == "image");
+  const engine::Node* moved = find_op(q.graph, "Transpose");
+  REQUIRE(moved);
+  CHECK(q.graph.tensors[static_cast<size_t>(moved->outputs[0])].dtype == DType::i8);
+  const SetFidelity f = compare(run_graph(b.g, held), run_graph(q.graph, held, 1), {b.g.nodes[1].name});
+  CHECK(f.outputs[0].min_cosine > 0.99);
+
+  // With the convolution kept fp32, quantising the input would only add error.
+  QuantizeOptions keep;
+  keep.keep_float = {b.g.nodes[1].name};
+  const QuantizedGraph k = quantize_graph(b.g, hist, keep);
+  CHECK(k.int8_nodes == 0);
+  CHECK(!find_op(k.graph, "Quantize"));
 }
