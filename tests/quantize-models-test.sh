@@ -2,7 +2,8 @@
 # Post-training quantisation of real models (issue 5's fidelity bars):
 # - the six torchvision classifiers (scripts/models), calibrated with
 #   `huddle quantize` on real photos Debian ships and checked on other photos
-#   (held out), with --keep-float auto: the int8 output's cosine with fp32 ONNX Runtime's own output
+#   (held out), with --keep-float auto (the fp32 layers' weights stored f16,
+#   --float-weights f16): the int8 output's cosine with fp32 ONNX Runtime's own output
 #   must be >= 0.99 on every held-out photo (computed here from `huddle infer`,
 #   not taken from the quantiser's report), and the report must say the same;
 # - the MNIST CNN (real trained weights, scripts/mnist), calibrated on
@@ -41,7 +42,7 @@ for m in "${models[@]}"; do
   # Random-weight networks amplify small errors (see the README); --keep-float
   # auto keeps the most sensitive layers fp32 until the calibration cosine is 0.998.
   if ! "$huddle" quantize "$zoo/$m.onnx" --calib "$calib" --held-out "$held" -o "$work/$m.int8.hdm" \
-      --keep-float auto --target 0.998 --report "$work/$m.report.json" --quiet >"$work/$m.quantize.log" 2>&1; then
+      --keep-float auto --target 0.998 --float-weights f16 --report "$work/$m.report.json" --quiet >"$work/$m.quantize.log" 2>&1; then
     echo "FAIL: quantize $m:"; cat "$work/$m.quantize.log"; fails=$((fails + 1)); continue
   fi
   for p in "${held_photos[@]}"; do
