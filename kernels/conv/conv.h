@@ -79,8 +79,6 @@ class QConv {
 
   // Output pixels [p0, p1) by gathering their windows (gathers()).
   void run_gathered(size_t p0, size_t p1, const int8_t* in, int8_t* out, const QGemmOutput& params) const;
-  // The window of output pixel p as one row of gather_k_ bytes at dst.
-  void gather_window(size_t p, const int8_t* in, int8_t* dst) const;
 };
 
 }  // namespace huddle::kernels

@@ -52,14 +52,18 @@ struct I8mmTile {
     }
     const int32_t* bias = reinterpret_cast<const int32_t*>(block);
     const float* scale = reinterpret_cast<const float*>(block + kNr * sizeof(int32_t));
-    for (size_t i = 0; i < mr; ++i) {
-      const int32x4_t* row = acc[i / 2];
-      int32x4_t v[2];
-      for (size_t h = 0; h < 2; ++h) {
-        const int64x2_t x = vreinterpretq_s64_s32(row[2 * h]), y = vreinterpretq_s64_s32(row[2 * h + 1]);
-        v[h] = vreinterpretq_s32_s64(i % 2 == 0 ? vzip1q_s64(x, y) : vzip2q_s64(x, y));
-      }
-      neon_store_row8(v, bias, scale, nc, c + i * c_stride, out);
+    // Row pairs with a fixed trip count, so the accumulators stay in registers.
+    const NeonEpilogue8<Out> epilogue(bias, scale, out);
+    for (size_t p = 0; p < kMr / 2 && 2 * p < mr; ++p) {
+      const int64x2_t x0 = vreinterpretq_s64_s32(acc[p][0]), y0 = vreinterpretq_s64_s32(acc[p][1]);
+      const int64x2_t x1 = vreinterpretq_s64_s32(acc[p][2]), y1 = vreinterpretq_s64_s32(acc[p][3]);
+      const int32x4_t even[2] = {vreinterpretq_s32_s64(vzip1q_s64(x0, y0)),
+                                 vreinterpretq_s32_s64(vzip1q_s64(x1, y1))};
+      epilogue.store(even, nc, c + 2 * p * c_stride);
+      if (2 * p + 1 == mr) break;
+      const int32x4_t odd[2] = {vreinterpretq_s32_s64(vzip2q_s64(x0, y0)),
+                                vreinterpretq_s32_s64(vzip2q_s64(x1, y1))};
+      epilogue.store(odd, nc, c + (2 * p + 1) * c_stride);
     }
   }
 };

@@ -54,12 +54,13 @@ struct NeonTile {
     }
     const int32_t* bias = reinterpret_cast<const int32_t*>(block);
     const float* scale = reinterpret_cast<const float*>(block + kNr * sizeof(int32_t));
-    for (size_t i = 0; i < mr; ++i) {
+    const NeonEpilogue8<Out> epilogue(bias, scale, out);
+    for (size_t i = 0; i < kMr && i < mr; ++i) {
       const int32x4_t v[2] = {
           vpaddq_s32(vpaddq_s32(acc[i][0], acc[i][1]), vpaddq_s32(acc[i][2], acc[i][3])),
           vpaddq_s32(vpaddq_s32(acc[i][4], acc[i][5]), vpaddq_s32(acc[i][6], acc[i][7])),
       };
-      neon_store_row8(v, bias, scale, nc, c + i * c_stride, out);
+      epilogue.store(v, nc, c + i * c_stride);
     }
   }
 };

@@ -161,10 +161,11 @@ struct NeonDotTile {
 #undef HUDDLE_SDOT_GROUP
     const int32_t* bias = reinterpret_cast<const int32_t*>(block);
     const float* scale = reinterpret_cast<const float*>(block + kNr * sizeof(int32_t));
-    for (size_t i = 0; i < mr; ++i) {
+    const NeonEpilogue8<Out> left(bias, scale, out), right(bias + 8, scale + 8, out);
+    for (size_t i = 0; i < kMr && i < mr; ++i) {
       Out* dst = c + i * c_stride;
-      neon_store_row8(&acc[i][0], bias, scale, nc < 8 ? nc : 8, dst, out);
-      if (nc > 8) neon_store_row8(&acc[i][2], bias + 8, scale + 8, nc - 8, dst + 8, out);
+      left.store(&acc[i][0], nc < 8 ? nc : 8, dst);
+      if (nc > 8) right.store(&acc[i][2], nc - 8, dst + 8);
     }
   }
 };
