@@ -77,9 +77,9 @@ void gather_window(const ConvShape& s, size_t oy, size_t ox, const int8_t* zp, s
     }
     const int8_t* row = in + (iy - s.pad_top) * s.in_w * s.in_stride();
     if (runs) {
-      copy_bytes(dst, zp, lo * c);
+      if (lo > 0) copy_bytes(dst, zp, lo * c);
       copy_bytes(dst + lo * c, row + (x0 + lo - s.pad_left) * c, (hi - lo) * c);
-      copy_bytes(dst + hi * c, zp, (kw - hi) * c);
+      if (hi < kw) copy_bytes(dst + hi * c, zp, (kw - hi) * c);
       continue;
     }
     for (size_t kx = 0; kx < kw; ++kx) {
@@ -90,7 +90,7 @@ void gather_window(const ConvShape& s, size_t oy, size_t ox, const int8_t* zp, s
         copy_bytes(dst + kx * c, zp, c);
     }
   }
-  copy_bytes(dst, zp, row_bytes - static_cast<size_t>(dst - start));
+  if (row_bytes > static_cast<size_t>(dst - start)) copy_bytes(dst, zp, row_bytes - static_cast<size_t>(dst - start));
 }
 
 }  // namespace
