@@ -52,6 +52,9 @@ def first_load_and_type(binary):
 def short_name(name):
     """A demangled name without its parameter list, huddle:: and anonymous namespaces."""
     name = name.replace("(anonymous namespace)::", "").replace("huddle::", "")
+    # GCC's specialised copies ("[clone .constprop.0]") keep their tag, after the name.
+    clones = "".join(f" [{c}]" for c in re.findall(r" \[clone ([^\]]*)\]", name))
+    name = re.sub(r" \[clone [^\]]*\]", "", name)
     # Drop a trailing top-level "(...)" (and " const").
     name = re.sub(r"\s+const$", "", name)
     if name.endswith(")"):
@@ -61,7 +64,7 @@ def short_name(name):
             if depth == 0:
                 name = name[:i]
                 break
-    return name
+    return name + clones
 
 
 def symbols(binary):
