@@ -25,20 +25,20 @@ struct Block {
   uint64_t execs;
   uint64_t vaddr;
   uint32_t insns;
-  struct Block *next;
+  struct Block* next;
 };
 
 enum { kChunk = 4096 };
 
-static struct Block *blocks;   /* newest first */
-static struct Block *pool;     /* unused records of the current chunk */
+static struct Block* blocks; /* newest first */
+static struct Block* pool;   /* unused records of the current chunk */
 static size_t pool_left;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static char *out_path;
+static char* out_path;
 
-static struct Block *new_block(void) {
+static struct Block* new_block(void) {
   if (pool_left == 0) {
-    pool = calloc(kChunk, sizeof *pool);   /* freed at exit by the OS */
+    pool = calloc(kChunk, sizeof *pool); /* freed at exit by the OS */
     if (!pool) abort();
     pool_left = kChunk;
   }
@@ -46,10 +46,10 @@ static struct Block *new_block(void) {
   return pool++;
 }
 
-static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
+static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb* tb) {
   (void)id;
   pthread_mutex_lock(&lock);
-  struct Block *b = new_block();
+  struct Block* b = new_block();
   b->vaddr = qemu_plugin_tb_vaddr(tb);
   b->insns = (uint32_t)qemu_plugin_tb_n_insns(tb);
   b->next = blocks;
@@ -58,10 +58,10 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
   qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64, &b->execs, 1);
 }
 
-static void at_exit(qemu_plugin_id_t id, void *data) {
+static void at_exit(qemu_plugin_id_t id, void* data) {
   (void)id;
   (void)data;
-  FILE *f = fopen(out_path, "w");
+  FILE* f = fopen(out_path, "w");
   if (!f) {
     char msg[512];
     snprintf(msg, sizeof msg, "tbprofile: cannot write %s\n", out_path);
@@ -69,11 +69,12 @@ static void at_exit(qemu_plugin_id_t id, void *data) {
     return;
   }
   uint64_t total = 0;
-  for (struct Block *b = blocks; b; b = b->next) total += b->execs * b->insns;
-  fprintf(f, "# tbprofile 1\n# entry_code 0x%" PRIx64 "\n# start_code 0x%" PRIx64 "\n# end_code 0x%" PRIx64
+  for (struct Block* b = blocks; b; b = b->next) total += b->execs * b->insns;
+  fprintf(f,
+          "# tbprofile 1\n# entry_code 0x%" PRIx64 "\n# start_code 0x%" PRIx64 "\n# end_code 0x%" PRIx64
           "\n# insns %" PRIu64 "\n",
           qemu_plugin_entry_code(), qemu_plugin_start_code(), qemu_plugin_end_code(), total);
-  for (struct Block *b = blocks; b; b = b->next)
+  for (struct Block* b = blocks; b; b = b->next)
     if (b->execs) fprintf(f, "%" PRIx64 " %" PRIu32 " %" PRIu64 "\n", b->vaddr, b->insns, b->execs);
   fclose(f);
   char msg[128];
@@ -81,8 +82,8 @@ static void at_exit(qemu_plugin_id_t id, void *data) {
   qemu_plugin_outs(msg);
 }
 
-QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc,
-                                           char **argv) {
+QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t* info, int argc,
+                                           char** argv) {
   (void)info;
   for (int i = 0; i < argc; i++)
     if (strncmp(argv[i], "out=", 4) == 0) out_path = strdup(argv[i] + 4);

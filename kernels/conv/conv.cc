@@ -90,7 +90,8 @@ void gather_window(const ConvShape& s, size_t oy, size_t ox, const int8_t* zp, s
         copy_bytes(dst + kx * c, zp, c);
     }
   }
-  if (row_bytes > static_cast<size_t>(dst - start)) copy_bytes(dst, zp, row_bytes - static_cast<size_t>(dst - start));
+  if (row_bytes > static_cast<size_t>(dst - start))
+    copy_bytes(dst, zp, row_bytes - static_cast<size_t>(dst - start));
 }
 
 }  // namespace
@@ -180,7 +181,8 @@ void QConv::run_pixels(size_t p0, size_t p1, const int8_t* in, int8_t* out, cons
   }
 }
 
-void QConv::run_gathered(size_t p0, size_t p1, const int8_t* in, int8_t* out, const QGemmOutput& params) const {
+void QConv::run_gathered(size_t p0, size_t p1, const int8_t* in, int8_t* out,
+                         const QGemmOutput& params) const {
   alignas(16) int8_t rows[kGatherRows * kMaxGatherK];
   const ConvShape s = shape_;  // a local copy: the int8 stores of the gathering cannot alias it
   const size_t ow = s.out_w(), row_bytes = gather_k_;

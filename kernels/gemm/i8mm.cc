@@ -18,7 +18,8 @@ namespace {
 // one register filled by a load and a lane load (GCC's intrinsics took two
 // loads and a move), and the four weight registers come from one LD1 (27
 // instructions a step instead of 36).
-inline void smmla_8x8_k8(size_t blocks, const int8_t* const (&a)[8], const int8_t*& w, int32x4_t (&acc)[4][4]) {
+inline void smmla_8x8_k8(size_t blocks, const int8_t* const (&a)[8], const int8_t*& w,
+                         int32x4_t (&acc)[4][4]) {
   const int8_t *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5], *a6 = a[6], *a7 = a[7];
   __asm__ volatile(
       HUDDLE_ASM_LOAD_V16_V31
