@@ -1,6 +1,11 @@
 // int8 convolution, NHWC, any kernel size, stride, dilation and padding, run
 // as an indirect GEMM on the int8 GEMM family's tiles: no im2col buffer is
-// ever made. 1x1 stride-1 unpadded convolutions go straight to the GEMM.
+// made for the whole image. 1x1 stride-1 unpadded convolutions go straight to
+// the GEMM. Convolutions with few input channels (fewer than 16 and not a
+// multiple of the tile's K group, e.g. a 3-channel stem) gather the windows of
+// a few output pixels at a time into rows on the stack and run the plain GEMM
+// on them: the indirect GEMM would pad every kernel tap's channels to the K
+// group (3 to 16 on baseline NEON) and load each tap's bytes one by one.
 #pragma once
 
 #include <cstddef>
@@ -58,7 +63,9 @@ class QConv {
   size_t out_pixels() const { return shape_.out_h() * shape_.out_w(); }
   size_t pixel_granule() const { return uk_->mr; }
   // True when the convolution runs as a plain GEMM (1x1, stride 1, no padding).
-  bool is_gemm() const { return indirection_.empty(); }
+  bool is_gemm() const { return indirection_.empty() && gather_k_ == 0; }
+  // True when output pixels' windows are gathered into rows for the GEMM (few input channels).
+  bool gathers() const { return gather_k_ != 0; }
   // Bytes held: packed weights, indirection buffer, zero row.
   size_t prepared_bytes() const;
 
@@ -68,6 +75,10 @@ class QConv {
   std::vector<uint8_t> packed_;
   std::vector<size_t> indirection_;
   std::vector<int8_t> zero_;
+  size_t gather_k_ = 0;  // gathers(): the row length, kernel_h * kernel_w * in_c rounded up to the K group
+
+  // Output pixels [p0, p1) by gathering their windows (gathers()).
+  void run_gathered(size_t p0, size_t p1, const int8_t* in, int8_t* out, const QGemmOutput& params) const;
 };
 
 }  // namespace huddle::kernels

@@ -7,10 +7,57 @@
 
 #include "kernels/gemm/driver.h"
 #include "kernels/gemm/gemm.h"
+#include "kernels/gemm/neon_asm.h"
 #include "kernels/gemm/neon_store.h"
 
 namespace huddle::kernels {
 namespace {
+
+// The main loop of the tile: `blocks` steps of 8 along K for 8 rows x 8
+// columns, acc[p][q] in v(16 + 4p + q). One asm loop: each pair of rows is
+// one register filled by a load and a lane load (GCC's intrinsics took two
+// loads and a move), and the four weight registers come from one LD1 (27
+// instructions a step instead of 36).
+inline void smmla_8x8_k8(size_t blocks, const int8_t* const (&a)[8], const int8_t*& w,
+                         int32x4_t (&acc)[4][4]) {
+  const int8_t *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5], *a6 = a[6], *a7 = a[7];
+  __asm__ volatile(
+      HUDDLE_ASM_LOAD_V16_V31
+      "1:\n"
+      "ldr d0, [%[a0]], #8\n"
+      "ld1 {v0.d}[1], [%[a1]], #8\n"
+      "ldr d1, [%[a2]], #8\n"
+      "ld1 {v1.d}[1], [%[a3]], #8\n"
+      "ldr d2, [%[a4]], #8\n"
+      "ld1 {v2.d}[1], [%[a5]], #8\n"
+      "ldr d3, [%[a6]], #8\n"
+      "ld1 {v3.d}[1], [%[a7]], #8\n"
+      "ld1 {v4.16b-v7.16b}, [%[w]], #64\n"
+      "smmla v16.4s, v0.16b, v4.16b\n"
+      "smmla v17.4s, v0.16b, v5.16b\n"
+      "smmla v18.4s, v0.16b, v6.16b\n"
+      "smmla v19.4s, v0.16b, v7.16b\n"
+      "smmla v20.4s, v1.16b, v4.16b\n"
+      "smmla v21.4s, v1.16b, v5.16b\n"
+      "smmla v22.4s, v1.16b, v6.16b\n"
+      "smmla v23.4s, v1.16b, v7.16b\n"
+      "smmla v24.4s, v2.16b, v4.16b\n"
+      "smmla v25.4s, v2.16b, v5.16b\n"
+      "smmla v26.4s, v2.16b, v6.16b\n"
+      "smmla v27.4s, v2.16b, v7.16b\n"
+      "smmla v28.4s, v3.16b, v4.16b\n"
+      "smmla v29.4s, v3.16b, v5.16b\n"
+      "smmla v30.4s, v3.16b, v6.16b\n"
+      "smmla v31.4s, v3.16b, v7.16b\n"
+      "subs %[n], %[n], #1\n"
+      "b.ne 1b\n"
+      HUDDLE_ASM_STORE_V16_V31
+      : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), [a5] "+r"(a5), [a6] "+r"(a6),
+        [a7] "+r"(a7), [w] "+r"(w), [n] "+r"(blocks)
+      : [acc] "r"(&acc[0][0])
+      : "cc", "memory", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17", "v18", "v19", "v20", "v21",
+        "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31");
+}
 
 struct I8mmTile {
   static constexpr size_t kMr = 8, kNr = 8, kKr = 8;
@@ -35,12 +82,8 @@ struct I8mmTile {
       const int8_t* ar[kMr];
       for (size_t i = 0; i < kMr; ++i) ar[i] = indirect_row(base, offsets[s * kMr + i], zero);
       int8x16_t va[kMr / 2];
-      size_t kk = 0;
-      for (; kk + kKr <= kc; kk += kKr) {
-        for (size_t p = 0; p < kMr / 2; ++p)
-          va[p] = vcombine_s8(vld1_s8(ar[2 * p] + kk), vld1_s8(ar[2 * p + 1] + kk));
-        step(va);
-      }
+      const size_t blocks = kc / kKr, kk = blocks * kKr;
+      if (blocks) smmla_8x8_k8(blocks, ar, w, acc);
       if (kk < kc) {
         for (size_t p = 0; p < kMr / 2; ++p) {
           const uint64_t r0 = load_tail_u64(ar[2 * p] + kk, kc - kk),
@@ -52,14 +95,18 @@ struct I8mmTile {
     }
     const int32_t* bias = reinterpret_cast<const int32_t*>(block);
     const float* scale = reinterpret_cast<const float*>(block + kNr * sizeof(int32_t));
-    for (size_t i = 0; i < mr; ++i) {
-      const int32x4_t* row = acc[i / 2];
-      int32x4_t v[2];
-      for (size_t h = 0; h < 2; ++h) {
-        const int64x2_t x = vreinterpretq_s64_s32(row[2 * h]), y = vreinterpretq_s64_s32(row[2 * h + 1]);
-        v[h] = vreinterpretq_s32_s64(i % 2 == 0 ? vzip1q_s64(x, y) : vzip2q_s64(x, y));
-      }
-      neon_store_row8(v, bias, scale, nc, c + i * c_stride, out);
+    // Row pairs with a fixed trip count, so the accumulators stay in registers.
+    const NeonEpilogue8<Out> epilogue(bias, scale, out);
+    for (size_t p = 0; p < kMr / 2 && 2 * p < mr; ++p) {
+      const int64x2_t x0 = vreinterpretq_s64_s32(acc[p][0]), y0 = vreinterpretq_s64_s32(acc[p][1]);
+      const int64x2_t x1 = vreinterpretq_s64_s32(acc[p][2]), y1 = vreinterpretq_s64_s32(acc[p][3]);
+      const int32x4_t even[2] = {vreinterpretq_s32_s64(vzip1q_s64(x0, y0)),
+                                 vreinterpretq_s32_s64(vzip1q_s64(x1, y1))};
+      epilogue.store(even, nc, c + 2 * p * c_stride);
+      if (2 * p + 1 == mr) break;
+      const int32x4_t odd[2] = {vreinterpretq_s32_s64(vzip2q_s64(x0, y0)),
+                                vreinterpretq_s32_s64(vzip2q_s64(x1, y1))};
+      epilogue.store(odd, nc, c + (2 * p + 1) * c_stride);
     }
   }
 };

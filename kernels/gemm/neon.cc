@@ -8,10 +8,82 @@
 
 #include "kernels/gemm/driver.h"
 #include "kernels/gemm/gemm.h"
+#include "kernels/gemm/neon_asm.h"
 #include "kernels/gemm/neon_store.h"
 
 namespace huddle::kernels {
 namespace {
+
+// The main loop of the tile: `blocks` steps of 16 along K for 2 rows x 8
+// columns, accumulators in v16-v31 (row 0: v16-v23, row 1: v24-v31). One asm
+// loop because GCC, given the intrinsics, loads all eight weight vectors and
+// forms all sixteen products first, which leaves too few registers and spills
+// four accumulators on every step (67 instructions a step instead of 54).
+inline void mlal_2x8_k16(size_t blocks, const int8_t* a0, const int8_t* a1, const int8_t*& w,
+                         int32x4_t (&acc)[2][8]) {
+  __asm__ volatile(
+      HUDDLE_ASM_LOAD_V16_V31
+      "1:\n"
+      "ldr q0, [%[a0]], #16\n"
+      "ldr q1, [%[a1]], #16\n"
+      "ld1 {v2.16b-v5.16b}, [%[w]], #64\n"
+      "smull v6.8h, v0.8b, v2.8b\n"
+      "smull v7.8h, v1.8b, v2.8b\n"
+      "smlal2 v6.8h, v0.16b, v2.16b\n"
+      "smlal2 v7.8h, v1.16b, v2.16b\n"
+      "sadalp v16.4s, v6.8h\n"
+      "sadalp v24.4s, v7.8h\n"
+      "smull v6.8h, v0.8b, v3.8b\n"
+      "smull v7.8h, v1.8b, v3.8b\n"
+      "smlal2 v6.8h, v0.16b, v3.16b\n"
+      "smlal2 v7.8h, v1.16b, v3.16b\n"
+      "sadalp v17.4s, v6.8h\n"
+      "sadalp v25.4s, v7.8h\n"
+      "smull v6.8h, v0.8b, v4.8b\n"
+      "smull v7.8h, v1.8b, v4.8b\n"
+      "smlal2 v6.8h, v0.16b, v4.16b\n"
+      "smlal2 v7.8h, v1.16b, v4.16b\n"
+      "sadalp v18.4s, v6.8h\n"
+      "sadalp v26.4s, v7.8h\n"
+      "smull v6.8h, v0.8b, v5.8b\n"
+      "smull v7.8h, v1.8b, v5.8b\n"
+      "smlal2 v6.8h, v0.16b, v5.16b\n"
+      "smlal2 v7.8h, v1.16b, v5.16b\n"
+      "sadalp v19.4s, v6.8h\n"
+      "sadalp v27.4s, v7.8h\n"
+      "ld1 {v2.16b-v5.16b}, [%[w]], #64\n"
+      "smull v6.8h, v0.8b, v2.8b\n"
+      "smull v7.8h, v1.8b, v2.8b\n"
+      "smlal2 v6.8h, v0.16b, v2.16b\n"
+      "smlal2 v7.8h, v1.16b, v2.16b\n"
+      "sadalp v20.4s, v6.8h\n"
+      "sadalp v28.4s, v7.8h\n"
+      "smull v6.8h, v0.8b, v3.8b\n"
+      "smull v7.8h, v1.8b, v3.8b\n"
+      "smlal2 v6.8h, v0.16b, v3.16b\n"
+      "smlal2 v7.8h, v1.16b, v3.16b\n"
+      "sadalp v21.4s, v6.8h\n"
+      "sadalp v29.4s, v7.8h\n"
+      "smull v6.8h, v0.8b, v4.8b\n"
+      "smull v7.8h, v1.8b, v4.8b\n"
+      "smlal2 v6.8h, v0.16b, v4.16b\n"
+      "smlal2 v7.8h, v1.16b, v4.16b\n"
+      "sadalp v22.4s, v6.8h\n"
+      "sadalp v30.4s, v7.8h\n"
+      "smull v6.8h, v0.8b, v5.8b\n"
+      "smull v7.8h, v1.8b, v5.8b\n"
+      "smlal2 v6.8h, v0.16b, v5.16b\n"
+      "smlal2 v7.8h, v1.16b, v5.16b\n"
+      "sadalp v23.4s, v6.8h\n"
+      "sadalp v31.4s, v7.8h\n"
+      "subs %[n], %[n], #1\n"
+      "b.ne 1b\n"
+      HUDDLE_ASM_STORE_V16_V31
+      : [a0] "+r"(a0), [a1] "+r"(a1), [w] "+r"(w), [n] "+r"(blocks)
+      : [acc] "r"(&acc[0][0])
+      : "cc", "memory", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17", "v18", "v19", "v20", "v21",
+        "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31");
+}
 
 struct NeonTile {
   static constexpr size_t kMr = 2, kNr = 8, kKr = 16;
@@ -39,11 +111,8 @@ struct NeonTile {
       const int8_t* ar[kMr];
       for (size_t i = 0; i < kMr; ++i) ar[i] = indirect_row(base, offsets[s * kMr + i], zero);
       int8x16_t va[kMr];
-      size_t kk = 0;
-      for (; kk + kKr <= kc; kk += kKr) {
-        for (size_t i = 0; i < kMr; ++i) va[i] = vld1q_s8(ar[i] + kk);
-        step(va);
-      }
+      const size_t blocks = kc / kKr, kk = blocks * kKr;
+      if (blocks) mlal_2x8_k16(blocks, ar[0], ar[1], w, acc);
       if (kk < kc) {
         for (size_t i = 0; i < kMr; ++i) {
           const Tail16 t = load_tail_16(ar[i] + kk, kc - kk);
@@ -54,12 +123,13 @@ struct NeonTile {
     }
     const int32_t* bias = reinterpret_cast<const int32_t*>(block);
     const float* scale = reinterpret_cast<const float*>(block + kNr * sizeof(int32_t));
-    for (size_t i = 0; i < mr; ++i) {
+    const NeonEpilogue8<Out> epilogue(bias, scale, out);
+    for (size_t i = 0; i < kMr && i < mr; ++i) {
       const int32x4_t v[2] = {
           vpaddq_s32(vpaddq_s32(acc[i][0], acc[i][1]), vpaddq_s32(acc[i][2], acc[i][3])),
           vpaddq_s32(vpaddq_s32(acc[i][4], acc[i][5]), vpaddq_s32(acc[i][6], acc[i][7])),
       };
-      neon_store_row8(v, bias, scale, nc, c + i * c_stride, out);
+      epilogue.store(v, nc, c + i * c_stride);
     }
   }
 };

@@ -7,6 +7,7 @@
 
 #include "kernels/gemm/driver.h"
 #include "kernels/gemm/gemm.h"
+#include "kernels/gemm/neon_asm.h"
 #include "kernels/gemm/neon_store.h"
 
 namespace huddle::kernels {
@@ -20,14 +21,7 @@ namespace {
 inline void sdot_4x16_k16(size_t blocks, const int8_t* a0, const int8_t* a1, const int8_t* a2,
                           const int8_t* a3, const int8_t*& w, int32x4_t (&acc)[4][4]) {
   __asm__ volatile(
-      "ldp q16, q17, [%[acc], #0]\n"
-      "ldp q18, q19, [%[acc], #32]\n"
-      "ldp q20, q21, [%[acc], #64]\n"
-      "ldp q22, q23, [%[acc], #96]\n"
-      "ldp q24, q25, [%[acc], #128]\n"
-      "ldp q26, q27, [%[acc], #160]\n"
-      "ldp q28, q29, [%[acc], #192]\n"
-      "ldp q30, q31, [%[acc], #224]\n"
+      HUDDLE_ASM_LOAD_V16_V31
       "1:\n"
       "ldr q0, [%[a0]], #16\n"
       "ldr q1, [%[a1]], #16\n"
@@ -103,14 +97,7 @@ inline void sdot_4x16_k16(size_t blocks, const int8_t* a0, const int8_t* a1, con
       "sdot v31.4s, v7.16b, v3.4b[3]\n"
       "subs %[n], %[n], #1\n"
       "b.ne 1b\n"
-      "stp q16, q17, [%[acc], #0]\n"
-      "stp q18, q19, [%[acc], #32]\n"
-      "stp q20, q21, [%[acc], #64]\n"
-      "stp q22, q23, [%[acc], #96]\n"
-      "stp q24, q25, [%[acc], #128]\n"
-      "stp q26, q27, [%[acc], #160]\n"
-      "stp q28, q29, [%[acc], #192]\n"
-      "stp q30, q31, [%[acc], #224]\n"
+      HUDDLE_ASM_STORE_V16_V31
       : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [n] "+r"(blocks)
       : [acc] "r"(&acc[0][0])
       : "cc", "memory", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17", "v18", "v19", "v20",
@@ -161,10 +148,11 @@ struct NeonDotTile {
 #undef HUDDLE_SDOT_GROUP
     const int32_t* bias = reinterpret_cast<const int32_t*>(block);
     const float* scale = reinterpret_cast<const float*>(block + kNr * sizeof(int32_t));
-    for (size_t i = 0; i < mr; ++i) {
+    const NeonEpilogue8<Out> left(bias, scale, out), right(bias + 8, scale + 8, out);
+    for (size_t i = 0; i < kMr && i < mr; ++i) {
       Out* dst = c + i * c_stride;
-      neon_store_row8(&acc[i][0], bias, scale, nc < 8 ? nc : 8, dst, out);
-      if (nc > 8) neon_store_row8(&acc[i][2], bias + 8, scale + 8, nc - 8, dst + 8, out);
+      left.store(&acc[i][0], nc < 8 ? nc : 8, dst);
+      if (nc > 8) right.store(&acc[i][2], nc - 8, dst + 8);
     }
   }
 };

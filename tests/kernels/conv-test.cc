@@ -35,6 +35,21 @@ std::string describe(const ConvCase& c) {
   return o.str();
 }
 
+// Random input, weights, bias and scales for c.s.
+void fill_tensors(Rng& rng, ConvCase& c) {
+  const ConvShape& s = c.s;
+  c.in.resize(s.in_h * s.in_w * s.in_stride());
+  for (auto& v : c.in) v = static_cast<int8_t>(rng.uniform(0, 255) - 128);
+  const size_t k = s.kernel_h * s.kernel_w * s.in_c;
+  c.w.resize(s.out_c * k);
+  for (auto& v : c.w) v = static_cast<int8_t>(rng.uniform(0, 254) - 127);
+  c.bias.resize(s.out_c);
+  for (auto& v : c.bias) v = static_cast<int32_t>(rng.uniform(0, 100000)) - 50000;
+  c.scale.resize(s.out_c);
+  const float base = 1.0f / (64.0f * std::sqrt(static_cast<float>(k)) * 4.0f);
+  for (auto& v : c.scale) v = base * std::exp2(static_cast<float>(rng.uniform(0, 60)) / 10.0f);
+}
+
 ConvCase make_case(Rng& rng, bool tiny) {
   ConvCase c;
   ConvShape& s = c.s;
@@ -63,16 +78,7 @@ ConvCase make_case(Rng& rng, bool tiny) {
   c.in_zp = rng.pick({-128, 127, 0, static_cast<int32_t>(rng.uniform(0, 255)) - 128});
   c.out.zero_point = rng.pick({-128, 127, 0, static_cast<int32_t>(rng.uniform(0, 255)) - 128});
   if (rng.coin(0.3)) c.out.min = static_cast<int8_t>(c.out.zero_point < 100 ? c.out.zero_point : 100);
-  c.in.resize(s.in_h * s.in_w * s.in_stride());
-  for (auto& v : c.in) v = static_cast<int8_t>(rng.uniform(0, 255) - 128);
-  const size_t k = s.kernel_h * s.kernel_w * s.in_c;
-  c.w.resize(s.out_c * k);
-  for (auto& v : c.w) v = static_cast<int8_t>(rng.uniform(0, 254) - 127);
-  c.bias.resize(s.out_c);
-  for (auto& v : c.bias) v = static_cast<int32_t>(rng.uniform(0, 100000)) - 50000;
-  c.scale.resize(s.out_c);
-  const float base = 1.0f / (64.0f * std::sqrt(static_cast<float>(k)) * 4.0f);
-  for (auto& v : c.scale) v = base * std::exp2(static_cast<float>(rng.uniform(0, 60)) / 10.0f);
+  fill_tensors(rng, c);
   return c;
 }
 
@@ -174,4 +180,48 @@ TEST_CASE("qconv: shapes that cannot run are refused with the field named", "[ke
   s.in_pixel_stride = 0;
   s.in_c = 0;
   CHECK_THROWS_AS(validate(s), std::invalid_argument);
+}
+
+TEST_CASE("qconv: few-channel convolutions gather their windows, bit-exact with ref", "[kernels][conv]") {
+  // Stems of the torchvision models and shapes around the gathering rule's
+  // edges: windows that leave the input on every side, strides, dilation,
+  // pixel strides wider than the channels, K just below and above the limit.
+  struct Stem {
+    size_t in, c, out_c, kernel, stride, dilation, pad, in_stride;
+  };
+  const Stem stems[] = {
+      {30, 3, 64, 7, 2, 1, 3, 0}, {17, 3, 32, 3, 2, 1, 1, 0}, {16, 3, 16, 3, 2, 1, 1, 0},
+      {9, 1, 5, 3, 1, 1, 1, 0},   {11, 5, 40, 5, 1, 2, 4, 0}, {12, 3, 19, 3, 1, 1, 2, 7},
+      {8, 15, 33, 5, 3, 1, 0, 0}, {14, 10, 8, 7, 1, 1, 3, 0}, {10, 13, 24, 6, 1, 1, 2, 0},
+      {7, 6, 17, 1, 2, 1, 0, 0},  {6, 3, 70, 7, 1, 1, 6, 3},  {12, 11, 9, 7, 1, 1, 3, 0},
+  };
+  Rng rng(14);
+  size_t gathered = 0;
+  for (const QGemmUkernel* uk : qgemm_runnable()) {
+    for (const Stem& st : stems) {
+      for (int t = 0; t < 3; ++t) {
+        ConvCase c = make_case(rng, false);  // for its zero points and clamp
+        ConvShape& s = c.s;
+        s = ConvShape{};
+        s.in_h = st.in + t, s.in_w = st.in + 2 * t, s.in_c = st.c, s.out_c = st.out_c;
+        s.kernel_h = s.kernel_w = st.kernel, s.stride_h = s.stride_w = st.stride;
+        s.dilation_h = s.dilation_w = st.dilation;
+        s.pad_top = s.pad_left = st.pad, s.pad_bottom = s.pad_right = st.pad - (t == 2 && st.pad > 0);
+        s.in_pixel_stride = st.in_stride ? st.c + st.in_stride : 0;
+        s.out_pixel_stride = t == 1 ? s.out_c + 5 : 0;
+        fill_tensors(rng, c);
+        const size_t k = s.kernel_h * s.kernel_w * s.in_c;
+        const QConv conv(*uk, s, c.w.data(), c.bias.data(), c.scale.data(), c.in_zp);
+        // The rule: few channels that the K group does not divide, windows up to 512 bytes.
+        const bool want = s.in_c < 16 && s.in_c % uk->kr != 0 && (k + uk->kr - 1) / uk->kr * uk->kr <= 512 &&
+                          !(s.kernel_h == 1 && s.stride_h == 1 && st.pad == 0);
+        INFO(uk->name << " " << describe(c));
+        CHECK(conv.gathers() == want);
+        gathered += conv.gathers();
+        REQUIRE(run(*uk, c) == run(qgemm_ref, c));
+      }
+    }
+  }
+  // Every build with a SIMD GEMM variant has one whose K group exceeds 3.
+  if (qgemm_runnable().size() > 1) CHECK(gathered > 0);
 }
