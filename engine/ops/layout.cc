@@ -296,6 +296,22 @@ class Gather final : public OpKernel {
     }
     const size_t last = rank_ - 1, threads = ctx.pool->threads();
     const int64_t inner = extent_[last];
+    if (rank_ == 2 && stride_[0] == 1 && inner <= 4 && base_ == 0) {
+      // Planes to interleaved pixels (an image's NCHW -> NHWC with 1-4
+      // channels): one loop per channel count, which the compiler turns into
+      // interleaving stores (ST3 on NEON) instead of an index walk per element.
+      const size_t pixels = static_cast<size_t>(extent_[0]), plane = static_cast<size_t>(stride_[1]);
+      ctx.pool->parallel_for(pixels, chunk_items(pixels, threads, 64, kMinParallelFloats),
+                             [&](size_t begin, size_t end) {
+                               switch (inner) {
+                                 case 1: interleave<1>(x, y, plane, begin, end); break;
+                                 case 2: interleave<2>(x, y, plane, begin, end); break;
+                                 case 3: interleave<3>(x, y, plane, begin, end); break;
+                                 default: interleave<4>(x, y, plane, begin, end); break;
+                               }
+                             });
+      return;
+    }
     if (unit_ >= 0 && inner >= 4 && extent_[unit_] >= 4) {
       // Strips of kTile along unit_ (all of the last dim), per outer index.
       const size_t strips = static_cast<size_t>(total_ / (inner * extent_[unit_])) * a_strips();
@@ -340,6 +356,13 @@ class Gather final : public OpKernel {
         index[d] = 0;
       }
     }
+  }
+
+  // y[p * C + c] = x[c * plane + p] for pixels p in [p0, p1).
+  template <int C>
+  static void interleave(const T* x, T* y, size_t plane, size_t p0, size_t p1) {
+    for (size_t p = p0; p < p1; ++p)
+      for (int c = 0; c < C; ++c) y[p * C + static_cast<size_t>(c)] = x[static_cast<size_t>(c) * plane + p];
   }
 
   // Strips of kTile indices along unit_ per outer index (every dim but the last and unit_).

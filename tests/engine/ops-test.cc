@@ -323,6 +323,25 @@ TEST_CASE("ops: Transpose against the direct formula", "[engine][ops]") {
   }
 }
 
+TEST_CASE("ops: Transpose of an image's planes to interleaved pixels (1-4 channels)", "[engine][ops]") {
+  Rng rng(45);
+  for (int64_t c = 1; c <= 4; ++c)
+    for (const auto& [h, w] : {std::pair<int64_t, int64_t>{1, 1}, {3, 5}, {37, 29}, {128, 96}}) {
+      const Shape shape = {1, c, h, w};
+      const std::vector<float> x = random_values(rng, size_t(elements(shape)));
+      std::vector<double> want;
+      for (int64_t p = 0; p < h * w; ++p)
+        for (int64_t ch = 0; ch < c; ++ch) want.push_back(x[size_t(ch * h * w + p)]);
+      Builder bld;
+      const int y = bld.node("Transpose", {bld.input("x", shape)}, {{"perm", Ints{0, 2, 3, 1}}});
+      Shape got_shape;
+      const std::vector<float> got = run(std::move(bld.g), y, {x}, &got_shape);
+      INFO("input " << shape_text(shape));
+      CHECK(got_shape == Shape{1, h, w, c});
+      require_close(got, want, 0);
+    }
+}
+
 TEST_CASE("ops: Transpose by hand (NHWC <-> NCHW, with empty dims), and its errors", "[engine][ops]") {
   {
     Builder bld;
