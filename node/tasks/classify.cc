@@ -105,11 +105,11 @@ class ClassifyResult final : public Result {
   // as long as the score, best first; as many rows as fit the image.
   void annotate(Image& canvas) const override {
     const int w = static_cast<int>(canvas.width), h = static_cast<int>(canvas.height);
-    const int s = std::max(1, std::min(w, h) / 200);  // font pixel size
+    const int s = std::max(1, std::min(w, h) / 128);  // font pixel size
     const int pad = s, row = (kGlyphHeight + 5) * s, bar = 2 * s;
     int text_w = 0;
     for (size_t i = 0; i < labels_.size(); ++i) text_w = std::max(text_w, text_width(caption(i), s));
-    const int panel_w = std::min(w, std::max(text_w, 24 * s) + 2 * pad);
+    const int panel_w = std::min(w, std::max(text_w, 40 * s) + 2 * pad);
     const size_t rows = std::clamp<size_t>(static_cast<size_t>((h - 2 * pad) / row), 1, labels_.size());
     fill_rect(canvas, 0, 0, panel_w, static_cast<int>(rows) * row + 2 * pad, {0, 0, 0}, 0.6f);
     for (size_t i = 0; i < rows; ++i) {
@@ -269,7 +269,7 @@ std::unique_ptr<Result> ClassifyTask::run(const Image& image, const TaskOptions&
 }  // namespace
 
 TaskInfo classify_task() {
-  return {"classify", "any imported classifier (.hdm with labels) -> top-k labels with probabilities", true,
+  return {"classify", "top-k labels with probabilities from any imported classifier", true,
           [](const TaskSpec& spec) -> std::unique_ptr<TaskFactory> { return std::make_unique<ClassifyFactory>(spec); }};
 }
 
