@@ -303,6 +303,10 @@ int run(int argc, char** argv) {
     std::printf("{\"task\": %s, \"model\": %s, \"modelSha256\": %s,\n \"images\": [\n  %s]}\n",
                 json_string(spec.task).c_str(), json_string(factory->model_name()).c_str(),
                 json_string(factory->model_sha256()).c_str(), images_json.c_str());
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    std::fprintf(stderr, "huddle run: cannot write the results to standard output\n");
+    return 1;
+  }
   return status;
 }
 
