@@ -136,6 +136,14 @@ if [ "$(grep -c ': classify: ' <<<"$out")" -eq 2 ] && grep -q "^$d151: classify:
 else
   fail "two images gave: $out"
 fi
+# Two engine threads give the same answer; --top-k may be every label.
+want=$("$huddle" run --task classify --model "$work/mnist.int8.hdm" "$d150")
+got=$("$huddle" run --task classify --model "$work/mnist.int8.hdm" --threads 2 "$d150")
+[ -n "$want" ] && [ "$got" = "$want" ] && echo "ok: --threads 2 gives what one thread gives" ||
+  fail "--threads 2 gave '$got', one thread '$want'"
+out=$("$huddle" run --task classify --model "$work/mnist.hdm" --top-k 10 "$d150")
+[ "$(grep -o '([01]\.[0-9]*)' <<<"$out" | wc -l)" -eq 10 ] && echo "ok: --top-k 10 gives 10 labels" ||
+  fail "--top-k 10 gave: $out"
 # stdin gives what the file gives.
 want=$("$huddle" run --task classify --model "$work/mnist.hdm" "$d150" | sed 's/^[^:]*: //')
 got=$("$huddle" run --task classify --model "$work/mnist.hdm" - <"$d150" | sed -n 's/^stdin: //p')
