@@ -7,4 +7,6 @@
 
 namespace huddle::node {
 
+TaskInfo colour_task();  // colour.cc
+
 }  // namespace huddle::node
