@@ -5,6 +5,7 @@
 #include <cmath>
 #include <map>
 #include <numbers>
+#include <optional>
 #include <sstream>
 
 #include "kernels/colour/colour.h"
@@ -166,19 +167,41 @@ struct Cluster {
   size_t count;
 };
 
+// Makes `x` the union of x and y: the count-weighted mean, the summed count.
+void absorb(Cluster& x, const Cluster& y) {
+  const double n = static_cast<double>(x.count + y.count);
+  const double wx = static_cast<double>(x.count) / n, wy = static_cast<double>(y.count) / n;
+  x.centre = {x.centre.l * wx + y.centre.l * wy, x.centre.a * wx + y.centre.a * wy, x.centre.b * wx + y.centre.b * wy};
+  x.count += y.count;
+}
+
 double squared_distance(const Samples& s, size_t i, const float* c) {
   const double dl = s.l[i] - c[0], da = s.a[i] - c[1], db = s.b[i] - c[2];
   return dl * dl + da * da + db * db;
 }
 
-// k-means++ seeding (Arthur and Vassilvitskii 2007) from generator `rng`:
-// fewer than k centres when the samples have fewer distinct colours.
+// k-means++ seeding (Arthur and Vassilvitskii 2007) from generator `rng`, on
+// kSeedPoints samples drawn by `rng` (all of them when there are fewer; a
+// regular stride would alias with stripes): fewer than k centres when those
+// have fewer distinct colours.
 std::vector<float> seed_centres(const Samples& s, size_t k, SplitMix& rng) {
+  constexpr size_t kSeedPoints = 4096;
+  std::vector<size_t> points;
+  if (s.size() <= kSeedPoints) {
+    for (size_t i = 0; i < s.size(); ++i) points.push_back(i);
+  } else {
+    for (size_t p = 0; p < kSeedPoints; ++p) points.push_back(static_cast<size_t>(rng.next() % s.size()));
+  }
   std::vector<float> centres;
-  auto add = [&](size_t i) { centres.insert(centres.end(), {s.l[i], s.a[i], s.b[i]}); };
-  add(static_cast<size_t>(rng.next() % s.size()));
-  std::vector<double> d2(s.size());
-  for (size_t i = 0; i < s.size(); ++i) d2[i] = squared_distance(s, i, centres.data());
+  centres.reserve(3 * k);
+  auto add = [&](size_t i) {
+    centres.push_back(s.l[i]);
+    centres.push_back(s.a[i]);
+    centres.push_back(s.b[i]);
+  };
+  add(points[rng.next() % points.size()]);
+  std::vector<double> d2(points.size());
+  for (size_t p = 0; p < points.size(); ++p) d2[p] = squared_distance(s, points[p], centres.data());
   while (centres.size() < 3 * k) {
     double total = 0;
     for (double d : d2) total += d;
@@ -186,93 +209,137 @@ std::vector<float> seed_centres(const Samples& s, size_t k, SplitMix& rng) {
     const double target = rng.uniform() * total;
     size_t pick = 0;
     double cumulative = 0;
-    for (; pick + 1 < s.size(); ++pick) {
+    for (; pick + 1 < points.size(); ++pick) {
       cumulative += d2[pick];
       if (cumulative > target && d2[pick] > 0) break;
     }
-    add(pick);
+    add(points[pick]);
     const float* c = &centres[centres.size() - 3];
-    for (size_t i = 0; i < s.size(); ++i) d2[i] = std::min(d2[i], squared_distance(s, i, c));
+    for (size_t p = 0; p < points.size(); ++p) d2[p] = std::min(d2[p], squared_distance(s, points[p], c));
   }
   return centres;
 }
 
-// One k-means run: Lloyd's iterations from k-means++ seeds until no centre
-// moves by more than 0.01 (CIELAB units) or 40 iterations. `score` is
-// sum_j |S_j|^2 / n_j over the clusters (S_j the sum of cluster j's points):
-// the within-cluster sum of squares is sum |x|^2 minus it, so the larger the
-// score, the tighter the clustering.
-std::vector<Cluster> lloyd(const Samples& s, size_t k, SplitMix& rng, double* score) {
-  std::vector<float> centres = seed_centres(s, k, rng);
-  k = centres.size() / 3;
-  const kernels::ColourUkernel& uk = kernels::colour();
-  std::vector<uint8_t> labels(s.size());
-  std::vector<double> sums(3 * k);
-  std::vector<uint64_t> counts(k);
-  for (int iteration = 0; iteration < 40; ++iteration) {
-    std::fill(sums.begin(), sums.end(), 0.0);
-    std::fill(counts.begin(), counts.end(), 0);
-    uk.kmeans_assign(s.size(), s.l.data(), s.a.data(), s.b.data(), k, centres.data(), labels.data(), sums.data(),
-                     counts.data());
-    double moved = 0;
-    for (size_t j = 0; j < k; ++j) {
-      if (counts[j] == 0) continue;  // keeps its place; dropped below if it stays empty
-      for (size_t c = 0; c < 3; ++c) {
-        const float mean = static_cast<float>(sums[3 * j + c] / static_cast<double>(counts[j]));
-        moved = std::max(moved, static_cast<double>(std::fabs(mean - centres[3 * j + c])));
-        centres[3 * j + c] = mean;
-      }
-    }
-    if (moved <= 0.01) break;
-  }
-  std::vector<Cluster> clusters;
-  *score = 0;
-  for (size_t j = 0; j < k; ++j) {
-    if (counts[j] == 0) continue;
-    const double n = static_cast<double>(counts[j]);
-    clusters.push_back({{sums[3 * j] / n, sums[3 * j + 1] / n, sums[3 * j + 2] / n}, static_cast<size_t>(counts[j])});
-    *score += (sums[3 * j] * sums[3 * j] + sums[3 * j + 1] * sums[3 * j + 1] + sums[3 * j + 2] * sums[3 * j + 2]) / n;
-  }
-  return clusters;
-}
+// Lloyd's iterations on the samples from a set of centres.
+class Lloyd {
+ public:
+  Lloyd(const Samples& s, std::vector<float> centres)
+      : s_(s), k_(centres.size() / 3), centres_(std::move(centres)), labels_(s.size()), previous_(s.size()),
+        sums_(3 * k_), counts_(k_) {}
 
-// k-means, best of kRestarts seeded runs (a single run can settle with one
+  // Up to `iterations` steps (assign, then move each centre to its points'
+  // mean); stops early once no centre moves by more than 0.05 (CIELAB units;
+  // a just noticeable difference is about 1) or at most 1 point in 1000
+  // changes cluster. True when it stopped early (converged).
+  bool run(int iterations) {
+    const kernels::ColourUkernel& uk = kernels::colour();
+    for (int iteration = 0; iteration < iterations; ++iteration) {
+      std::fill(sums_.begin(), sums_.end(), 0.0);
+      std::fill(counts_.begin(), counts_.end(), 0);
+      labels_.swap(previous_);
+      uk.kmeans_assign(s_.size(), s_.l.data(), s_.a.data(), s_.b.data(), k_, centres_.data(), labels_.data(),
+                       sums_.data(), counts_.data());
+      size_t changed = 0;
+      for (size_t i = 0; i < labels_.size(); ++i) changed += labels_[i] != previous_[i];
+      double moved = 0;
+      for (size_t j = 0; j < k_; ++j) {
+        if (counts_[j] == 0) continue;  // keeps its place; dropped from clusters() if it stays empty
+        for (size_t c = 0; c < 3; ++c) {
+          const float mean = static_cast<float>(sums_[3 * j + c] / static_cast<double>(counts_[j]));
+          moved = std::max(moved, static_cast<double>(std::fabs(mean - centres_[3 * j + c])));
+          centres_[3 * j + c] = mean;
+        }
+      }
+      if (moved <= 0.05 || (iteration > 0 && changed * 1000 <= s_.size())) return true;
+    }
+    return false;
+  }
+
+  // sum_j |S_j|^2 / n_j over the clusters of the last assignment (S_j the sum
+  // of cluster j's points): the within-cluster sum of squares is sum |x|^2
+  // minus it, so the larger, the tighter the clustering.
+  double score() const {
+    double score = 0;
+    for (size_t j = 0; j < k_; ++j)
+      if (counts_[j] > 0)
+        score += (sums_[3 * j] * sums_[3 * j] + sums_[3 * j + 1] * sums_[3 * j + 1] +
+                  sums_[3 * j + 2] * sums_[3 * j + 2]) /
+                 static_cast<double>(counts_[j]);
+    return score;
+  }
+
+  // The clusters of the last assignment that have points: their means and sizes.
+  std::vector<Cluster> clusters() const {
+    std::vector<Cluster> out;
+    for (size_t j = 0; j < k_; ++j) {
+      if (counts_[j] == 0) continue;
+      const double n = static_cast<double>(counts_[j]);
+      out.push_back({{sums_[3 * j] / n, sums_[3 * j + 1] / n, sums_[3 * j + 2] / n}, static_cast<size_t>(counts_[j])});
+    }
+    return out;
+  }
+
+ private:
+  const Samples& s_;
+  size_t k_;
+  std::vector<float> centres_;
+  std::vector<uint8_t> labels_, previous_;
+  std::vector<double> sums_;
+  std::vector<uint64_t> counts_;
+};
+
+// k-means: kRestarts k-means++ seedings, a few iterations from each, then the
+// tightest one continued to convergence (a single run can settle with one
 // centre between two close colours, taking the edges of both).
 std::vector<Cluster> kmeans(const Samples& s, size_t k) {
-  constexpr int kRestarts = 3;
+  constexpr int kRestarts = 3, kTrialIterations = 5, kMaxIterations = 30;
   if (s.size() == 0) return {};
   SplitMix rng(0x6875646c65ull);  // "huddle": the same sequence on every run and platform
-  std::vector<Cluster> best;
-  double best_score = -1;
+  std::optional<Lloyd> best;
+  bool converged = false;
   for (int run = 0; run < kRestarts; ++run) {
-    double score = 0;
-    std::vector<Cluster> clusters = lloyd(s, k, rng, &score);
-    if (score > best_score) best_score = score, best = std::move(clusters);
+    Lloyd trial(s, seed_centres(s, k, rng));
+    const bool done = trial.run(kTrialIterations);
+    if (!best || trial.score() > best->score()) best.emplace(std::move(trial)), converged = done;
   }
-  return best;
+  if (!converged) best->run(kMaxIterations - kTrialIterations);
+  return best->clusters();
+}
+
+// Clusters closer than kSameColour (plain CIEDE2000) merged, the closest pair
+// first: k above the number of colours splits one colour by its noise, and
+// the halves' means could otherwise get neighbouring names (white and snow).
+std::vector<Cluster> merge_close(std::vector<Cluster> clusters) {
+  constexpr double kSameColour = 2.0;
+  for (;;) {
+    size_t a = 0, b = 0;
+    double nearest = kSameColour;
+    for (size_t i = 0; i < clusters.size(); ++i)
+      for (size_t j = i + 1; j < clusters.size(); ++j) {
+        const double d = ciede2000(clusters[i].centre, clusters[j].centre);
+        if (d < nearest) nearest = d, a = i, b = j;
+      }
+    if (nearest >= kSameColour) return clusters;
+    absorb(clusters[a], clusters[b]);
+    clusters.erase(clusters.begin() + static_cast<long>(b));
+  }
 }
 
 // Names the clusters, merges those of one name, orders by share.
 std::vector<DominantColour> name_clusters(const std::vector<Cluster>& clusters) {
   size_t total = 0;
   for (const Cluster& c : clusters) total += c.count;
-  struct Merged {
-    Lab sum;
-    size_t count = 0;
-  };
-  std::map<const NamedColour*, Merged> by_name;
+  std::map<const NamedColour*, Cluster> by_name;
   for (const Cluster& c : clusters) {
-    Merged& m = by_name[nearest_css_colour(c.centre).colour];
-    m.sum.l += c.centre.l * c.count, m.sum.a += c.centre.a * c.count, m.sum.b += c.centre.b * c.count;
-    m.count += c.count;
+    const NamedColour* named = nearest_css_colour(c.centre).colour;
+    auto [it, added] = by_name.try_emplace(named, c);
+    if (!added) absorb(it->second, c);
   }
   std::vector<DominantColour> out;
-  for (const auto& [named, m] : by_name) {
-    const double n = static_cast<double>(m.count);
-    const Lab mean{m.sum.l / n, m.sum.a / n, m.sum.b / n};
-    const auto rgb = lab_to_srgb(mean);
-    out.push_back({named->name, rgb[0], rgb[1], rgb[2], n / static_cast<double>(total),
-                   ciede2000(mean, srgb_to_lab(named->r, named->g, named->b), kNamingLightness)});
+  for (const auto& [named, c] : by_name) {
+    const auto rgb = lab_to_srgb(c.centre);
+    out.push_back({named->name, rgb[0], rgb[1], rgb[2], static_cast<double>(c.count) / static_cast<double>(total),
+                   ciede2000(c.centre, srgb_to_lab(named->r, named->g, named->b), kNamingLightness)});
   }
   std::sort(out.begin(), out.end(), [](const DominantColour& x, const DominantColour& y) {
     return x.share != y.share ? x.share > y.share : x.name < y.name;
@@ -423,7 +490,7 @@ std::vector<ColourSet> dominant_colours(const Image& image, const TaskOptions& o
     const std::vector<Cluster> clusters = kmeans(s, options.colours);
     t.kmeans_ms += ms_since(start);
     start = std::chrono::steady_clock::now();
-    sets.push_back({box, s.size(), name_clusters(clusters)});
+    sets.push_back({box, s.size(), name_clusters(merge_close(clusters))});
     t.naming_ms += ms_since(start);
   }
   return sets;

@@ -219,8 +219,11 @@ TEST_CASE("colour: the CSS palette, one name per value, each its own nearest nam
 TEST_CASE("colour: generated images, known colours and proportions", "[node][colour]") {
   const std::vector<std::vector<Part>> palettes = {
       {{"red", 0.6}, {"navy", 0.3}, {"white", 0.1}},
-      // Near neighbours: names whose colours are a few CIEDE2000 units apart.
-      {{"navy", 0.45}, {"darkblue", 0.35}, {"midnightblue", 0.2}},
+      // Near neighbours: names whose colours are just over 2 CIEDE2000 units
+      // apart (maroon-darkred 2.3, purple-darkmagenta 2.4, pink-lightpink 2.7,
+      // navy-midnightblue 5.6).
+      {{"maroon", 0.45}, {"darkred", 0.35}, {"navy", 0.1}, {"midnightblue", 0.1}},
+      {{"purple", 0.4}, {"darkmagenta", 0.3}, {"pink", 0.2}, {"lightpink", 0.1}},
       {{"crimson", 0.5}, {"red", 0.3}, {"firebrick", 0.2}},
       {{"gold", 0.4}, {"yellow", 0.35}, {"orange", 0.25}},
       {{"black", 0.25}, {"dimgray", 0.25}, {"silver", 0.25}, {"white", 0.25}},
@@ -265,6 +268,21 @@ TEST_CASE("colour: k = 1 gives the mean colour; k larger than the colours merges
   REQUIRE(set.colours[0].name == "teal");
   REQUIRE((set.colours[0].r == 0 && set.colours[0].g == 0x80 && set.colours[0].b == 0x80));
   REQUIRE(set.colours[0].delta_e < 1e-3);
+}
+
+TEST_CASE("colour: colours closer than 2 CIEDE2000 units are one colour", "[node][colour]") {
+  // navy #000080 and darkblue #00008b are 1.6 apart: below what a person
+  // tells apart side by side, so one colour with both shares.
+  REQUIRE(ciede2000(srgb_to_lab(0, 0, 0x80), srgb_to_lab(0, 0, 0x8b)) < 2.0);
+  std::vector<double> actual;
+  const Image im = generate(200, 150, {{"navy", 0.45}, {"darkblue", 0.35}, {"white", 0.2}}, Layout::blocks, 3, &actual);
+  const auto set = analyse(im, 5)[0];
+  INFO(names(set));
+  REQUIRE(set.colours.size() == 2);
+  const std::string blue = set.colours[0].name;
+  REQUIRE((blue == "navy" || blue == "darkblue"));
+  REQUIRE(std::fabs(set.colours[0].share - (actual[0] + actual[1])) <= 0.02);
+  REQUIRE(set.colours[1].name == "white");
 }
 
 TEST_CASE("colour: the same answer on every run", "[node][colour]") {
