@@ -70,6 +70,7 @@ void put(Image& canvas, long x, long y, Rgb colour) {
 }  // namespace
 
 void fill_rect(Image& canvas, long x0, long y0, long x1, long y1, Rgb colour) {
+  if (canvas.format != PixelFormat::rgb || canvas.pixels.size() != size_t{canvas.width} * canvas.height * 3) return;
   x0 = std::max(x0, 0L), y0 = std::max(y0, 0L);
   x1 = std::min(x1, static_cast<long>(canvas.width)), y1 = std::min(y1, static_cast<long>(canvas.height));
   for (long y = y0; y < y1; ++y)

@@ -1,7 +1,8 @@
 // Drawing on an annotation canvas (Result::annotate): filled and outlined
 // rectangles and short labels in a 5x7 bitmap font of the project's own
 // (lowercase a-z, digits, space, '.', '%', '#'; other characters draw as a
-// box). Everything is clipped to the canvas: any coordinates are safe.
+// box). Everything is clipped to the canvas: any coordinates are safe; a
+// canvas that is not RGB with a matching pixel buffer is left as it is.
 #pragma once
 
 #include <cstdint>

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "node/draw.h"
 #include "node/tasks/tasks.h"
 
 using namespace huddle::node;
@@ -523,4 +524,34 @@ TEST_CASE("colour: annotated photos for a person to judge", "[.][photos]") {
     write_png(out.string(), canvas);
     std::printf("%s -> %s\n%s", path.c_str(), out.c_str(), result->text().c_str());
   }
+}
+
+TEST_CASE("colour: drawing clips, and the font inks only inside each label's box", "[node][colour]") {
+  Image canvas{60, 20, PixelFormat::rgb, std::vector<uint8_t>(60 * 20 * 3, 0)};
+  const std::string label = "tan 61%";
+  REQUIRE(text_width(label, 1) == 41);  // 7 glyphs of 5 columns, 1 apart
+  draw_text(canvas, 3, 4, label, 1, {255, 255, 255});
+  size_t inside = 0;
+  for (uint32_t y = 0; y < 20; ++y)
+    for (uint32_t x = 0; x < 60; ++x) {
+      const bool ink = canvas.pixels[(y * 60 + x) * 3] == 255;
+      const bool in_box = x >= 3 && x < 3 + 41 && y >= 4 && y < 4 + 7;
+      if (ink) REQUIRE(in_box);
+      inside += ink;
+    }
+  REQUIRE(inside > 30);
+  // Every glyph the names and shares use has ink; an unknown character draws a box.
+  for (char c : std::string("abcdefghijklmnopqrstuvwxyz0123456789%.#?")) {
+    Image one{5, 7, PixelFormat::rgb, std::vector<uint8_t>(5 * 7 * 3, 0)};
+    draw_text(one, 0, 0, std::string(1, c), 1, {255, 0, 0});
+    CAPTURE(c);
+    REQUIRE(std::count(one.pixels.begin(), one.pixels.end(), 255) >= 3);
+  }
+  // Anything outside the canvas is clipped; a canvas that is not RGB is left alone.
+  fill_rect(canvas, -100, -100, 1000, 1000, {1, 2, 3});
+  REQUIRE((canvas.pixels[0] == 1 && canvas.pixels.back() == 3));
+  Image gray{10, 10, PixelFormat::gray, std::vector<uint8_t>(100, 7)};
+  outline_rect(gray, 0, 0, 10, 10, 2, {255, 255, 255});
+  draw_text(gray, 0, 0, "red", 2, {255, 255, 255});
+  REQUIRE(std::count(gray.pixels.begin(), gray.pixels.end(), 7) == 100);
 }
