@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <numbers>
 #include <random>
 #include <set>
 #include <string>
@@ -421,7 +422,7 @@ std::string family(const std::string& name) {
   const Rgb8 c = css(name);
   const Lab lab = srgb_to_lab(c.r, c.g, c.b);
   const double chroma = std::hypot(lab.a, lab.b);
-  double h = std::atan2(lab.b, lab.a) * 180 / M_PI;
+  double h = std::atan2(lab.b, lab.a) * 180 / std::numbers::pi;
   if (h < 0) h += 360;
   if (chroma < 10) return "neutral";
   if (h < 115 || h >= 345) return "warm";
