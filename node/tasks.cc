@@ -8,6 +8,7 @@ std::span<const TaskInfo> tasks() {
   // One line per file in node/tasks/, in help order.
   static const std::vector<TaskInfo> all = {
       classify_task(),
+      colour_task(),
   };
   return all;
 }

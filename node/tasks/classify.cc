@@ -104,20 +104,20 @@ class ClassifyResult final : public Result {
   // A panel in the top-left corner: per label its name and score, and a bar
   // as long as the score, best first; as many rows as fit the image.
   void annotate(Image& canvas) const override {
-    const int w = static_cast<int>(canvas.width), h = static_cast<int>(canvas.height);
-    const int s = std::max(1, std::min(w, h) / 128);  // font pixel size
-    const int pad = s, row = (kGlyphHeight + 5) * s, bar = 2 * s;
-    int text_w = 0;
+    const long w = canvas.width, h = canvas.height;
+    const long s = std::max(1L, std::min(w, h) / 128);  // font pixel size
+    const long pad = s, row = (kGlyphHeight + 5) * s, bar = 2 * s;
+    long text_w = 0;
     for (size_t i = 0; i < labels_.size(); ++i) text_w = std::max(text_w, text_width(caption(i), s));
-    const int panel_w = std::min(w, std::max(text_w, 40 * s) + 2 * pad);
+    const long panel_w = std::min(w, std::max(text_w, 40 * s) + 2 * pad);
     const size_t rows = std::clamp<size_t>(static_cast<size_t>((h - 2 * pad) / row), 1, labels_.size());
-    fill_rect(canvas, 0, 0, panel_w, static_cast<int>(rows) * row + 2 * pad, {0, 0, 0}, 0.6f);
+    fill_rect(canvas, 0, 0, panel_w, static_cast<long>(rows) * row + 2 * pad, {0, 0, 0}, 0.6f);
     for (size_t i = 0; i < rows; ++i) {
-      const int y = pad + static_cast<int>(i) * row;
-      draw_text(canvas, pad, y, caption(i), {255, 255, 255}, s);
-      const int bar_y = y + (kGlyphHeight + 1) * s, full = panel_w - 2 * pad;
+      const long y = pad + static_cast<long>(i) * row;
+      draw_text(canvas, pad, y, caption(i), s, {255, 255, 255});
+      const long bar_y = y + (kGlyphHeight + 1) * s, full = panel_w - 2 * pad;
       fill_rect(canvas, pad, bar_y, pad + full, bar_y + bar, {90, 90, 90});
-      const int len = static_cast<int>(std::lround(full * double{std::clamp(labels_[i].score, 0.0f, 1.0f)}));
+      const long len = std::lround(full * double{std::clamp(labels_[i].score, 0.0f, 1.0f)});
       fill_rect(canvas, pad, bar_y, pad + len, bar_y + bar, i == 0 ? Rgb{60, 220, 90} : Rgb{230, 180, 40});
     }
   }

@@ -269,16 +269,20 @@ TEST_CASE("draw: rectangles blend and clip, text follows the glyph grid", "[node
   CHECK(canvas.pixels[(2 * 4 + 3) * 3] == 0);
 
   CHECK(text_width("", 1) == 0);
-  CHECK(text_width("AB", 2) == (2 * 4 - 1) * 2);
-  CHECK(text_width("\xc3\xa9t\xc3\xa9", 1) == 3 * 4 - 1);  // "été": one glyph per UTF-8 sequence
-  // '-' is the middle row of the 3x5 cell.
-  Image cell{3, 5, PixelFormat::rgb, std::vector<uint8_t>(45, 0)};
-  CHECK(draw_text(cell, 0, 0, "-", {255, 255, 255}, 1) == 3);
-  for (int y = 0; y < 5; ++y)
-    for (int x = 0; x < 3; ++x) CHECK(cell.pixels[static_cast<size_t>((y * 3 + x) * 3)] == (y == 2 ? 255 : 0));
+  CHECK(text_width("AB", 2) == (2 * 6 - 1) * 2);
+  CHECK(text_width("\xc3\xa9t\xc3\xa9", 1) == 3 * 6 - 1);  // "été": one glyph per UTF-8 sequence
+  // '-' is the middle row of the 5x7 cell; a capital draws as its lowercase.
+  Image cell{5, 7, PixelFormat::rgb, std::vector<uint8_t>(105, 0)};
+  CHECK(draw_text(cell, 0, 0, "-", 1, {255, 255, 255}) == 5);
+  for (int y = 0; y < 7; ++y)
+    for (int x = 0; x < 5; ++x) CHECK(cell.pixels[static_cast<size_t>((y * 5 + x) * 3)] == (y == 3 ? 255 : 0));
+  Image upper{5, 7, PixelFormat::rgb, std::vector<uint8_t>(105, 0)}, lower = upper;
+  draw_text(upper, 0, 0, "Q", 1, {255, 255, 255});
+  draw_text(lower, 0, 0, "q", 1, {255, 255, 255});
+  CHECK(upper.pixels == lower.pixels);
   // Text partly or wholly outside the canvas is clipped, never written out of bounds.
-  draw_text(cell, -2, -3, "HUDDLE 0.9", {255, 0, 0}, 3);
-  draw_text(cell, 100, 100, "x", {255, 0, 0}, 1);
+  draw_text(cell, -2, -3, "HUDDLE 0.9", 3, {255, 0, 0});
+  draw_text(cell, 100, 100, "x", 1, {255, 0, 0});
   Image gray{2, 1, PixelFormat::gray, {10, 20}};
   const Image rgb = rgb_canvas(gray);
   CHECK(rgb.format == PixelFormat::rgb);
