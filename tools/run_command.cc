@@ -16,7 +16,6 @@
 #include <string>
 #include <vector>
 
-#include "node/draw.h"
 #include "node/image.h"
 #include "node/task.h"
 #include "protocol/huddle.capnp.h"
@@ -133,6 +132,15 @@ node::Image decode_input(const Input& input) {
   }
   if (std::cin.bad()) throw node::ImageError(input.name + ": cannot be read");
   return node::decode_image(bytes, limits, input.name);
+}
+
+// `image` as the RGB canvas Result::annotate draws on (gray replicated, alpha dropped).
+node::Image rgb_canvas(const node::Image& image) {
+  const size_t n = size_t{image.width} * image.height, c = node::channels(image.format);
+  node::Image out{image.width, image.height, node::PixelFormat::rgb, std::vector<uint8_t>(n * 3)};
+  for (size_t i = 0; i < n; ++i)
+    for (size_t ch = 0; ch < 3; ++ch) out.pixels[i * 3 + ch] = image.pixels[i * c + (c == 1 ? 0 : ch)];
+  return out;
 }
 
 uint32_t to_us(double ms) { return static_cast<uint32_t>(std::lround(std::min(ms * 1000.0, 4.0e9))); }
@@ -261,7 +269,7 @@ int run(int argc, char** argv) {
         throw std::runtime_error(input.name + ": the task failed: " + e.what());
       }
       if (!annotated[k].empty()) {
-        node::Image canvas = node::rgb_canvas(image);
+        node::Image canvas = rgb_canvas(image);
         result->annotate(canvas);
         node::write_png(annotated[k], canvas);
       }
