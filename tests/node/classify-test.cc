@@ -14,6 +14,7 @@
 
 #include "engine/graph.h"
 #include "engine/model_file.h"
+#include "node/draw.h"
 #include "node/task.h"
 #include "tests/engine/builder.h"
 
