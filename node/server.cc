@@ -217,13 +217,12 @@ void Server::handle_request() {
   std::vector<zmq::message_t> frames = protocol::receive_frames(router_);
   if (frames.empty()) return;
   const Clock::time_point arrival = Clock::now();
-  // The routing frames: the peer's identity, and the empty delimiter a REQ
-  // socket adds (kept, so REQ clients work too).
-  size_t body = 1;
-  if (frames.size() > 1 && frames[1].size() == 0) body = 2;
+  // The first frame is the peer's identity (ROUTER adds it); a DEALER's
+  // message follows it as it was sent: envelope, then image.
+  const size_t body = 1;
   std::vector<zmq::message_t> route;
-  for (size_t i = 0; i < body && i < frames.size(); ++i) route.push_back(std::move(frames[i]));
-  const size_t parts = frames.size() > body ? frames.size() - body : 0;
+  route.push_back(std::move(frames[0]));
+  const size_t parts = frames.size() - body;
   if (parts == 0) return answer_now(route, 0, schema::Code::BAD_INPUT, "request without an envelope frame");
 
   protocol::RequestHeader header;
