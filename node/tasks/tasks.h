@@ -7,4 +7,6 @@
 
 namespace huddle::node {
 
+TaskInfo classify_task();
+
 }  // namespace huddle::node
