@@ -27,7 +27,7 @@ constexpr const char* kHelp =
     "Prints the endpoint it bound as the first line of its output, then serves\n"
     "until SIGINT or SIGTERM, which finish the requests in flight and exit 0\n"
     "(a second signal exits at once).\n"
-    "  --task T            the task to serve (see 'huddle run --help' for the list)\n"
+    "  --task T            the task to serve (the list is below)\n"
     "  --model M.hdm       the task's model, for a task that takes one\n"
     "  --bind ENDPOINT     where to listen (default tcp://127.0.0.1:0: loopback only,\n"
     "                      port 0 picks a free one; tcp://*:PORT serves the LAN,\n"
@@ -55,6 +55,9 @@ bool parse_options(int argc, char** argv, Options* o, int* status) {
     long n = 0;
     if (arg == "--help" || arg == "-h") {
       std::fputs(kHelp, stdout);
+      std::string names;
+      for (const node::TaskInfo& t : node::tasks()) names += std::string(" ") + t.name;
+      std::printf("tasks in this build:%s\n", names.empty() ? " none" : names.c_str());
       *status = 0;
       return false;
     } else if (arg == "--task" || arg == "--model" || arg == "--bind" || arg == "--node-id") {
