@@ -6,7 +6,9 @@
 // trip includes waiting, which thread CPU time (bench/clock.h) would miss.
 //
 // usage: node-load --node ENDPOINT --image FILE [--requests N] [--warmup N >= 1]
-//                  [--concurrency C] [--timeout MS]
+//                  [--concurrency C] [--timeout MS] [--status]
+// --status sends status requests instead (no image): the round trip of the
+// transport and the node's I/O thread alone.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -40,8 +42,13 @@ double percentile(std::vector<double> v, double p) {
 int main(int argc, char** argv) {
   std::string endpoint, image_path;
   long requests = 200, warmup = 20, concurrency = 1, timeout_ms = 10000;
+  bool status = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    if (arg == "--status") {
+      status = true;
+      continue;
+    }
     const char* value = i + 1 < argc ? argv[++i] : nullptr;
     if (!value) {
       std::fprintf(stderr, "node-load: %s needs a value\n", arg.c_str());
@@ -58,12 +65,15 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  std::ifstream in(image_path, std::ios::binary);
-  if (endpoint.empty() || !in || requests < 1 || concurrency < 1 || warmup < 1) {
+  std::ifstream in;
+  if (!status) in.open(image_path, std::ios::binary);
+  if (endpoint.empty() || (!status && !in) || requests < 1 || concurrency < 1 || warmup < 1) {
     std::fputs("usage: node-load --node ENDPOINT --image FILE [--requests N] [--warmup N] [--concurrency C]\n", stderr);
     return 2;
   }
-  const std::vector<uint8_t> image{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  const std::vector<uint8_t> image = status ? std::vector<uint8_t>{}
+                                            : std::vector<uint8_t>{std::istreambuf_iterator<char>(in),
+                                                                   std::istreambuf_iterator<char>()};
 
   zmq::context_t context;
   protocol::Client client(context, endpoint);
@@ -71,9 +81,15 @@ int main(int argc, char** argv) {
   const auto send = [&] {
     capnp::MallocMessageBuilder m;
     const uint64_t id = client.next_id();
-    protocol::init_request(m, id, static_cast<uint32_t>(timeout_ms)).initBody().initRun().getImage().setEncoded();
+    auto body = protocol::init_request(m, id, static_cast<uint32_t>(timeout_ms)).initBody();
     sent[id] = Clock::now();
-    client.send(m, std::span<const uint8_t>(image));
+    if (status) {
+      body.setStatus();
+      client.send(m);
+    } else {
+      body.initRun().getImage().setEncoded();
+      client.send(m, std::span<const uint8_t>(image));
+    }
   };
   std::vector<double> round_trip, node_time, overhead;
   std::map<std::string, long> refused;
