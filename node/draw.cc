@@ -70,7 +70,8 @@ void put(Image& canvas, long x, long y, Rgb colour) {
 }  // namespace
 
 void fill_rect(Image& canvas, long x0, long y0, long x1, long y1, Rgb colour) {
-  if (canvas.format != PixelFormat::rgb || canvas.pixels.size() != size_t{canvas.width} * canvas.height * 3) return;
+  if (canvas.format != PixelFormat::rgb || canvas.pixels.size() != size_t{canvas.width} * canvas.height * 3)
+    return;
   x0 = std::max(x0, 0L), y0 = std::max(y0, 0L);
   x1 = std::min(x1, static_cast<long>(canvas.width)), y1 = std::min(y1, static_cast<long>(canvas.height));
   for (long y = y0; y < y1; ++y)
@@ -94,7 +95,9 @@ void draw_text(Image& canvas, long x, long y, std::string_view text, long scale,
     for (long row = 0; row < 7; ++row)
       for (long col = 0; col < 5; ++col) {
         const bool ink = rows ? rows[row][col] == '#' : (row == 0 || row == 6 || col == 0 || col == 4);
-        if (ink) fill_rect(canvas, x + col * scale, y + row * scale, x + (col + 1) * scale, y + (row + 1) * scale, colour);
+        if (ink)
+          fill_rect(canvas, x + col * scale, y + row * scale, x + (col + 1) * scale, y + (row + 1) * scale,
+                    colour);
       }
     x += 6 * scale;
   }
