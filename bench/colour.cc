@@ -33,7 +33,8 @@ node::Image scenery(uint32_t w, uint32_t h) {
       const int block = static_cast<int>((x / 80 + y / 60) % 4);
       const int base[4][3] = {{200, 60, 40}, {40, 90, 160}, {220, 220, 210}, {90, 140, 60}};
       for (int c = 0; c < 3; ++c)
-        p[c] = static_cast<uint8_t>(std::clamp(base[block][c] + static_cast<int>(y / 16) + noise(rng), 0, 255));
+        p[c] =
+            static_cast<uint8_t>(std::clamp(base[block][c] + static_cast<int>(y / 16) + noise(rng), 0, 255));
     }
   return im;
 }
@@ -45,7 +46,8 @@ node::Image fit(const node::Image& im, uint32_t w, uint32_t h) {
   for (uint32_t y = 0; y < std::min(h, im.height); ++y)
     for (uint32_t x = 0; x < std::min(w, im.width); ++x)
       for (size_t c = 0; c < 3; ++c)
-        out.pixels[(size_t{y} * w + x) * 3 + c] = im.pixels[(size_t{y} * im.width + x) * ch + (ch == 1 ? 0 : c)];
+        out.pixels[(size_t{y} * w + x) * 3 + c] =
+            im.pixels[(size_t{y} * im.width + x) * ch + (ch == 1 ? 0 : c)];
   return out;
 }
 
@@ -65,9 +67,12 @@ int main(int argc, char** argv) {
   size_t runs = 50;
   uint32_t colours = 5;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--runs") && i + 1 < argc) runs = std::strtoul(argv[++i], nullptr, 10);
-    else if (!std::strcmp(argv[i], "--colours") && i + 1 < argc) colours = static_cast<uint32_t>(std::strtoul(argv[++i], nullptr, 10));
-    else if (argv[i][0] != '-') photo = argv[i];
+    if (!std::strcmp(argv[i], "--runs") && i + 1 < argc)
+      runs = std::strtoul(argv[++i], nullptr, 10);
+    else if (!std::strcmp(argv[i], "--colours") && i + 1 < argc)
+      colours = static_cast<uint32_t>(std::strtoul(argv[++i], nullptr, 10));
+    else if (argv[i][0] != '-')
+      photo = argv[i];
     else {
       std::fprintf(stderr, "usage: %s [photo] [--runs N] [--colours K]\n", argv[0]);
       return 2;
@@ -90,7 +95,8 @@ int main(int argc, char** argv) {
         text = result->text();
         continue;
       }
-      total.push_back(ms), pre.push_back(t.preprocess_ms), infer.push_back(t.inference_ms), post.push_back(t.postprocess_ms);
+      total.push_back(ms), pre.push_back(t.preprocess_ms), infer.push_back(t.inference_ms),
+          post.push_back(t.postprocess_ms);
     }
     const Stat s = stat(total), a = stat(pre), b = stat(infer), c = stat(post);
     std::printf("colour task, 640x480 %s, k=%u, kernels %s, %zu runs, one thread (thread CPU ms)\n",

@@ -73,10 +73,10 @@ constexpr size_t kMaxColours = 16;
 constexpr size_t kMaxSamples = 32768;
 
 struct DominantColour {
-  std::string name;   // CSS name
-  uint8_t r, g, b;    // the mean colour of its pixels
-  double share;       // fraction of the set's sampled opaque pixels
-  double delta_e;     // ciede2000(mean colour, named one, kNamingLightness)
+  std::string name;  // CSS name
+  uint8_t r, g, b;   // the mean colour of its pixels
+  double share;      // fraction of the set's sampled opaque pixels
+  double delta_e;    // ciede2000(mean colour, named one, kNamingLightness)
 };
 
 struct ColourSet {

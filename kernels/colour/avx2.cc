@@ -30,9 +30,8 @@ struct LabVectors {
 };
 
 inline __m256 lab_f(const LabVectors& c, __m256 t) {
-  const __m256i guess =
-      _mm256_add_epi32(_mm256_cvttps_epi32(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_castps_si256(t)), c.third)),
-                       c.bias);
+  const __m256i guess = _mm256_add_epi32(
+      _mm256_cvttps_epi32(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_castps_si256(t)), c.third)), c.bias);
   __m256 y = _mm256_castsi256_ps(guess);
   for (int step = 0; step < 3; ++step)
     y = _mm256_mul_ps(_mm256_add_ps(_mm256_add_ps(y, y), _mm256_div_ps(t, _mm256_mul_ps(y, y))), c.third);
@@ -100,7 +99,8 @@ void kmeans_assign(size_t n, const float* l, const float* a, const float* b, siz
       const __m256 pl = _mm256_loadu_ps(l + i), pa = _mm256_loadu_ps(a + i), pb = _mm256_loadu_ps(b + i);
       __m256 best = _mm256_setzero_ps(), label = _mm256_setzero_ps();
       for (size_t j = 0; j < k; ++j) {
-        const __m256 dl = _mm256_sub_ps(pl, cl[j]), da = _mm256_sub_ps(pa, ca[j]), db = _mm256_sub_ps(pb, cb[j]);
+        const __m256 dl = _mm256_sub_ps(pl, cl[j]), da = _mm256_sub_ps(pa, ca[j]),
+                     db = _mm256_sub_ps(pb, cb[j]);
         const __m256 d =
             _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(dl, dl), _mm256_mul_ps(da, da)), _mm256_mul_ps(db, db));
         if (j == 0) {

@@ -30,7 +30,8 @@ inline float32x4_t lab_f(const LabVectors& c, float32x4_t t) {
   const int32x4_t guess =
       vaddq_s32(vcvtq_s32_f32(vmulq_f32(vcvtq_f32_s32(vreinterpretq_s32_f32(t)), c.third)), c.bias);
   float32x4_t y = vreinterpretq_f32_s32(guess);
-  for (int step = 0; step < 3; ++step) y = vmulq_f32(vaddq_f32(vaddq_f32(y, y), vdivq_f32(t, vmulq_f32(y, y))), c.third);
+  for (int step = 0; step < 3; ++step)
+    y = vmulq_f32(vaddq_f32(vaddq_f32(y, y), vdivq_f32(t, vmulq_f32(y, y))), c.third);
   const float32x4_t linear = vaddq_f32(vmulq_f32(t, c.slope), c.offset);
   return vbslq_f32(vcgtq_f32(t, c.epsilon), y, linear);
 }

@@ -58,7 +58,8 @@ class ColourResult final : public Result {
   void annotate(Image& canvas) const override {
     for (size_t i = 1; i < sets_.size(); ++i) {
       const Box& b = sets_[i].box;
-      const long x0 = std::lround(b.x0), y0 = std::lround(b.y0), x1 = std::lround(b.x1), y1 = std::lround(b.y1);
+      const long x0 = std::lround(b.x0), y0 = std::lround(b.y0), x1 = std::lround(b.x1),
+                 y1 = std::lround(b.y1);
       outline_rect(canvas, x0 - 2, y0 - 2, x1 + 2, y1 + 2, 1, kBlack);
       outline_rect(canvas, x0 - 1, y0 - 1, x1 + 1, y1 + 1, 2, kYellow);
       outline_rect(canvas, x0 + 1, y0 + 1, x1 - 1, y1 - 1, 1, kBlack);
@@ -100,7 +101,8 @@ class ColourResult final : public Result {
       const std::string share = std::to_string(std::lround(100 * c.share)) + "%";
       for (const std::string& label : {c.name + " " + share, c.name, share}) {
         if (text_width(label, scale) + 4 * scale > bx1 - bx0 || text_height(scale) + 2 > height) continue;
-        draw_text(canvas, bx0 + 2 * scale + 1, top + (height - text_height(scale)) / 2, label, scale, ink_on(c));
+        draw_text(canvas, bx0 + 2 * scale + 1, top + (height - text_height(scale)) / 2, label, scale,
+                  ink_on(c));
         break;
       }
     }

@@ -22,8 +22,8 @@ using namespace huddle::test;
 namespace {
 
 // Sizes: 1, odd, around 4 and 8 lanes and the 256-point block.
-const std::vector<size_t> kSizes = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65,
-                                    255, 256, 257, 263, 511, 512, 513, 1000, 4097};
+const std::vector<size_t> kSizes = {1,  2,  3,  4,   5,   7,   8,   9,   15,  16,  17,   31,  33,
+                                    63, 64, 65, 255, 256, 257, 263, 511, 512, 513, 1000, 4097};
 
 // CIELAB in double, written from CIE 15 independently of the kernel's fp32
 // steps (std::cbrt, the same white normalisation as colour.h states).
@@ -90,8 +90,8 @@ TEST_CASE("colour ref: sRGB to CIELAB matches the formula in double", "[kernels]
     for (int c = 0; c < 3; ++c)
       bad.check(std::fabs(got[c] - want[c]) <= 2e-4, [&] {
         return "pixel " + std::to_string(px[3 * i]) + "," + std::to_string(px[3 * i + 1]) + "," +
-               std::to_string(px[3 * i + 2]) + " channel " + std::to_string(c) + ": " + std::to_string(got[c]) +
-               " want " + std::to_string(want[c]);
+               std::to_string(px[3 * i + 2]) + " channel " + std::to_string(c) + ": " +
+               std::to_string(got[c]) + " want " + std::to_string(want[c]);
       });
   }
   INFO(bad.first());
@@ -108,8 +108,10 @@ TEST_CASE("colour ref: published CIELAB values of sRGB primaries", "[kernels][co
     uint8_t rgb[3];
     float lab[3];
   };
-  const Case cases[] = {{{255, 0, 0}, {53.24f, 80.09f, 67.20f}},   {{0, 255, 0}, {87.73f, -86.18f, 83.18f}},
-                        {{0, 0, 255}, {32.30f, 79.19f, -107.86f}}, {{255, 255, 255}, {100.0f, 0.0f, 0.0f}},
+  const Case cases[] = {{{255, 0, 0}, {53.24f, 80.09f, 67.20f}},
+                        {{0, 255, 0}, {87.73f, -86.18f, 83.18f}},
+                        {{0, 0, 255}, {32.30f, 79.19f, -107.86f}},
+                        {{255, 255, 255}, {100.0f, 0.0f, 0.0f}},
                         {{0, 0, 0}, {0.0f, 0.0f, 0.0f}}};
   for (const Case& c : cases) {
     const Lab lab = convert(colour_ref, std::vector<uint8_t>(c.rgb, c.rgb + 3));
@@ -179,8 +181,8 @@ TEST_CASE("colour variants: sRGB to CIELAB bit-exact with ref", "[kernels][colou
         bad.check(same_bits(got.l[i], want.l[i]) && same_bits(got.a[i], want.a[i]) &&
                       same_bits(got.b[i], want.b[i]),
                   [&] {
-                    return std::string(uk->name) + " n=" + std::to_string(n) + " i=" + std::to_string(i) + ": " +
-                           std::to_string(got.l[i]) + "," + std::to_string(got.a[i]) + "," +
+                    return std::string(uk->name) + " n=" + std::to_string(n) + " i=" + std::to_string(i) +
+                           ": " + std::to_string(got.l[i]) + "," + std::to_string(got.a[i]) + "," +
                            std::to_string(got.b[i]) + " want " + std::to_string(want.l[i]) + "," +
                            std::to_string(want.a[i]) + "," + std::to_string(want.b[i]);
                   });
@@ -210,15 +212,16 @@ TEST_CASE("colour variants: k-means assignment agrees with ref", "[kernels][colo
         std::vector<uint64_t> want_counts(k, 0), counts(k, 0);
         colour_ref.kmeans_assign(n, p.l.data(), p.a.data(), p.b.data(), k, centres.data(), want_labels.data(),
                                  want_sums.data(), want_counts.data());
-        uk->kmeans_assign(n, p.l.data(), p.a.data(), p.b.data(), k, centres.data(), labels.data(), sums.data(),
-                          counts.data());
+        uk->kmeans_assign(n, p.l.data(), p.a.data(), p.b.data(), k, centres.data(), labels.data(),
+                          sums.data(), counts.data());
         std::vector<double> magnitude(3 * k, 0.0);
         for (size_t i = 0; i < n; ++i) {
           const size_t j = want_labels[i];
           magnitude[3 * j] += std::fabs(p.l[i]), magnitude[3 * j + 1] += std::fabs(p.a[i]),
               magnitude[3 * j + 2] += std::fabs(p.b[i]);
         }
-        const std::string where = std::string(uk->name) + " n=" + std::to_string(n) + " k=" + std::to_string(k);
+        const std::string where =
+            std::string(uk->name) + " n=" + std::to_string(n) + " k=" + std::to_string(k);
         bad.check(labels == want_labels, [&] { return where + ": labels differ"; });
         bad.check(counts == want_counts, [&] { return where + ": counts differ"; });
         for (size_t c = 0; c < 3 * k; ++c)
@@ -239,6 +242,7 @@ TEST_CASE("colour variants: the vector variant of this CPU is among those tested
   for (Isa isa : runnable_isas()) {
     if (isa != Isa::avx2 && isa != Isa::neon) continue;
     CAPTURE(isa_name(isa));
-    REQUIRE(std::any_of(tested.begin(), tested.end(), [&](const ColourUkernel* uk) { return uk->isa == isa; }));
+    REQUIRE(
+        std::any_of(tested.begin(), tested.end(), [&](const ColourUkernel* uk) { return uk->isa == isa; }));
   }
 }

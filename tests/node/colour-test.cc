@@ -132,13 +132,13 @@ std::vector<ColourSet> analyse(const Image& im, uint32_t k = 5, std::vector<Box>
 
 std::vector<std::string> photo_paths() {
   std::vector<std::string> paths;
-  for (const char* p : {"/usr/lib/python3/dist-packages/imageio/resources/images/chelsea.png",
-                        "/usr/lib/python3/dist-packages/imageio/resources/images/astronaut.png",
-                        "/usr/lib/python3/dist-packages/skimage/data/coffee.png",
-                        "/usr/share/darknet/data/dog.jpg", "/usr/share/darknet/data/person.jpg",
-                        "/usr/share/darknet/data/horses.jpg", "/usr/share/darknet/data/eagle.jpg",
-                        "/usr/share/darknet/data/giraffe.jpg", "/usr/share/darknet/data/kite.jpg",
-                        "/usr/share/darknet/data/scream.jpg"})
+  for (const char* p :
+       {"/usr/lib/python3/dist-packages/imageio/resources/images/chelsea.png",
+        "/usr/lib/python3/dist-packages/imageio/resources/images/astronaut.png",
+        "/usr/lib/python3/dist-packages/skimage/data/coffee.png", "/usr/share/darknet/data/dog.jpg",
+        "/usr/share/darknet/data/person.jpg", "/usr/share/darknet/data/horses.jpg",
+        "/usr/share/darknet/data/eagle.jpg", "/usr/share/darknet/data/giraffe.jpg",
+        "/usr/share/darknet/data/kite.jpg", "/usr/share/darknet/data/scream.jpg"})
     if (std::filesystem::exists(p)) paths.push_back(p);
   return paths;
 }
@@ -212,9 +212,11 @@ TEST_CASE("colour: the CSS palette, one name per value, each its own nearest nam
   REQUIRE(css_colours().size() == 139);
   REQUIRE(seen_names.size() == 139);
   REQUIRE(seen_values.size() == 139);
-  for (const char* synonym : {"aqua", "fuchsia", "grey", "darkgrey", "lightslategrey"}) REQUIRE(!seen_names.count(synonym));
+  for (const char* synonym : {"aqua", "fuchsia", "grey", "darkgrey", "lightslategrey"})
+    REQUIRE(!seen_names.count(synonym));
   // Published values (CSS Color 4): rebeccapurple #663399, navy #000080, crimson #dc143c.
-  REQUIRE((css("rebeccapurple").r == 0x66 && css("rebeccapurple").g == 0x33 && css("rebeccapurple").b == 0x99));
+  REQUIRE(
+      (css("rebeccapurple").r == 0x66 && css("rebeccapurple").g == 0x33 && css("rebeccapurple").b == 0x99));
   REQUIRE((css("navy").r == 0 && css("navy").g == 0 && css("navy").b == 0x80));
   REQUIRE((css("crimson").r == 0xdc && css("crimson").g == 0x14 && css("crimson").b == 0x3c));
 }
@@ -278,7 +280,8 @@ TEST_CASE("colour: colours closer than 2 CIEDE2000 units are one colour", "[node
   // tells apart side by side, so one colour with both shares.
   REQUIRE(ciede2000(srgb_to_lab(0, 0, 0x80), srgb_to_lab(0, 0, 0x8b)) < 2.0);
   std::vector<double> actual;
-  const Image im = generate(200, 150, {{"navy", 0.45}, {"darkblue", 0.35}, {"white", 0.2}}, Layout::blocks, 3, &actual);
+  const Image im =
+      generate(200, 150, {{"navy", 0.45}, {"darkblue", 0.35}, {"white", 0.2}}, Layout::blocks, 3, &actual);
   const auto set = analyse(im, 5)[0];
   INFO(names(set));
   REQUIRE(set.colours.size() == 2);
@@ -304,7 +307,8 @@ TEST_CASE("colour: regions get their own colours, after the whole image", "[node
       uint8_t* p = &im.pixels[(size_t{y} * 400 + x) * 3];
       p[0] = c.r, p[1] = c.g, p[2] = c.b;
     }
-  const auto sets = analyse(im, 4, {{300, 0, 400, 200}, {250, 0, 350, 100}, {50, 50, 100, 100}, {40.5f, 60, 99.5f, 100}});
+  const auto sets =
+      analyse(im, 4, {{300, 0, 400, 200}, {250, 0, 350, 100}, {50, 50, 100, 100}, {40.5f, 60, 99.5f, 100}});
   REQUIRE(sets.size() == 5);
   const double white_share = 2500.0 / (400 * 200);
   require_parts(sets[0], {{"red", 0}, {"navy", 0}, {"white", 0}}, {0.75 - white_share, 0.25, white_share});
@@ -332,10 +336,14 @@ TEST_CASE("colour: bad k and bad regions are refused, naming the problem", "[nod
     const char* says;
   };
   const Bad bad[] = {
-      {{nan, 0, 10, 10}, "not a number"},       {{0, 0, inf, 10}, "not a number"},
-      {{10, 10, 10, 20}, "is empty"},           {{10, 20, 20, 10}, "is empty"},
-      {{-1, 0, 10, 10}, "not inside the 100x80 image"}, {{0, 0, 101, 10}, "not inside the 100x80 image"},
-      {{0, 70, 10, 81}, "not inside the 100x80 image"}, {{200, 200, 300, 300}, "not inside"},
+      {{nan, 0, 10, 10}, "not a number"},
+      {{0, 0, inf, 10}, "not a number"},
+      {{10, 10, 10, 20}, "is empty"},
+      {{10, 20, 20, 10}, "is empty"},
+      {{-1, 0, 10, 10}, "not inside the 100x80 image"},
+      {{0, 0, 101, 10}, "not inside the 100x80 image"},
+      {{0, 70, 10, 81}, "not inside the 100x80 image"},
+      {{200, 200, 300, 300}, "not inside"},
   };
   for (const Bad& b : bad) {
     CAPTURE(b.says);
@@ -366,7 +374,8 @@ TEST_CASE("colour: gray input and RGBA input (alpha < 128 ignored)", "[node][col
       // 3/4 blue, 1/4 orange.
       const bool opaque = x >= 50;
       const Rgb8 c = !opaque ? css("red") : y < 75 ? css("blue") : css("orange");
-      p[0] = c.r, p[1] = c.g, p[2] = c.b, p[3] = static_cast<uint8_t>(opaque ? 128 + (x + y) % 128 : (x + y) % 128);
+      p[0] = c.r, p[1] = c.g, p[2] = c.b,
+      p[3] = static_cast<uint8_t>(opaque ? 128 + (x + y) % 128 : (x + y) % 128);
     }
   const auto sets = analyse(rgba, 5, {{0, 0, 50, 100}});
   require_parts(sets[0], {{"blue", 0}, {"orange", 0}}, {0.75, 0.25});
@@ -376,7 +385,8 @@ TEST_CASE("colour: gray input and RGBA input (alpha < 128 ignored)", "[node][col
 
 TEST_CASE("colour: the task's result in the schema, as text and drawn", "[node][colour]") {
   std::vector<double> actual;
-  const Image im = generate(320, 240, {{"red", 0.6}, {"navy", 0.3}, {"white", 0.1}}, Layout::stripes, 3, &actual);
+  const Image im =
+      generate(320, 240, {{"red", 0.6}, {"navy", 0.3}, {"white", 0.1}}, Layout::stripes, 3, &actual);
   auto task = open_task({"colour", "", 1})->make();
   Timings timings;
   TaskOptions options;
@@ -436,10 +446,12 @@ TEST_CASE("colour: CIELAB hue families of the test's reading of names", "[node][
   // The helper the photo test relies on, against names whose family nobody doubts.
   for (const char* n : {"red", "tan", "saddlebrown", "peru", "orange", "gold", "rosybrown", "maroon"})
     REQUIRE(family(n) == "warm");
-  for (const char* n : {"green", "olivedrab", "darkolivegreen", "forestgreen", "lime"}) REQUIRE(family(n) == "green");
+  for (const char* n : {"green", "olivedrab", "darkolivegreen", "forestgreen", "lime"})
+    REQUIRE(family(n) == "green");
   for (const char* n : {"blue", "navy", "lightsteelblue", "royalblue", "skyblue", "steelblue"})
     REQUIRE(family(n) == "blue");
-  for (const char* n : {"black", "white", "gray", "dimgray", "silver", "gainsboro"}) REQUIRE(family(n) == "neutral");
+  for (const char* n : {"black", "white", "gray", "dimgray", "silver", "gainsboro"})
+    REQUIRE(family(n) == "neutral");
 }
 
 TEST_CASE("colour: real photos", "[node][colour]") {
@@ -510,7 +522,8 @@ TEST_CASE("colour: annotated photos for a person to judge", "[.][photos]") {
     TaskOptions options;
     options.colours = 5;
     const float w = static_cast<float>(im.width), h = static_cast<float>(im.height);
-    options.regions = {{w * 0.05f, h * 0.05f, w * 0.35f, h * 0.4f}, {w * 0.4f, h * 0.45f, w * 0.75f, h * 0.9f}};
+    options.regions = {{w * 0.05f, h * 0.05f, w * 0.35f, h * 0.4f},
+                       {w * 0.4f, h * 0.45f, w * 0.75f, h * 0.9f}};
     Timings timings;
     const auto result = task->run(im, options, timings);
     Image canvas = rgb_canvas(im);
