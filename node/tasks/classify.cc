@@ -164,6 +164,8 @@ std::string file_sha256(const std::string& path) {
 
 class ClassifyFactory;
 
+// Holds a reference to its factory, which must outlive it (it maps the model
+// the interpreter's constants point into).
 class ClassifyTask final : public Task {
  public:
   ClassifyTask(const ClassifyFactory& factory, std::unique_ptr<engine::Interpreter> interpreter)

@@ -187,7 +187,8 @@ TEST_CASE("classify: the task on a model with known logits", "[node][classify]")
   }
   SECTION("top-k outside 1..labels is a bad request") {
     const std::string model = write_model(dir.path, {});
-    auto task = open_task({"classify", model, 1})->make();
+    auto factory = open_task({"classify", model, 1});  // outlives its tasks
+    auto task = factory->make();
     Timings t;
     TaskOptions options;
     options.top_k = 4;
