@@ -248,9 +248,10 @@ class ClassifyFactory final : public TaskFactory {
 
 std::unique_ptr<Result> ClassifyTask::run(const Image& image, const TaskOptions& options, Timings& timings) {
   const std::vector<std::string>& labels = factory_.labels();
-  if (options.top_k < 1 || options.top_k > labels.size())
-    throw BadRequest("top-k " + std::to_string(options.top_k) + " is out of range: the model has " +
-                     std::to_string(labels.size()) + " labels (1.." + std::to_string(labels.size()) + ")");
+  // More labels than the model has means all of them (the default 5 on a
+  // model with fewer labels must not fail); none is a bad request.
+  if (options.top_k < 1) throw BadRequest("top-k must be at least 1");
+  const size_t k = std::min<size_t>(options.top_k, labels.size());
   auto start = Clock::now();
   const std::vector<float> input = image_to_input(image, factory_.preprocess(), it_->input(0).shape);
   std::memcpy(it_->input_data(0), input.data(), input.size() * sizeof(float));
@@ -268,7 +269,7 @@ std::unique_ptr<Result> ClassifyTask::run(const Image& image, const TaskOptions&
                                        ? std::vector<float>(out.begin(), out.end())
                                        : classify::softmax(out);
   std::vector<Label> best;
-  for (uint32_t i : classify::top_k(probs, options.top_k)) best.push_back({i, labels[i], probs[i]});
+  for (uint32_t i : classify::top_k(probs, k)) best.push_back({i, labels[i], probs[i]});
   auto result = std::make_unique<ClassifyResult>(std::move(best));
   timings.postprocess_ms = ms_since(start);
   return result;
