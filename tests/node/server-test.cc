@@ -213,7 +213,8 @@ TEST_CASE("run and status requests round trip") {
   client.send(m, std::span<const uint8_t>(pixels));
   CHECK(top_label(answer(client, b)) == 5);
 
-  const auto s = status_of(answer(client, send_status(client)));
+  const protocol::Reply status = answer(client, send_status(client));
+  const auto s = status_of(status);
   CHECK(std::string(s.getTask().cStr()) == "probe");
   CHECK(std::string(s.getModel().cStr()) == "probe.hdm");
   CHECK(s.getState() == schema::NodeState::READY);
@@ -341,7 +342,8 @@ TEST_CASE("stop() finishes the requests in flight, answers them and returns") {
   CHECK(status_of(answer(client, send_status(client))).getInFlight() == 2);
   node->server->stop();
   // Stopping: status still answered, new work refused.
-  const auto s = status_of(answer(client, send_status(client)));
+  const protocol::Reply status = answer(client, send_status(client));
+  const auto s = status_of(status);
   CHECK(s.getState() == schema::NodeState::STOPPING);
   const protocol::Reply refused = answer(client, send_run(client, 14));
   CHECK(refused.header().code == schema::Code::OVERLOADED);
