@@ -1,107 +1,103 @@
 #include "node/draw.h"
 
 #include <algorithm>
-#include <cmath>
-#include <cstddef>
-#include <stdexcept>
 
 namespace huddle::node {
 namespace {
 
-// One glyph: its character and five rows of three pixels, '#' set.
+// The font: 7 rows of 5 columns per glyph, '#' = ink.
 struct Glyph {
   char c;
-  const char* rows;  // 15 characters, row by row
+  const char* rows[7];  // 5 characters each
 };
 
-// The font, drawn for huddle (3 x 5 is the smallest grid where every capital
-// and digit stays distinct).
 constexpr Glyph kFont[] = {
-    {' ', "..............."}, {'0', "####.##.##.####"}, {'1', ".#.##..#..#.###"}, {'2', "###..#####..###"},
-    {'3', "###..#.##..####"}, {'4', "#.##.####..#..#"}, {'5', "####..###..####"}, {'6', "####..####.####"},
-    {'7', "###..#.#..#..#."}, {'8', "####.#####.####"}, {'9', "####.####..####"}, {'A', ".#.#.#####.##.#"},
-    {'B', "##.#.###.#.###."}, {'C', ".###..#..#...##"}, {'D', "##.#.##.##.###."}, {'E', "####..##.#..###"},
-    {'F', "####..##.#..#.."}, {'G', ".###..#.##.#.##"}, {'H', "#.##.#####.##.#"}, {'I', "###.#..#..#.###"},
-    {'J', "..#..#..##.#.#."}, {'K', "#.##.###.#.##.#"}, {'L', "#..#..#..#..###"}, {'M', "#.########.##.#"},
-    {'N', "####.##.##.##.#"}, {'O', ".#.#.##.##.#.#."}, {'P', "##.#.###.#..#.."}, {'Q', ".#.#.##.###..##"},
-    {'R', "##.#.###.#.##.#"}, {'S', ".###...#...###."}, {'T', "###.#..#..#..#."}, {'U', "#.##.##.##.####"},
-    {'V', "#.##.##.##.#.#."}, {'W', "#.##.########.#"}, {'X', "#.##.#.#.#.##.#"}, {'Y', "#.##.#.#..#..#."},
-    {'Z', "###..#.#.#..###"}, {'.', ".............#."}, {',', "..........#.#.."}, {':', "....#.....#...."},
-    {';', "....#.....#.#.."}, {'-', "......###......"}, {'_', "............###"}, {'(', "..#.#..#..#...#"},
-    {')', "#...#..#..#.#.."}, {'/', "..#..#.#.#..#.."}, {'\'', ".#..#.........."}, {'"', "#.##.#........."},
-    {'%', "#.#..#.#.#..#.#"}, {'+', "....#.###.#...."}, {'=', "...###...###..."}, {'!', ".#..#..#.....#."},
-    {'?', "##...#.#.....#."}, {'#', "#.#####.#####.#"}, {'&', ".#.#.#.#.#.#.##"}, {'*', "#.#.#.#.#......"},
-    {'<', "..#.#.#...#...#"}, {'>', "#...#...#.#.#.."}, {'[', "##.#..#..#..##."}, {']', ".##..#..#..#.##"},
-    {'|', ".#..#..#..#..#."}, {'@', "####.#####...##"},
+    {'a', {".....", ".....", ".###.", "....#", ".####", "#...#", ".####"}},
+    {'b', {"#....", "#....", "####.", "#...#", "#...#", "#...#", "####."}},
+    {'c', {".....", ".....", ".###.", "#....", "#....", "#....", ".###."}},
+    {'d', {"....#", "....#", ".####", "#...#", "#...#", "#...#", ".####"}},
+    {'e', {".....", ".....", ".###.", "#...#", "#####", "#....", ".###."}},
+    {'f', {"..##.", ".#...", "####.", ".#...", ".#...", ".#...", ".#..."}},
+    {'g', {".....", ".####", "#...#", "#...#", ".####", "....#", ".###."}},
+    {'h', {"#....", "#....", "####.", "#...#", "#...#", "#...#", "#...#"}},
+    {'i', {"..#..", ".....", ".##..", "..#..", "..#..", "..#..", ".###."}},
+    {'j', {"...#.", ".....", "..##.", "...#.", "...#.", "#..#.", ".##.."}},
+    {'k', {"#....", "#....", "#..#.", "#.#..", "##...", "#.#..", "#..#."}},
+    {'l', {".##..", "..#..", "..#..", "..#..", "..#..", "..#..", ".###."}},
+    {'m', {".....", ".....", "##.#.", "#.#.#", "#.#.#", "#.#.#", "#.#.#"}},
+    {'n', {".....", ".....", "####.", "#...#", "#...#", "#...#", "#...#"}},
+    {'o', {".....", ".....", ".###.", "#...#", "#...#", "#...#", ".###."}},
+    {'p', {".....", ".....", "####.", "#...#", "####.", "#....", "#...."}},
+    {'q', {".....", ".....", ".####", "#...#", ".####", "....#", "....#"}},
+    {'r', {".....", ".....", "#.##.", "##..#", "#....", "#....", "#...."}},
+    {'s', {".....", ".....", ".####", "#....", ".###.", "....#", "####."}},
+    {'t', {".#...", ".#...", "####.", ".#...", ".#...", ".#..#", "..##."}},
+    {'u', {".....", ".....", "#...#", "#...#", "#...#", "#..##", ".##.#"}},
+    {'v', {".....", ".....", "#...#", "#...#", "#...#", ".#.#.", "..#.."}},
+    {'w', {".....", ".....", "#...#", "#.#.#", "#.#.#", "#.#.#", ".#.#."}},
+    {'x', {".....", ".....", "#...#", ".#.#.", "..#..", ".#.#.", "#...#"}},
+    {'y', {".....", "#...#", "#...#", "#...#", ".####", "....#", ".###."}},
+    {'z', {".....", ".....", "#####", "...#.", "..#..", ".#...", "#####"}},
+    {'0', {".###.", "#...#", "#..##", "#.#.#", "##..#", "#...#", ".###."}},
+    {'1', {"..#..", ".##..", "..#..", "..#..", "..#..", "..#..", ".###."}},
+    {'2', {".###.", "#...#", "....#", "...#.", "..#..", ".#...", "#####"}},
+    {'3', {"####.", "....#", "....#", ".###.", "....#", "....#", "####."}},
+    {'4', {"...#.", "..##.", ".#.#.", "#..#.", "#####", "...#.", "...#."}},
+    {'5', {"#####", "#....", "####.", "....#", "....#", "#...#", ".###."}},
+    {'6', {".###.", "#....", "#....", "####.", "#...#", "#...#", ".###."}},
+    {'7', {"#####", "....#", "...#.", "..#..", ".#...", ".#...", ".#..."}},
+    {'8', {".###.", "#...#", "#...#", ".###.", "#...#", "#...#", ".###."}},
+    {'9', {".###.", "#...#", "#...#", ".####", "....#", "....#", ".###."}},
+    {'%', {"##...", "##..#", "...#.", "..#..", ".#...", "#..##", "...##"}},
+    {'.', {".....", ".....", ".....", ".....", ".....", ".##..", ".##.."}},
+    {'#', {".#.#.", "#####", ".#.#.", ".#.#.", "#####", ".#.#.", "....."}},
+    {' ', {".....", ".....", ".....", ".....", ".....", ".....", "....."}},
 };
 
-const char* glyph_rows(char c) {
-  if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+// The rows of `c`, or nullptr for a character the font lacks.
+const char* const* glyph(char c) {
   for (const Glyph& g : kFont)
     if (g.c == c) return g.rows;
-  return glyph_rows('?');
+  return nullptr;
 }
 
-void require_rgb(const Image& canvas) {
-  if (canvas.format != PixelFormat::rgb || canvas.pixels.size() != size_t{canvas.width} * canvas.height * 3)
-    throw std::invalid_argument("an annotation canvas must be an RGB image");
-}
-
-// The characters draw_text draws: one per ASCII byte, one per UTF-8 sequence.
-template <class F>
-void for_each_char(std::string_view text, F&& f) {
-  for (size_t i = 0; i < text.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c < 0x80) {
-      f(static_cast<char>(c));
-      continue;
-    }
-    while (i + 1 < text.size() && (static_cast<unsigned char>(text[i + 1]) & 0xC0) == 0x80) ++i;
-    f('?');
-  }
+void put(Image& canvas, long x, long y, Rgb colour) {
+  if (x < 0 || y < 0 || x >= static_cast<long>(canvas.width) || y >= static_cast<long>(canvas.height)) return;
+  uint8_t* p = canvas.pixels.data() + (static_cast<size_t>(y) * canvas.width + static_cast<size_t>(x)) * 3;
+  p[0] = colour.r, p[1] = colour.g, p[2] = colour.b;
 }
 
 }  // namespace
 
-Image rgb_canvas(const Image& image) {
-  const size_t n = size_t{image.width} * image.height, c = channels(image.format);
-  Image out{image.width, image.height, PixelFormat::rgb, std::vector<uint8_t>(n * 3)};
-  for (size_t i = 0; i < n; ++i)
-    for (size_t ch = 0; ch < 3; ++ch) out.pixels[i * 3 + ch] = image.pixels[i * c + (c == 1 ? 0 : ch)];
-  return out;
+void fill_rect(Image& canvas, long x0, long y0, long x1, long y1, Rgb colour) {
+  if (canvas.format != PixelFormat::rgb || canvas.pixels.size() != size_t{canvas.width} * canvas.height * 3) return;
+  x0 = std::max(x0, 0L), y0 = std::max(y0, 0L);
+  x1 = std::min(x1, static_cast<long>(canvas.width)), y1 = std::min(y1, static_cast<long>(canvas.height));
+  for (long y = y0; y < y1; ++y)
+    for (long x = x0; x < x1; ++x) put(canvas, x, y, colour);
 }
 
-void fill_rect(Image& canvas, int x0, int y0, int x1, int y1, Rgb colour, float alpha) {
-  require_rgb(canvas);
-  x0 = std::max(x0, 0), y0 = std::max(y0, 0);
-  x1 = std::min<int64_t>(x1, canvas.width), y1 = std::min<int64_t>(y1, canvas.height);
-  const float a = std::clamp(alpha, 0.0f, 1.0f);
-  const uint8_t rgb[3] = {colour.r, colour.g, colour.b};
-  for (int y = y0; y < y1; ++y)
-    for (int x = x0; x < x1; ++x) {
-      uint8_t* p = &canvas.pixels[(size_t{static_cast<uint32_t>(y)} * canvas.width + x) * 3];
-      for (int ch = 0; ch < 3; ++ch) p[ch] = static_cast<uint8_t>(std::lround(p[ch] + a * (rgb[ch] - p[ch])));
-    }
+void outline_rect(Image& canvas, long x0, long y0, long x1, long y1, long thickness, Rgb colour) {
+  fill_rect(canvas, x0, y0, x1, std::min(y1, y0 + thickness), colour);
+  fill_rect(canvas, x0, std::max(y0, y1 - thickness), x1, y1, colour);
+  fill_rect(canvas, x0, y0, std::min(x1, x0 + thickness), y1, colour);
+  fill_rect(canvas, std::max(x0, x1 - thickness), y0, x1, y1, colour);
 }
 
-int text_width(std::string_view text, int scale) {
-  int n = 0;
-  for_each_char(text, [&](char) { ++n; });
-  return n == 0 ? 0 : (n * (kGlyphWidth + 1) - 1) * scale;
+long text_width(std::string_view text, long scale) {
+  return text.empty() ? 0 : (6 * static_cast<long>(text.size()) - 1) * scale;
 }
 
-int draw_text(Image& canvas, int x, int y, std::string_view text, Rgb colour, int scale) {
-  require_rgb(canvas);
-  int pen = x;
-  for_each_char(text, [&](char c) {
-    const char* rows = glyph_rows(c);
-    for (int gy = 0; gy < kGlyphHeight; ++gy)
-      for (int gx = 0; gx < kGlyphWidth; ++gx)
-        if (rows[gy * kGlyphWidth + gx] == '#')
-          fill_rect(canvas, pen + gx * scale, y + gy * scale, pen + (gx + 1) * scale, y + (gy + 1) * scale, colour);
-    pen += (kGlyphWidth + 1) * scale;
-  });
-  return text_width(text, scale);
+void draw_text(Image& canvas, long x, long y, std::string_view text, long scale, Rgb colour) {
+  for (char c : text) {
+    const char* const* rows = glyph(c);
+    for (long row = 0; row < 7; ++row)
+      for (long col = 0; col < 5; ++col) {
+        const bool ink = rows ? rows[row][col] == '#' : (row == 0 || row == 6 || col == 0 || col == 4);
+        if (ink) fill_rect(canvas, x + col * scale, y + row * scale, x + (col + 1) * scale, y + (row + 1) * scale, colour);
+      }
+    x += 6 * scale;
+  }
 }
 
 }  // namespace huddle::node

@@ -1,7 +1,8 @@
-// Drawing on an annotation canvas (Result::annotate): blended rectangles and
-// short text in a built-in 3x5 pixel font (digits, capital letters, common
-// punctuation; lowercase letters are drawn as capitals, anything else as '?'),
-// scaled by a whole factor. Everything is clipped to the canvas.
+// Drawing on an annotation canvas (Result::annotate): filled and outlined
+// rectangles and short labels in a 5x7 bitmap font of the project's own
+// (lowercase a-z, digits, space, '.', '%', '#'; other characters draw as a
+// box). Everything is clipped to the canvas: any coordinates are safe; a
+// canvas that is not RGB with a matching pixel buffer is left as it is.
 #pragma once
 
 #include <cstdint>
@@ -12,25 +13,18 @@
 namespace huddle::node {
 
 struct Rgb {
-  uint8_t r = 0, g = 0, b = 0;
+  uint8_t r, g, b;
 };
 
-inline constexpr int kGlyphWidth = 3, kGlyphHeight = 5;
+// Fills x0 <= x < x1, y0 <= y < y1 of an RGB canvas (clipped).
+void fill_rect(Image& canvas, long x0, long y0, long x1, long y1, Rgb colour);
+// An outline `thickness` pixels wide just inside the rectangle (clipped).
+void outline_rect(Image& canvas, long x0, long y0, long x1, long y1, long thickness, Rgb colour);
 
-// `image` as an RGB canvas of the same size (gray replicated; alpha dropped).
-Image rgb_canvas(const Image& image);
-
-// Blends `colour` over the pixels x0 <= x < x1, y0 <= y < y1 of `canvas` (an
-// RGB image) with opacity `alpha` in [0, 1]. Throws std::invalid_argument for
-// a canvas that is not RGB.
-void fill_rect(Image& canvas, int x0, int y0, int x1, int y1, Rgb colour, float alpha = 1.0f);
-
-// Width in pixels of `text` drawn at `scale`: each glyph 3 * scale wide, one
-// scale of space between glyphs.
-int text_width(std::string_view text, int scale);
-
-// Draws `text` with its top-left corner at (x, y), each font pixel a scale x
-// scale square. UTF-8 sequences become one '?'. Returns text_width().
-int draw_text(Image& canvas, int x, int y, std::string_view text, Rgb colour, int scale);
+// Width and height in pixels of `text` drawn at `scale` (glyph 5x7, 1 column apart).
+long text_width(std::string_view text, long scale);
+constexpr long text_height(long scale) { return 7 * scale; }
+// Draws `text` with its top-left corner at (x, y), each font pixel a scale x scale square.
+void draw_text(Image& canvas, long x, long y, std::string_view text, long scale, Rgb colour);
 
 }  // namespace huddle::node

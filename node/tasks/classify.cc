@@ -101,23 +101,23 @@ class ClassifyResult final : public Result {
     return line + "\n";
   }
 
-  // A panel in the top-left corner: per label its name and score, and a bar
-  // as long as the score, best first; as many rows as fit the image.
+  // A dark panel in the top-left corner: per label its name and score, and a
+  // bar as long as the score, best first; as many rows as fit the image.
   void annotate(Image& canvas) const override {
-    const int w = static_cast<int>(canvas.width), h = static_cast<int>(canvas.height);
-    const int s = std::max(1, std::min(w, h) / 200);  // font pixel size
-    const int pad = s, row = (kGlyphHeight + 5) * s, bar = 2 * s;
-    int text_w = 0;
+    const long w = canvas.width, h = canvas.height;
+    const long s = std::max(1L, std::min(w, h) / 160);  // font pixel size
+    const long pad = s, row = text_height(s) + 5 * s, bar = 2 * s;
+    long text_w = 0;
     for (size_t i = 0; i < labels_.size(); ++i) text_w = std::max(text_w, text_width(caption(i), s));
-    const int panel_w = std::min(w, std::max(text_w, 24 * s) + 2 * pad);
-    const size_t rows = std::clamp<size_t>(static_cast<size_t>((h - 2 * pad) / row), 1, labels_.size());
-    fill_rect(canvas, 0, 0, panel_w, static_cast<int>(rows) * row + 2 * pad, {0, 0, 0}, 0.6f);
+    const long panel_w = std::min(w, std::max(text_w, 40 * s) + 2 * pad);
+    const size_t rows = std::clamp<size_t>(static_cast<size_t>(std::max(0L, (h - 2 * pad) / row)), 1, labels_.size());
+    fill_rect(canvas, 0, 0, panel_w, static_cast<long>(rows) * row + 2 * pad, {24, 24, 24});
     for (size_t i = 0; i < rows; ++i) {
-      const int y = pad + static_cast<int>(i) * row;
-      draw_text(canvas, pad, y, caption(i), {255, 255, 255}, s);
-      const int bar_y = y + (kGlyphHeight + 1) * s, full = panel_w - 2 * pad;
+      const long y = pad + static_cast<long>(i) * row;
+      draw_text(canvas, pad, y, caption(i), s, {255, 255, 255});
+      const long bar_y = y + text_height(s) + s, full = panel_w - 2 * pad;
       fill_rect(canvas, pad, bar_y, pad + full, bar_y + bar, {90, 90, 90});
-      const int len = static_cast<int>(std::lround(full * double{std::clamp(labels_[i].score, 0.0f, 1.0f)}));
+      const long len = std::lround(static_cast<double>(full) * std::clamp(labels_[i].score, 0.0f, 1.0f));
       fill_rect(canvas, pad, bar_y, pad + len, bar_y + bar, i == 0 ? Rgb{60, 220, 90} : Rgb{230, 180, 40});
     }
   }
@@ -128,7 +128,13 @@ class ClassifyResult final : public Result {
     std::snprintf(buf, sizeof buf, "%.3f", labels_[i].score);
     return buf;
   }
-  std::string caption(size_t i) const { return labels_[i].name + " " + score(i); }
+  // The label and score as the annotation font draws them (it has lowercase letters only).
+  std::string caption(size_t i) const {
+    std::string text = labels_[i].name + " " + score(i);
+    for (char& c : text)
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return text;
+  }
 
   std::vector<Label> labels_;
 };
@@ -158,6 +164,8 @@ std::string file_sha256(const std::string& path) {
 
 class ClassifyFactory;
 
+// Holds a reference to its factory, which must outlive it (it maps the model
+// the interpreter's constants point into).
 class ClassifyTask final : public Task {
  public:
   ClassifyTask(const ClassifyFactory& factory, std::unique_ptr<engine::Interpreter> interpreter)
@@ -269,7 +277,7 @@ std::unique_ptr<Result> ClassifyTask::run(const Image& image, const TaskOptions&
 }  // namespace
 
 TaskInfo classify_task() {
-  return {"classify", "any imported classifier (.hdm with labels) -> top-k labels with probabilities", true,
+  return {"classify", "top-k labels with probabilities from any imported classifier", true,
           [](const TaskSpec& spec) -> std::unique_ptr<TaskFactory> { return std::make_unique<ClassifyFactory>(spec); }};
 }
 
