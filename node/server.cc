@@ -63,6 +63,10 @@ RunParams read_run_request(schema::Request::Reader envelope) {
     p.task = std::string(request.getTask().cStr(), request.getTask().size());
     p.options.top_k = request.getOptions().getTopK();
     p.options.colours = request.getOptions().getColours();
+    // A list of zero-sized structs costs no bytes: the count is checked first.
+    if (request.getRegions().size() > kMaxRegions)
+      throw ProtocolError(std::to_string(request.getRegions().size()) + " regions, more than the " +
+                          std::to_string(kMaxRegions) + " a request may have");
     size_t i = 0;
     for (const schema::Box::Reader b : request.getRegions()) {
       const Box box{b.getX0(), b.getY0(), b.getX1(), b.getY1()};

@@ -57,9 +57,12 @@ struct RunParams {
   PixelFormat raw_format = PixelFormat::rgb;
 };
 
+// Regions a run request may carry.
+constexpr size_t kMaxRegions = 1024;
+
 // Reads the run request in `request` (whose header read_request_header
 // accepted). Throws protocol::ProtocolError for a region with a coordinate
-// that is not finite, a raw image of an unknown pixel format, or a message
+// that is not finite, more than kMaxRegions regions, a raw image of an unknown pixel format, or a message
 // Cap'n Proto refuses on the way.
 RunParams read_run_request(protocol::schema::Request::Reader request);
 

@@ -254,6 +254,15 @@ TEST_CASE("refusals name the problem and the node keeps serving") {
   client.send(m2, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
   refused(id2, schema::Code::BAD_INPUT, "image: ");
 
+  capnp::MallocMessageBuilder m3;
+  const uint64_t id3 = client.next_id();
+  auto many = protocol::init_request(m3, id3, 0).initBody().initRun();
+  many.initRegions(node::kMaxRegions + 1);
+  many.getImage().setEncoded();
+  const std::vector<uint8_t> png = node::encode_png(gray_image(4, 3));
+  client.send(m3, std::span<const uint8_t>(png));
+  refused(id3, schema::Code::BAD_INPUT, "1025 regions, more than the 1024");
+
   CHECK(top_label(answer(client, send_run(client, 8))) == 8);
 }
 
