@@ -54,12 +54,18 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "node-load: %s needs a value\n", arg.c_str());
       return 2;
     }
-    if (arg == "--node") endpoint = value;
-    else if (arg == "--image") image_path = value;
-    else if (arg == "--requests") requests = std::atol(value);
-    else if (arg == "--warmup") warmup = std::atol(value);
-    else if (arg == "--concurrency") concurrency = std::atol(value);
-    else if (arg == "--timeout") timeout_ms = std::atol(value);
+    if (arg == "--node")
+      endpoint = value;
+    else if (arg == "--image")
+      image_path = value;
+    else if (arg == "--requests")
+      requests = std::atol(value);
+    else if (arg == "--warmup")
+      warmup = std::atol(value);
+    else if (arg == "--concurrency")
+      concurrency = std::atol(value);
+    else if (arg == "--timeout")
+      timeout_ms = std::atol(value);
     else {
       std::fprintf(stderr, "node-load: unknown option '%s'\n", arg.c_str());
       return 2;
@@ -68,12 +74,14 @@ int main(int argc, char** argv) {
   std::ifstream in;
   if (!status) in.open(image_path, std::ios::binary);
   if (endpoint.empty() || (!status && !in) || requests < 1 || concurrency < 1 || warmup < 1) {
-    std::fputs("usage: node-load --node ENDPOINT --image FILE [--requests N] [--warmup N] [--concurrency C]\n", stderr);
+    std::fputs(
+        "usage: node-load --node ENDPOINT --image FILE [--requests N] [--warmup N] [--concurrency C]\n",
+        stderr);
     return 2;
   }
-  const std::vector<uint8_t> image = status ? std::vector<uint8_t>{}
-                                            : std::vector<uint8_t>{std::istreambuf_iterator<char>(in),
-                                                                   std::istreambuf_iterator<char>()};
+  const std::vector<uint8_t> image =
+      status ? std::vector<uint8_t>{}
+             : std::vector<uint8_t>{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 
   zmq::context_t context;
   protocol::Client client(context, endpoint);
@@ -128,13 +136,14 @@ int main(int argc, char** argv) {
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   std::string refusals;
-  for (const auto& [code, n] : refused) refusals += (refusals.empty() ? "" : ", ") + ("\"" + code + "\": ") + std::to_string(n);
-  std::printf("{\"requests\": %ld, \"ok\": %zu, \"refused\": {%s}, \"concurrency\": %ld, \"seconds\": %.3f, "
-              "\"rps\": %.1f, \"rt_p50_ms\": %.3f, \"rt_p99_ms\": %.3f, \"node_p50_ms\": %.3f, "
-              "\"overhead_p50_ms\": %.3f, \"overhead_p99_ms\": %.3f}\n",
-              requests, round_trip.size(), refusals.c_str(), concurrency, seconds,
-              static_cast<double>(requests) / seconds, percentile(round_trip, 0.5),
-              percentile(round_trip, 0.99), percentile(node_time, 0.5), percentile(overhead, 0.5),
-              percentile(overhead, 0.99));
+  for (const auto& [code, n] : refused)
+    refusals += (refusals.empty() ? "" : ", ") + ("\"" + code + "\": ") + std::to_string(n);
+  std::printf(
+      "{\"requests\": %ld, \"ok\": %zu, \"refused\": {%s}, \"concurrency\": %ld, \"seconds\": %.3f, "
+      "\"rps\": %.1f, \"rt_p50_ms\": %.3f, \"rt_p99_ms\": %.3f, \"node_p50_ms\": %.3f, "
+      "\"overhead_p50_ms\": %.3f, \"overhead_p99_ms\": %.3f}\n",
+      requests, round_trip.size(), refusals.c_str(), concurrency, seconds,
+      static_cast<double>(requests) / seconds, percentile(round_trip, 0.5), percentile(round_trip, 0.99),
+      percentile(node_time, 0.5), percentile(overhead, 0.5), percentile(overhead, 0.99));
   return round_trip.empty() ? 1 : 0;
 }

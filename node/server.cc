@@ -56,16 +56,22 @@ struct Server::Job {
   zmq::message_t image;
 };
 
-RunParams read_run_request(schema::RunRequest::Reader request) {
+RunParams read_run_request(schema::Request::Reader envelope) {
   RunParams p;
   try {
+    const schema::RunRequest::Reader request = envelope.getBody().getRun();
     p.task = std::string(request.getTask().cStr(), request.getTask().size());
     p.options.top_k = request.getOptions().getTopK();
     p.options.colours = request.getOptions().getColours();
+    // A list of zero-sized structs costs no bytes: the count is checked first.
+    if (request.getRegions().size() > kMaxRegions)
+      throw ProtocolError(std::to_string(request.getRegions().size()) + " regions, more than the " +
+                          std::to_string(kMaxRegions) + " a request may have");
     size_t i = 0;
     for (const schema::Box::Reader b : request.getRegions()) {
       const Box box{b.getX0(), b.getY0(), b.getX1(), b.getY1()};
-      if (!std::isfinite(box.x0) || !std::isfinite(box.y0) || !std::isfinite(box.x1) || !std::isfinite(box.y1))
+      if (!std::isfinite(box.x0) || !std::isfinite(box.y0) || !std::isfinite(box.x1) ||
+          !std::isfinite(box.y1))
         throw ProtocolError("region " + std::to_string(i) + " has a coordinate that is not a finite number");
       p.options.regions.push_back(box);
       ++i;
@@ -77,11 +83,18 @@ RunParams read_run_request(schema::RunRequest::Reader request) {
       p.raw_width = raw.getWidth();
       p.raw_height = raw.getHeight();
       switch (raw.getFormat()) {
-        case schema::PixelFormat::GRAY: p.raw_format = PixelFormat::gray; break;
-        case schema::PixelFormat::RGB: p.raw_format = PixelFormat::rgb; break;
-        case schema::PixelFormat::RGBA: p.raw_format = PixelFormat::rgba; break;
+        case schema::PixelFormat::GRAY:
+          p.raw_format = PixelFormat::gray;
+          break;
+        case schema::PixelFormat::RGB:
+          p.raw_format = PixelFormat::rgb;
+          break;
+        case schema::PixelFormat::RGBA:
+          p.raw_format = PixelFormat::rgba;
+          break;
         default:
-          throw ProtocolError("raw image's pixel format " + std::to_string(static_cast<int>(raw.getFormat())) +
+          throw ProtocolError("raw image's pixel format " +
+                              std::to_string(static_cast<int>(raw.getFormat())) +
                               " is unset or unknown (gray, rgb, rgba)");
       }
     }
@@ -94,16 +107,17 @@ RunParams read_run_request(schema::RunRequest::Reader request) {
 Image request_image(const RunParams& params, std::span<const uint8_t> bytes, const DecodeLimits& limits) {
   if (!params.raw) return decode_image(bytes, limits, "image");
   const uint64_t pixels = uint64_t{params.raw_width} * params.raw_height;
-  if (pixels == 0) throw ImageError("raw image: zero pixels (" + std::to_string(params.raw_width) + "x" +
-                                    std::to_string(params.raw_height) + ")");
+  if (pixels == 0)
+    throw ImageError("raw image: zero pixels (" + std::to_string(params.raw_width) + "x" +
+                     std::to_string(params.raw_height) + ")");
   if (pixels > limits.max_pixels)
     throw ImageError("raw image: " + std::to_string(pixels) + " pixels, over the limit of " +
                      std::to_string(limits.max_pixels));
   const uint64_t want = pixels * channels(params.raw_format);
   if (bytes.size() != want)
-    throw ImageError("raw image: " + std::to_string(params.raw_width) + "x" + std::to_string(params.raw_height) +
-                     " " + format_name(params.raw_format) + " needs " + std::to_string(want) +
-                     " bytes, the frame has " + std::to_string(bytes.size()));
+    throw ImageError("raw image: " + std::to_string(params.raw_width) + "x" +
+                     std::to_string(params.raw_height) + " " + format_name(params.raw_format) + " needs " +
+                     std::to_string(want) + " bytes, the frame has " + std::to_string(bytes.size()));
   Image im;
   im.width = params.raw_width;
   im.height = params.raw_height;
@@ -121,7 +135,8 @@ Server::Server(std::shared_ptr<const TaskFactory> factory, ServerOptions options
   if (options_.max_in_flight == 0) throw std::runtime_error("a node needs a max-in-flight of at least one");
   for (size_t i = 0; i < options_.workers; ++i) tasks_.push_back(factory_->make());
 
-  protocol::configure_socket(router_, static_cast<int64_t>(options_.max_image_bytes + protocol::kMaxEnvelopeBytes));
+  protocol::configure_socket(router_,
+                             static_cast<int64_t>(options_.max_image_bytes + protocol::kMaxEnvelopeBytes));
   try {
     router_.bind(protocol::bind_endpoint(options_.bind));
   } catch (const zmq::error_t& e) {
@@ -232,14 +247,15 @@ void Server::handle_request() {
     protocol::read_request_header(envelope, header);
     if (header.kind == schema::Request::Body::STATUS) {
       if (parts != 1)
-        throw ProtocolError("status request with " + std::to_string(parts - 1) + " frames after its envelope");
+        throw ProtocolError("status request with " + std::to_string(parts - 1) +
+                            " frames after its envelope");
       return answer_status(route, header.id);
     }
     if (parts != 2)
       throw ProtocolError("run request of " + std::to_string(parts) +
                           " frames (the envelope, then the image as its own frame)");
     auto job = std::make_unique<Job>();
-    job->params = read_run_request(envelope.root<schema::Request>().getBody().getRun());
+    job->params = read_run_request(envelope.root<schema::Request>());
     if (!job->params.task.empty() && job->params.task != options_.task)
       throw ProtocolError("this node serves task '" + options_.task + "', not '" + job->params.task + "'");
     if (stopping_) return answer_now(route, header.id, schema::Code::OVERLOADED, "node is stopping");
@@ -260,6 +276,11 @@ void Server::handle_request() {
     ready_.notify_one();
   } catch (const ProtocolError& e) {
     answer_now(route, header.id, schema::Code::BAD_INPUT, e.what());
+  } catch (const kj::Exception& e) {
+    answer_now(route, header.id, schema::Code::BAD_INPUT, "malformed request: " + kj_text(e));
+  } catch (const std::exception& e) {
+    answer_now(route, header.id, schema::Code::ERROR,
+               std::string("node failed to read the request: ") + e.what());
   }
 }
 
@@ -281,9 +302,10 @@ void Server::worker(size_t index) {
     capnp::MallocMessageBuilder builder;
     const auto expired = [&] {
       if (!job->deadline || Clock::now() < *job->deadline) return false;
-      protocol::init_response(builder, job->id, schema::Code::EXPIRED,
-                              "deadline of " + std::to_string(job->deadline_ms) + " ms passed before inference (" +
-                                  std::to_string(static_cast<long>(ms_since(job->arrival))) + " ms since arrival)");
+      protocol::init_response(
+          builder, job->id, schema::Code::EXPIRED,
+          "deadline of " + std::to_string(job->deadline_ms) + " ms passed before inference (" +
+              std::to_string(static_cast<long>(ms_since(job->arrival))) + " ms since arrival)");
       return true;
     };
     if (!expired()) {
@@ -309,11 +331,13 @@ void Server::worker(size_t index) {
       } catch (const BadRequest& e) {
         protocol::init_response(builder, job->id, schema::Code::BAD_INPUT, e.what());
       } catch (const std::exception& e) {
-        protocol::init_response(builder, job->id, schema::Code::ERROR, std::string("task failed: ") + e.what());
+        protocol::init_response(builder, job->id, schema::Code::ERROR,
+                                std::string("task failed: ") + e.what());
       } catch (const kj::Exception& e) {
         protocol::init_response(builder, job->id, schema::Code::ERROR, "task failed: " + kj_text(e));
       } catch (...) {
-        protocol::init_response(builder, job->id, schema::Code::ERROR, "task failed with an unknown exception");
+        protocol::init_response(builder, job->id, schema::Code::ERROR,
+                                "task failed with an unknown exception");
       }
     }
     // PUSH over inproc to the I/O thread; its queue never fills, since at

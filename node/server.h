@@ -44,8 +44,8 @@ struct ServerOptions {
   size_t max_in_flight = 2;                // run requests accepted and not yet answered
   size_t max_image_bytes = 32 << 20;       // the image frame; ZMQ_MAXMSGSIZE follows from it
   uint64_t max_pixels = DecodeLimits{}.max_pixels;
-  std::string node_id;                     // status: which node this is
-  std::string software;                    // status: huddle's version
+  std::string node_id;   // status: which node this is
+  std::string software;  // status: huddle's version
 };
 
 // A run request's fields, checked.
@@ -57,9 +57,14 @@ struct RunParams {
   PixelFormat raw_format = PixelFormat::rgb;
 };
 
-// Reads a run request. Throws protocol::ProtocolError for a region with a
-// coordinate that is not finite or a raw image of an unknown pixel format.
-RunParams read_run_request(protocol::schema::RunRequest::Reader request);
+// Regions a run request may carry.
+constexpr size_t kMaxRegions = 1024;
+
+// Reads the run request in `request` (whose header read_request_header
+// accepted). Throws protocol::ProtocolError for a region with a coordinate
+// that is not finite, more than kMaxRegions regions, a raw image of an unknown pixel format, or a message
+// Cap'n Proto refuses on the way.
+RunParams read_run_request(protocol::schema::Request::Reader request);
 
 // The image a run request's image frame holds: decoded (PNG, JPEG) or raw
 // pixels checked against their stated size. Throws ImageError naming the problem.

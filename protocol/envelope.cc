@@ -112,12 +112,18 @@ ResponseHeader read_response_header(const Envelope& envelope) {
 
 std::string code_name(schema::Code code) {
   switch (code) {
-    case schema::Code::UNSET: return "unset";
-    case schema::Code::OK: return "ok";
-    case schema::Code::BAD_INPUT: return "badInput";
-    case schema::Code::OVERLOADED: return "overloaded";
-    case schema::Code::EXPIRED: return "expired";
-    case schema::Code::ERROR: return "error";
+    case schema::Code::UNSET:
+      return "unset";
+    case schema::Code::OK:
+      return "ok";
+    case schema::Code::BAD_INPUT:
+      return "badInput";
+    case schema::Code::OVERLOADED:
+      return "overloaded";
+    case schema::Code::EXPIRED:
+      return "expired";
+    case schema::Code::ERROR:
+      return "error";
   }
   return "code " + std::to_string(static_cast<int>(code));
 }

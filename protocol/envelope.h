@@ -76,7 +76,7 @@ uint64_t traversal_limit_words(size_t bytes);
 struct RequestHeader {
   uint16_t version = 0;
   uint64_t id = 0;
-  uint32_t deadline_ms = 0;  // 0: none
+  uint32_t deadline_ms = 0;                                          // 0: none
   schema::Request::Body::Which kind = schema::Request::Body::UNSET;  // run or status
 };
 

@@ -1,6 +1,5 @@
 #include "protocol/socket.h"
 
-
 namespace huddle::protocol {
 
 void configure_socket(zmq::socket_t& socket, int64_t max_message_bytes) {
@@ -59,7 +58,8 @@ std::optional<Reply> Client::receive(std::chrono::milliseconds timeout) {
   zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
   const auto until = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
     if (left.count() < 0) return std::nullopt;
     const int rc = zmq_poll(&item, 1, static_cast<long>(left.count()));
     if (rc < 0 && zmq_errno() == EINTR) continue;
@@ -76,7 +76,8 @@ std::optional<Reply> Client::receive(std::chrono::milliseconds timeout) {
 std::optional<Reply> Client::receive(uint64_t id, std::chrono::milliseconds timeout) {
   const auto until = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
     if (left.count() < 0) return std::nullopt;
     std::optional<Reply> reply = receive(left);
     if (!reply || reply->header().id == id) return reply;

@@ -156,24 +156,28 @@ void print_result(schema::Result::Reader result) {
 
 const char* state_name(schema::NodeState state) {
   switch (state) {
-    case schema::NodeState::WARMING: return "warming";
-    case schema::NodeState::READY: return "ready";
-    case schema::NodeState::STOPPING: return "stopping";
-    default: return "unknown";
+    case schema::NodeState::WARMING:
+      return "warming";
+    case schema::NodeState::READY:
+      return "ready";
+    case schema::NodeState::STOPPING:
+      return "stopping";
+    default:
+      return "unknown";
   }
 }
 
 void print_status(schema::NodeStatus::Reader s) {
   std::printf("node %s: task %s, model %s (sha256 %s)\n", s.getNodeId().cStr(), s.getTask().cStr(),
               s.getModel().size() ? s.getModel().cStr() : "none", s.getModelSha256().cStr());
-  std::printf("state %s, %u of %u in flight, %u workers, %llu served, %s\n",
-              state_name(s.getState()), s.getInFlight(),
-              s.getMaxInFlight(), s.getWorkers(), static_cast<unsigned long long>(s.getServed()),
-              s.getSoftware().cStr());
+  std::printf("state %s, %u of %u in flight, %u workers, %llu served, %s\n", state_name(s.getState()),
+              s.getInFlight(), s.getMaxInFlight(), s.getWorkers(),
+              static_cast<unsigned long long>(s.getServed()), s.getSoftware().cStr());
 }
 
 // Prints one answer; true if it is ok.
-bool print_answer(const Options& o, const std::string& what, const protocol::Reply& reply, double round_trip_ms) {
+bool print_answer(const Options& o, const std::string& what, const protocol::Reply& reply,
+                  double round_trip_ms) {
   const protocol::ResponseHeader& h = reply.header();
   const auto r = reply.root();
   if (o.json) {
@@ -190,9 +194,11 @@ bool print_answer(const Options& o, const std::string& what, const protocol::Rep
     return true;
   }
   const auto t = r.getTimings();
-  std::printf("%s: ok, round trip %.2f ms (node: decode %.2f, preprocess %.2f, inference %.2f, postprocess %.2f ms)\n",
-              what.c_str(), round_trip_ms, t.getDecodeUs() / 1e3, t.getPreprocessUs() / 1e3,
-              t.getInferenceUs() / 1e3, t.getPostprocessUs() / 1e3);
+  std::printf(
+      "%s: ok, round trip %.2f ms (node: decode %.2f, preprocess %.2f, inference %.2f, postprocess %.2f "
+      "ms)\n",
+      what.c_str(), round_trip_ms, t.getDecodeUs() / 1e3, t.getPreprocessUs() / 1e3, t.getInferenceUs() / 1e3,
+      t.getPostprocessUs() / 1e3);
   print_result(r.getBody().getResult());
   return true;
 }
@@ -255,8 +261,10 @@ int ask(int argc, char** argv) {
     else
       client->send(message);
     try {
-      const std::optional<protocol::Reply> reply = client->receive(id, std::chrono::milliseconds(o.timeout_ms));
-      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      const std::optional<protocol::Reply> reply =
+          client->receive(id, std::chrono::milliseconds(o.timeout_ms));
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       if (!reply) {
         std::fprintf(stderr, "huddle ask: %s: no answer from %s within %ld ms (timeout)\n", target.c_str(),
                      o.node.c_str(), o.timeout_ms);

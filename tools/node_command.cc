@@ -131,9 +131,10 @@ int serve_node(int argc, char** argv) {
   if (g_signals > 0) server.stop();
   std::printf("%s\n", server.endpoint().c_str());
   std::fflush(stdout);
-  std::fprintf(stderr, "huddle node: serving %s on %s (%zu workers, %zu engine threads each, at most %zu in flight)\n",
-               o.spec.task.c_str(), server.endpoint().c_str(), o.server.workers, o.spec.threads,
-               o.server.max_in_flight);
+  std::fprintf(
+      stderr, "huddle node: serving %s on %s (%zu workers, %zu engine threads each, at most %zu in flight)\n",
+      o.spec.task.c_str(), server.endpoint().c_str(), o.server.workers, o.spec.threads,
+      o.server.max_in_flight);
   server.run();
   sa.sa_handler = SIG_DFL;
   sigaction(SIGINT, &sa, nullptr);

@@ -22,8 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {
       protocol::read_request_header(envelope, header);
       if (header.kind == protocol::schema::Request::Body::RUN) {
-        const node::RunParams p = node::read_run_request(envelope.root<protocol::schema::Request>().getBody().getRun());
-        if (p.raw && p.raw_width == 0 && p.raw_height == 0 && p.options.regions.size() > size) std::abort();
+        const node::RunParams p = node::read_run_request(envelope.root<protocol::schema::Request>());
+        if (p.options.regions.size() > node::kMaxRegions) std::abort();
       }
     } catch (const protocol::ProtocolError&) {
     }

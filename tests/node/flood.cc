@@ -44,7 +44,8 @@ FloodReport flood(const std::string& endpoint, const std::vector<FloodImage>& im
     const std::string where = "round " + std::to_string(round) + ": ";
     const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     for (; expected > 0; --expected) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
       std::optional<protocol::Reply> reply;
       try {
         if (left.count() > 0) reply = client->receive(left);
@@ -63,8 +64,8 @@ FloodReport flood(const std::string& endpoint, const std::vector<FloodImage>& im
         if (h.code == schema::Code::BAD_INPUT)
           ++report.bad_refused;
         else
-          report.problems.push_back(where + "a malformed message (id " + std::to_string(h.id) + ") answered " +
-                                    protocol::code_name(h.code) + ": " + h.message);
+          report.problems.push_back(where + "a malformed message (id " + std::to_string(h.id) +
+                                    ") answered " + protocol::code_name(h.code) + ": " + h.message);
         continue;
       }
       const FloodImage& image = *it->second;
@@ -78,8 +79,8 @@ FloodReport flood(const std::string& endpoint, const std::vector<FloodImage>& im
       }
       const uint32_t top = body.getResult().getClassify().getLabels()[0].getIndex();
       if (top != image.label) {
-        report.problems.push_back(where + image.name + " answered label " + std::to_string(top) + ", expected " +
-                                  std::to_string(image.label));
+        report.problems.push_back(where + image.name + " answered label " + std::to_string(top) +
+                                  ", expected " + std::to_string(image.label));
         continue;
       }
       ++report.valid_ok;
@@ -107,9 +108,9 @@ FloodReport flood(const std::string& endpoint, const std::vector<FloodImage>& im
       send_bad({garbage});
       send_bad({garbage, image_frame});
       const std::string env = run_envelope(++next_id);
-      send_bad({env.substr(0, env.size() / 2), image_frame});        // truncated, whole words
-      send_bad({env.substr(0, env.size() - 5), image_frame});        // truncated mid-word
-      send_bad({run_envelope(++next_id, 0), image_frame});            // version 0
+      send_bad({env.substr(0, env.size() / 2), image_frame});  // truncated, whole words
+      send_bad({env.substr(0, env.size() - 5), image_frame});  // truncated mid-word
+      send_bad({run_envelope(++next_id, 0), image_frame});     // version 0
       capnp::MallocMessageBuilder unset;
       protocol::init_request(unset, ++next_id, 0);
       send_bad({frame_text(unset), image_frame});                     // body unset
@@ -117,7 +118,8 @@ FloodReport flood(const std::string& endpoint, const std::vector<FloodImage>& im
       send_bad({run_envelope(++next_id), image_frame, image_frame});  // a frame too many
       send_bad({std::string()});                                      // an empty frame
       if ((round + i) % 2 == 0)
-        send_bad({run_envelope(++next_id), image_frame.substr(0, image_frame.size() / 3)});  // truncated image
+        send_bad(
+            {run_envelope(++next_id), image_frame.substr(0, image_frame.size() / 3)});  // truncated image
       else
         send_bad({run_envelope(++next_id), std::string("\x89PNG\r\n\x1a\n") + garbage});  // not really a PNG
       report.valid_sent += valid.size();
@@ -127,7 +129,8 @@ FloodReport flood(const std::string& endpoint, const std::vector<FloodImage>& im
     // Every other round ends with a frame over the node's limit: libzmq drops
     // the connection, so a new client goes on.
     if (round % 2 == 1) {
-      client->send_frames(std::vector<std::string>{run_envelope(++next_id), std::string(oversized_bytes, 'x')});
+      client->send_frames(
+          std::vector<std::string>{run_envelope(++next_id), std::string(oversized_bytes, 'x')});
       ++report.oversized;
       client = std::make_unique<protocol::Client>(context, endpoint);
     }
@@ -137,7 +140,8 @@ FloodReport flood(const std::string& endpoint, const std::vector<FloodImage>& im
   protocol::init_request(status, id, 0).initBody().setStatus();
   client->send(status);
   const std::optional<protocol::Reply> reply = client->receive(id, std::chrono::milliseconds(timeout_ms));
-  report.status_after = reply && reply->header().code == schema::Code::OK && reply->root().getBody().isStatus();
+  report.status_after =
+      reply && reply->header().code == schema::Code::OK && reply->root().getBody().isStatus();
   return report;
 }
 

@@ -22,11 +22,11 @@ struct FloodImage {
 };
 
 struct FloodReport {
-  size_t valid_sent = 0, valid_ok = 0;  // valid requests, and those answered ok with the right label
-  size_t bad_sent = 0, bad_refused = 0; // malformed messages, and those answered badInput
-  size_t oversized = 0;                 // oversized frames sent (each followed by a reconnect)
-  bool status_after = false;            // the node answered a status request at the end
-  std::vector<std::string> problems;    // one line per wrong or missing answer
+  size_t valid_sent = 0, valid_ok = 0;   // valid requests, and those answered ok with the right label
+  size_t bad_sent = 0, bad_refused = 0;  // malformed messages, and those answered badInput
+  size_t oversized = 0;                  // oversized frames sent (each followed by a reconnect)
+  bool status_after = false;             // the node answered a status request at the end
+  std::vector<std::string> problems;     // one line per wrong or missing answer
 };
 
 // Floods the node at `endpoint` for `rounds` rounds (every image once per

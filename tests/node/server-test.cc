@@ -213,7 +213,8 @@ TEST_CASE("run and status requests round trip") {
   client.send(m, std::span<const uint8_t>(pixels));
   CHECK(top_label(answer(client, b)) == 5);
 
-  const auto s = status_of(answer(client, send_status(client)));
+  const protocol::Reply status = answer(client, send_status(client));
+  const auto s = status_of(status);
   CHECK(std::string(s.getTask().cStr()) == "probe");
   CHECK(std::string(s.getModel().cStr()) == "probe.hdm");
   CHECK(s.getState() == schema::NodeState::READY);
@@ -252,6 +253,15 @@ TEST_CASE("refusals name the problem and the node keeps serving") {
   const std::string text = "hello, not an image";
   client.send(m2, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
   refused(id2, schema::Code::BAD_INPUT, "image: ");
+
+  capnp::MallocMessageBuilder m3;
+  const uint64_t id3 = client.next_id();
+  auto many = protocol::init_request(m3, id3, 0).initBody().initRun();
+  many.initRegions(node::kMaxRegions + 1);
+  many.getImage().setEncoded();
+  const std::vector<uint8_t> png = node::encode_png(gray_image(4, 3));
+  client.send(m3, std::span<const uint8_t>(png));
+  refused(id3, schema::Code::BAD_INPUT, "1025 regions, more than the 1024");
 
   CHECK(top_label(answer(client, send_run(client, 8))) == 8);
 }
@@ -341,7 +351,8 @@ TEST_CASE("stop() finishes the requests in flight, answers them and returns") {
   CHECK(status_of(answer(client, send_status(client))).getInFlight() == 2);
   node->server->stop();
   // Stopping: status still answered, new work refused.
-  const auto s = status_of(answer(client, send_status(client)));
+  const protocol::Reply status = answer(client, send_status(client));
+  const auto s = status_of(status);
   CHECK(s.getState() == schema::NodeState::STOPPING);
   const protocol::Reply refused = answer(client, send_run(client, 14));
   CHECK(refused.header().code == schema::Code::OVERLOADED);

@@ -184,7 +184,8 @@ TEST_CASE("version 0, unset and unknown union members are refused; newer version
     uint64_t root;
     std::memcpy(&root, frame.data() + 8, 8);
     const size_t data = 16 + 8 * static_cast<size_t>(static_cast<int32_t>(root & 0xffffffff) >> 2);
-    const uint32_t disc = capnp::Schema::from<schema::Request::Body>().getProto().getStruct().getDiscriminantOffset();
+    const uint32_t disc =
+        capnp::Schema::from<schema::Request::Body>().getProto().getStruct().getDiscriminantOffset();
     const uint16_t future = 9;
     std::memcpy(frame.data() + data + 2 * disc, &future, 2);
     RequestHeader h;
