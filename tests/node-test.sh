@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `huddle node` and `huddle ask` end to end on loopback with real tasks: the
 # MNIST CNN (scripts/mnist, real trained weights) as a classify node, and a
-# colour node when this build has the colour task.
+# colour node.
 #
 # usage: node-test.sh HUDDLE FLOOD ROOT WORK
 # The expected digit for each PNG is what `huddle infer` (the engine alone,
@@ -175,27 +175,24 @@ for line in sys.stdin:
     fail "no big image answered ok: $(cat "$work/busy.out")"; fi
 fi
 
-# Colour, when this build has the task: a pure red and a pure blue PNG.
-if "$huddle" node --help | grep -q "^tasks in this build:.* colour"; then
-  /usr/bin/python3 - "$work" <<'PY'
+# Colour: a pure red and a pure blue PNG.
+"$huddle" node --help | grep -q "^tasks in this build:.* colour" || fail "huddle node --help lists no colour task"
+/usr/bin/python3 - "$work" <<'PY'
 import pathlib, struct, sys, zlib
 w = pathlib.Path(sys.argv[1])
 def png(path, rgb, wd=64, h=48):
-    raw = b"".join(b"\0" + bytes(rgb) * wd for _ in range(h))
-    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", wd, h, 8, 2, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+  raw = b"".join(b"\0" + bytes(rgb) * wd for _ in range(h))
+  chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+  path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", wd, h, 8, 2, 0, 0, 0))
+                   + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 png(w / "red.png", (255, 0, 0))
 png(w / "blue.png", (0, 0, 255))
 PY
-  if start_node colour --task colour; then
-    expect 0 'red  *#ff0000 100.0 %' -- "$huddle" ask --node "$endpoint" --task colour "$work/red.png"
-    expect 0 'blue  *#0000ff 100.0 %' -- "$huddle" ask --node "$endpoint" --colours 2 "$work/blue.png"
-    expect 0 'task colour' -- "$huddle" ask --node "$endpoint" --status
-    stop_node colour
-  fi
-else
-  echo "(colour: this build has no colour task; nothing tested for it)"
+if start_node colour --task colour; then
+  expect 0 'red  *#ff0000 100.0 %' -- "$huddle" ask --node "$endpoint" --task colour "$work/red.png"
+  expect 0 'blue  *#0000ff 100.0 %' -- "$huddle" ask --node "$endpoint" --colours 2 "$work/blue.png"
+  expect 0 'task colour' -- "$huddle" ask --node "$endpoint" --status
+  stop_node colour
 fi
 
 echo "node-test: $fails failures"
