@@ -7,6 +7,8 @@ namespace huddle::node {
 std::span<const TaskInfo> tasks() {
   // One line per file in node/tasks/, in help order.
   static const std::vector<TaskInfo> all = {
+      classify_task(),
+      colour_task(),
   };
   return all;
 }

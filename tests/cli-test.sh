@@ -4,21 +4,7 @@ set -u
 huddle=$1
 engine_test=$2
 image_test=$3
-fails=0
-expect() {  # expect STATUS PATTERN -- command...
-  local want=$1 pattern=$2
-  shift 3
-  local out status
-  out=$("$@" 2>&1)
-  status=$?
-  if [ "$status" -ne "$want" ] || ! grep -q -- "$pattern" <<<"$out"; then
-    echo "FAIL: '$*' exited $status (want $want), output lacks '$pattern':"
-    echo "$out" | sed 's/^/    /'
-    fails=$((fails + 1))
-  else
-    echo "ok: $*"
-  fi
-}
+. "$(dirname "$0")/expect.sh"
 expect 0 'selftest' -- "$huddle" --help
 expect 0 '^huddle [0-9]' -- "$huddle" --version
 expect 0 'kernel variants this CPU runs: ref' -- "$huddle" --version

@@ -11,5 +11,8 @@ int info(int argc, char** argv);
 int infer(int argc, char** argv);
 int bench(int argc, char** argv);
 int quantize(int argc, char** argv);
+int run(int argc, char** argv);
+int serve_node(int argc, char** argv);  // huddle node
+int ask(int argc, char** argv);
 
 }  // namespace huddle::tools

@@ -16,8 +16,8 @@
 #include "engine/graph.h"
 #include "engine/interpreter.h"
 #include "engine/model_file.h"
+#include "engine/sha256.h"
 #include "models/import/onnx.h"
-#include "models/sha256.h"
 #include "tools/commands.h"
 #include "tools/convert.h"
 
@@ -237,7 +237,7 @@ std::vector<uint8_t> convert_model(ConvertRequest r, std::string* passes) {
   auto prov = model.initProvenance();
   const size_t slash = source.rfind('/');
   prov.setSource(slash == std::string::npos ? source : source.substr(slash + 1));
-  prov.setSourceSha256(models::sha256_hex(bytes));
+  prov.setSourceSha256(engine::sha256_hex(bytes));
   prov.setProducer("huddle convert " HUDDLE_VERSION " (onnx, opset " + std::to_string(imported.opset) + ")");
   prov.setNotes("from " + (imported.producer.empty() ? std::string("an unnamed producer") : imported.producer) +
                 (imported.passes.empty() ? "" : "; passes: " + imported.passes));

@@ -32,6 +32,9 @@ constexpr const char* kUsage =
     "  info       what a model file (.hdm) holds: inputs, outputs, ops, arena\n"
     "  infer      run a model once on .npy tensors and write its outputs as .npy\n"
     "  bench      time a model's inference and load, and report its memory use\n"
+    "  run        run a recognition task (classify, ...) on images, standalone\n"
+    "  node       serve one task to coordinators over ZeroMQ\n"
+    "  ask        send images to a node and print its answers\n"
     "\n"
     "Run 'huddle <command> --help' for a command's options.\n"
     "Environment: HUDDLE_ISA=ref|avx2|avx512vnni|neon|neondot|i8mm forces a kernel variant.\n";
@@ -80,6 +83,9 @@ int main(int argc, char** argv) {
     if (cmd == "infer") return huddle::tools::infer(argc - 1, argv + 1);
     if (cmd == "bench") return huddle::tools::bench(argc - 1, argv + 1);
     if (cmd == "quantize") return huddle::tools::quantize(argc - 1, argv + 1);
+    if (cmd == "run") return huddle::tools::run(argc - 1, argv + 1);
+    if (cmd == "node") return huddle::tools::serve_node(argc - 1, argv + 1);
+    if (cmd == "ask") return huddle::tools::ask(argc - 1, argv + 1);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "huddle: %s\n", e.what());
     return 1;

@@ -7,4 +7,7 @@
 
 namespace huddle::node {
 
+TaskInfo classify_task();  // classify.cc
+TaskInfo colour_task();    // colour.cc
+
 }  // namespace huddle::node

@@ -1,10 +1,10 @@
-#include "models/sha256.h"
+#include "engine/sha256.h"
 
 #include <array>
 #include <cstdio>
 #include <cstring>
 
-namespace huddle::models {
+namespace huddle::engine {
 namespace {
 
 constexpr std::array<uint32_t, 64> kRound = {
@@ -64,4 +64,4 @@ std::string sha256_hex(std::span<const uint8_t> bytes) {
   return hex;
 }
 
-}  // namespace huddle::models
+}  // namespace huddle::engine

@@ -1,0 +1,349 @@
+#include "node/server.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include <capnp/message.h>
+#include <kj/exception.h>
+
+#include "protocol/socket.h"
+
+namespace huddle::node {
+
+namespace schema = protocol::schema;
+using protocol::ProtocolError;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+uint32_t micros(double ms) {
+  const double us = std::round(ms * 1000.0);
+  return us <= 0 ? 0 : us >= 4.0e9 ? 4'000'000'000u : static_cast<uint32_t>(us);
+}
+
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+// Sends the routing frames, then `message` as the last frame. Never blocks: an
+// answer to a peer that is gone or not reading is dropped (a ROUTER's way).
+void send_answer(zmq::socket_t& socket, std::vector<zmq::message_t>& route, capnp::MessageBuilder& message) {
+  const kj::Array<capnp::word> words = protocol::frame_of(message);
+  const kj::ArrayPtr<const kj::byte> bytes = words.asBytes();
+  for (zmq::message_t& frame : route)
+    if (!socket.send(frame, zmq::send_flags::sndmore | zmq::send_flags::dontwait)) return;
+  (void)socket.send(zmq::const_buffer(bytes.begin(), bytes.size()), zmq::send_flags::dontwait);
+}
+
+std::string kj_text(const kj::Exception& e) {
+  return std::string(e.getDescription().cStr(), e.getDescription().size());
+}
+
+}  // namespace
+
+struct Server::Job {
+  std::vector<zmq::message_t> route;
+  uint64_t id = 0;
+  std::optional<Clock::time_point> deadline;
+  uint32_t deadline_ms = 0;
+  Clock::time_point arrival;
+  RunParams params;
+  zmq::message_t image;
+};
+
+RunParams read_run_request(schema::Request::Reader envelope) {
+  RunParams p;
+  try {
+    const schema::RunRequest::Reader request = envelope.getBody().getRun();
+    p.task = std::string(request.getTask().cStr(), request.getTask().size());
+    p.options.top_k = request.getOptions().getTopK();
+    p.options.colours = request.getOptions().getColours();
+    // A list of zero-sized structs costs no bytes: the count is checked first.
+    if (request.getRegions().size() > kMaxRegions)
+      throw ProtocolError(std::to_string(request.getRegions().size()) + " regions, more than the " +
+                          std::to_string(kMaxRegions) + " a request may have");
+    size_t i = 0;
+    for (const schema::Box::Reader b : request.getRegions()) {
+      const Box box{b.getX0(), b.getY0(), b.getX1(), b.getY1()};
+      if (!std::isfinite(box.x0) || !std::isfinite(box.y0) || !std::isfinite(box.x1) ||
+          !std::isfinite(box.y1))
+        throw ProtocolError("region " + std::to_string(i) + " has a coordinate that is not a finite number");
+      p.options.regions.push_back(box);
+      ++i;
+    }
+    const auto image = request.getImage();
+    if (image.isRaw()) {
+      p.raw = true;
+      const auto raw = image.getRaw();
+      p.raw_width = raw.getWidth();
+      p.raw_height = raw.getHeight();
+      switch (raw.getFormat()) {
+        case schema::PixelFormat::GRAY:
+          p.raw_format = PixelFormat::gray;
+          break;
+        case schema::PixelFormat::RGB:
+          p.raw_format = PixelFormat::rgb;
+          break;
+        case schema::PixelFormat::RGBA:
+          p.raw_format = PixelFormat::rgba;
+          break;
+        default:
+          throw ProtocolError("raw image's pixel format " +
+                              std::to_string(static_cast<int>(raw.getFormat())) +
+                              " is unset or unknown (gray, rgb, rgba)");
+      }
+    }
+  } catch (const kj::Exception& e) {
+    throw ProtocolError("malformed run request: " + kj_text(e));
+  }
+  return p;
+}
+
+Image request_image(const RunParams& params, std::span<const uint8_t> bytes, const DecodeLimits& limits) {
+  if (!params.raw) return decode_image(bytes, limits, "image");
+  const uint64_t pixels = uint64_t{params.raw_width} * params.raw_height;
+  if (pixels == 0)
+    throw ImageError("raw image: zero pixels (" + std::to_string(params.raw_width) + "x" +
+                     std::to_string(params.raw_height) + ")");
+  if (pixels > limits.max_pixels)
+    throw ImageError("raw image: " + std::to_string(pixels) + " pixels, over the limit of " +
+                     std::to_string(limits.max_pixels));
+  const uint64_t want = pixels * channels(params.raw_format);
+  if (bytes.size() != want)
+    throw ImageError("raw image: " + std::to_string(params.raw_width) + "x" +
+                     std::to_string(params.raw_height) + " " + format_name(params.raw_format) + " needs " +
+                     std::to_string(want) + " bytes, the frame has " + std::to_string(bytes.size()));
+  Image im;
+  im.width = params.raw_width;
+  im.height = params.raw_height;
+  im.format = params.raw_format;
+  im.pixels.assign(bytes.begin(), bytes.end());
+  return im;
+}
+
+Server::Server(std::shared_ptr<const TaskFactory> factory, ServerOptions options)
+    : factory_(std::move(factory)),
+      options_(std::move(options)),
+      router_(context_, zmq::socket_type::router),
+      done_(context_, zmq::socket_type::pull) {
+  if (options_.workers == 0) throw std::runtime_error("a node needs at least one worker");
+  if (options_.max_in_flight == 0) throw std::runtime_error("a node needs a max-in-flight of at least one");
+  for (size_t i = 0; i < options_.workers; ++i) tasks_.push_back(factory_->make());
+
+  protocol::configure_socket(router_,
+                             static_cast<int64_t>(options_.max_image_bytes + protocol::kMaxEnvelopeBytes));
+  try {
+    router_.bind(protocol::bind_endpoint(options_.bind));
+  } catch (const zmq::error_t& e) {
+    throw std::runtime_error("cannot bind " + options_.bind + ": " + e.what());
+  }
+  endpoint_ = router_.get(zmq::sockopt::last_endpoint);
+  done_endpoint_ = "inproc://huddle-node-done";
+  done_.set(zmq::sockopt::linger, 0);
+  done_.bind(done_endpoint_);
+
+  if (pipe2(stop_pipe_, O_CLOEXEC | O_NONBLOCK) != 0)
+    throw std::runtime_error(std::string("cannot make a pipe: ") + std::strerror(errno));
+  for (size_t i = 0; i < options_.workers; ++i) workers_.emplace_back([this, i] { worker(i); });
+}
+
+Server::~Server() {
+  {
+    std::lock_guard lock(mutex_);
+    closing_ = true;
+  }
+  ready_.notify_all();
+  for (std::thread& t : workers_) t.join();
+  for (int fd : stop_pipe_)
+    if (fd >= 0) close(fd);
+}
+
+void Server::stop() noexcept {
+  const char byte = 1;
+  const ssize_t n = write(stop_pipe_[1], &byte, 1);
+  (void)n;  // a full pipe already holds a stop request
+}
+
+void Server::run() {
+  zmq::pollitem_t items[3] = {{router_.handle(), 0, ZMQ_POLLIN, 0},
+                              {done_.handle(), 0, ZMQ_POLLIN, 0},
+                              {nullptr, stop_pipe_[0], ZMQ_POLLIN, 0}};
+  for (;;) {
+    if (stopping_ && in_flight_ == 0) break;
+    const int rc = zmq_poll(items, 3, -1);
+    if (rc < 0) {
+      if (zmq_errno() == EINTR) continue;
+      throw zmq::error_t();
+    }
+    if (items[2].revents & ZMQ_POLLIN) {
+      char buf[64];
+      while (read(stop_pipe_[0], buf, sizeof buf) > 0) {
+      }
+      stopping_ = true;
+    }
+    // Answers first, so a flood of requests cannot starve them; requests in
+    // batches, so the answers stay prompt.
+    while (done_.get(zmq::sockopt::events) & ZMQ_POLLIN) forward_answer();
+    for (int n = 0; n < 64 && (router_.get(zmq::sockopt::events) & ZMQ_POLLIN); ++n) handle_request();
+  }
+  // The last answers may still sit in libzmq's queues: give them a moment to leave.
+  router_.set(zmq::sockopt::linger, 1000);
+}
+
+void Server::forward_answer() {
+  std::vector<zmq::message_t> frames = protocol::receive_frames(done_);
+  if (frames.empty()) return;
+  --in_flight_;
+  for (size_t i = 0; i < frames.size(); ++i)
+    if (!router_.send(frames[i], (i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none) |
+                                     zmq::send_flags::dontwait))
+      break;
+}
+
+void Server::answer_now(std::vector<zmq::message_t>& route, uint64_t id, schema::Code code,
+                        const std::string& message) {
+  capnp::MallocMessageBuilder builder;
+  protocol::init_response(builder, id, code, message);
+  send_answer(router_, route, builder);
+}
+
+void Server::answer_status(std::vector<zmq::message_t>& route, uint64_t id) {
+  capnp::MallocMessageBuilder builder;
+  auto s = protocol::init_response(builder, id, schema::Code::OK).initBody().initStatus();
+  s.setNodeId(options_.node_id);
+  s.setTask(options_.task);
+  s.setModel(factory_->model_name());
+  s.setModelSha256(factory_->model_sha256());
+  s.setState(stopping_ ? schema::NodeState::STOPPING : schema::NodeState::READY);
+  s.setInFlight(static_cast<uint16_t>(std::min<size_t>(in_flight_, 65535)));
+  s.setMaxInFlight(static_cast<uint16_t>(std::min<size_t>(options_.max_in_flight, 65535)));
+  s.setWorkers(static_cast<uint16_t>(std::min<size_t>(options_.workers, 65535)));
+  s.setServed(served_.load());
+  s.setSoftware(options_.software);
+  send_answer(router_, route, builder);
+}
+
+void Server::handle_request() {
+  std::vector<zmq::message_t> frames = protocol::receive_frames(router_);
+  if (frames.empty()) return;
+  const Clock::time_point arrival = Clock::now();
+  // The first frame is the peer's identity (ROUTER adds it); a DEALER's
+  // message follows it as it was sent: envelope, then image.
+  const size_t body = 1;
+  std::vector<zmq::message_t> route;
+  route.push_back(std::move(frames[0]));
+  const size_t parts = frames.size() - body;
+  if (parts == 0) return answer_now(route, 0, schema::Code::BAD_INPUT, "request without an envelope frame");
+
+  protocol::RequestHeader header;
+  try {
+    const zmq::message_t& env_frame = frames[body];
+    const protocol::Envelope envelope({static_cast<const uint8_t*>(env_frame.data()), env_frame.size()});
+    protocol::read_request_header(envelope, header);
+    if (header.kind == schema::Request::Body::STATUS) {
+      if (parts != 1)
+        throw ProtocolError("status request with " + std::to_string(parts - 1) +
+                            " frames after its envelope");
+      return answer_status(route, header.id);
+    }
+    if (parts != 2)
+      throw ProtocolError("run request of " + std::to_string(parts) +
+                          " frames (the envelope, then the image as its own frame)");
+    auto job = std::make_unique<Job>();
+    job->params = read_run_request(envelope.root<schema::Request>());
+    if (!job->params.task.empty() && job->params.task != options_.task)
+      throw ProtocolError("this node serves task '" + options_.task + "', not '" + job->params.task + "'");
+    if (stopping_) return answer_now(route, header.id, schema::Code::OVERLOADED, "node is stopping");
+    if (in_flight_ >= options_.max_in_flight)
+      return answer_now(route, header.id, schema::Code::OVERLOADED,
+                        std::to_string(in_flight_) + " requests in flight, the node's maximum");
+    job->route = std::move(route);
+    job->id = header.id;
+    job->arrival = arrival;
+    job->deadline_ms = header.deadline_ms;
+    if (header.deadline_ms > 0) job->deadline = arrival + std::chrono::milliseconds(header.deadline_ms);
+    job->image = std::move(frames[body + 1]);
+    ++in_flight_;
+    {
+      std::lock_guard lock(mutex_);
+      queue_.push_back(std::move(job));
+    }
+    ready_.notify_one();
+  } catch (const ProtocolError& e) {
+    answer_now(route, header.id, schema::Code::BAD_INPUT, e.what());
+  } catch (const kj::Exception& e) {
+    answer_now(route, header.id, schema::Code::BAD_INPUT, "malformed request: " + kj_text(e));
+  } catch (const std::exception& e) {
+    answer_now(route, header.id, schema::Code::ERROR,
+               std::string("node failed to read the request: ") + e.what());
+  }
+}
+
+void Server::worker(size_t index) {
+  Task& task = *tasks_[index];
+  zmq::socket_t out(context_, zmq::socket_type::push);
+  out.set(zmq::sockopt::linger, 0);
+  out.connect(done_endpoint_);
+  const DecodeLimits limits{.max_pixels = options_.max_pixels, .max_file_bytes = options_.max_image_bytes};
+  for (;;) {
+    std::unique_ptr<Job> job;
+    {
+      std::unique_lock lock(mutex_);
+      ready_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      job = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    capnp::MallocMessageBuilder builder;
+    const auto expired = [&] {
+      if (!job->deadline || Clock::now() < *job->deadline) return false;
+      protocol::init_response(
+          builder, job->id, schema::Code::EXPIRED,
+          "deadline of " + std::to_string(job->deadline_ms) + " ms passed before inference (" +
+              std::to_string(static_cast<long>(ms_since(job->arrival))) + " ms since arrival)");
+      return true;
+    };
+    if (!expired()) {
+      try {
+        Timings timings;
+        const Clock::time_point t0 = Clock::now();
+        const Image image = request_image(
+            job->params, {static_cast<const uint8_t*>(job->image.data()), job->image.size()}, limits);
+        timings.decode_ms = ms_since(t0);
+        if (!expired()) {
+          const std::unique_ptr<Result> result = task.run(image, job->params.options, timings);
+          auto r = protocol::init_response(builder, job->id, schema::Code::OK);
+          auto t = r.initTimings();
+          t.setDecodeUs(micros(timings.decode_ms));
+          t.setPreprocessUs(micros(timings.preprocess_ms));
+          t.setInferenceUs(micros(timings.inference_ms));
+          t.setPostprocessUs(micros(timings.postprocess_ms));
+          result->write(r.initBody().initResult());
+          served_.fetch_add(1);
+        }
+      } catch (const ImageError& e) {
+        protocol::init_response(builder, job->id, schema::Code::BAD_INPUT, e.what());
+      } catch (const BadRequest& e) {
+        protocol::init_response(builder, job->id, schema::Code::BAD_INPUT, e.what());
+      } catch (const std::exception& e) {
+        protocol::init_response(builder, job->id, schema::Code::ERROR,
+                                std::string("task failed: ") + e.what());
+      } catch (const kj::Exception& e) {
+        protocol::init_response(builder, job->id, schema::Code::ERROR, "task failed: " + kj_text(e));
+      } catch (...) {
+        protocol::init_response(builder, job->id, schema::Code::ERROR,
+                                "task failed with an unknown exception");
+      }
+    }
+    // PUSH over inproc to the I/O thread; its queue never fills, since at
+    // most max_in_flight answers are outstanding.
+    send_answer(out, job->route, builder);
+  }
+}
+
+}  // namespace huddle::node

@@ -1,0 +1,120 @@
+// The node's ZeroMQ server (DESIGN.md §6): a ROUTER that serves one task.
+//
+// One I/O thread (the one calling run()) reads every request, answers status
+// requests and refusals itself at once, and hands run requests to worker
+// threads, each with its own Task, through a queue that never holds more
+// than max_in_flight requests: one more is answered `overloaded` at once.
+// Workers send their answers back over inproc sockets, so the I/O thread
+// never waits for an inference. A request's deadline budget starts when the
+// I/O thread reads it (clocks differ between devices and transit cannot be
+// measured); a worker that picks up a request whose budget is spent, or
+// finds it spent after decoding, answers `expired` without running the task.
+// Anything malformed gets a `badInput` answer naming the problem; a frame over
+// the size limit makes libzmq drop the sender's connection. stop() (safe in a
+// signal handler) stops accepting run requests (`overloaded`, "stopping"),
+// lets the in-flight ones finish and be answered, then run() returns.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "node/image.h"
+#include "node/task.h"
+#include "protocol/envelope.h"
+
+namespace huddle::node {
+
+struct ServerOptions {
+  std::string bind = "tcp://127.0.0.1:0";  // ":0" picks a free port
+  std::string task;                        // the task's name (status, request checks)
+  size_t workers = 1;                      // threads running the task, each its own Task
+  size_t max_in_flight = 2;                // run requests accepted and not yet answered
+  size_t max_image_bytes = 32 << 20;       // the image frame; ZMQ_MAXMSGSIZE follows from it
+  uint64_t max_pixels = DecodeLimits{}.max_pixels;
+  std::string node_id;   // status: which node this is
+  std::string software;  // status: huddle's version
+};
+
+// A run request's fields, checked.
+struct RunParams {
+  std::string task;
+  TaskOptions options;
+  bool raw = false;  // the image frame is raw pixels of raw_width x raw_height in raw_format
+  uint32_t raw_width = 0, raw_height = 0;
+  PixelFormat raw_format = PixelFormat::rgb;
+};
+
+// Regions a run request may carry.
+constexpr size_t kMaxRegions = 1024;
+
+// Reads the run request in `request` (whose header read_request_header
+// accepted). Throws protocol::ProtocolError for a region with a coordinate
+// that is not finite, more than kMaxRegions regions, a raw image of an unknown pixel format, or a message
+// Cap'n Proto refuses on the way.
+RunParams read_run_request(protocol::schema::Request::Reader request);
+
+// The image a run request's image frame holds: decoded (PNG, JPEG) or raw
+// pixels checked against their stated size. Throws ImageError naming the problem.
+Image request_image(const RunParams& params, std::span<const uint8_t> bytes, const DecodeLimits& limits);
+
+class Server {
+ public:
+  // Makes one Task per worker (so a task that cannot start fails here), binds
+  // and starts the workers. Throws std::runtime_error naming the endpoint or
+  // the task's problem.
+  Server(std::shared_ptr<const TaskFactory> factory, ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // The endpoint bound, with the port chosen ("tcp://127.0.0.1:41234").
+  const std::string& endpoint() const { return endpoint_; }
+  // Serves until stop(), then answers what is in flight and returns.
+  void run();
+  // Asks run() to finish. Async-signal-safe; callable from any thread.
+  void stop() noexcept;
+
+ private:
+  struct Job;
+  void handle_request();
+  void forward_answer();
+  void worker(size_t index);
+  void answer_now(std::vector<zmq::message_t>& route, uint64_t id, protocol::schema::Code code,
+                  const std::string& message);
+  void answer_status(std::vector<zmq::message_t>& route, uint64_t id);
+
+  std::shared_ptr<const TaskFactory> factory_;
+  ServerOptions options_;
+  std::string endpoint_;
+  std::string done_endpoint_;
+  zmq::context_t context_;
+  zmq::socket_t router_;
+  zmq::socket_t done_;  // PULL: answers from the workers
+  int stop_pipe_[2] = {-1, -1};
+  std::vector<std::unique_ptr<Task>> tasks_;
+  std::vector<std::thread> workers_;
+
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<std::unique_ptr<Job>> queue_;
+  bool closing_ = false;
+
+  size_t in_flight_ = 0;  // I/O thread only
+  bool stopping_ = false;
+  std::atomic<uint64_t> served_{0};
+};
+
+}  // namespace huddle::node

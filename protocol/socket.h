@@ -1,0 +1,80 @@
+// ZeroMQ sockets as huddle uses them (DESIGN.md §6), and the client side of
+// the protocol: a DEALER that sends requests to one node and reads its
+// answers (`huddle ask`, the tests, the node benchmark; later the
+// coordinator).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "protocol/envelope.h"
+
+namespace huddle::protocol {
+
+// ZMTP heartbeats: a ping every second; a peer silent for 3 s is dropped.
+constexpr int kHeartbeatIntervalMs = 1000;
+constexpr int kHeartbeatTimeoutMs = 3000;
+
+// Sets what every huddle socket has: ZMQ_MAXMSGSIZE (a larger frame makes
+// libzmq drop the peer's connection), LINGER 0 (closing never waits for a
+// peer), and ZMTP heartbeats (interval, timeout, and TTL, which asks the
+// peer to drop us after the same silence).
+void configure_socket(zmq::socket_t& socket, int64_t max_message_bytes);
+
+// The frames of the next message waiting on `socket` (all of a multipart
+// message: libzmq delivers them together); empty when none is waiting.
+std::vector<zmq::message_t> receive_frames(zmq::socket_t& socket);
+
+// "tcp://host:0" -> "tcp://host:*" (libzmq's spelling of "any free port");
+// any other endpoint unchanged.
+std::string bind_endpoint(const std::string& endpoint);
+
+// A response as received: its frame (read in place) and checked header.
+class Reply {
+ public:
+  Reply(zmq::message_t frame, size_t max_bytes);
+  const ResponseHeader& header() const { return header_; }
+  schema::Response::Reader root() const { return envelope_->root<schema::Response>(); }
+
+ private:
+  std::unique_ptr<zmq::message_t> frame_;  // never moves: the envelope points into it
+  std::unique_ptr<Envelope> envelope_;
+  ResponseHeader header_;
+};
+
+// A DEALER connected to one node. Not thread-safe (one per thread).
+class Client {
+ public:
+  // Connects (asynchronously, as ZeroMQ does; a node that is not there yet is
+  // retried). Throws zmq::error_t for an endpoint libzmq refuses.
+  Client(zmq::context_t& context, const std::string& endpoint, int64_t max_message_bytes = 64 << 20);
+
+  // A fresh request id.
+  uint64_t next_id() { return ++last_id_; }
+  // Sends `request` and, for a run request, `image` as its own frame.
+  void send(capnp::MessageBuilder& request, std::optional<std::span<const uint8_t>> image = std::nullopt);
+  // Sends raw frames as they are (tests of malformed input).
+  void send_frames(std::span<const std::string> frames);
+  // The next response, waiting at most `timeout`; nullopt on timeout. Throws
+  // ProtocolError for a malformed response.
+  std::optional<Reply> receive(std::chrono::milliseconds timeout);
+  // Waits for the response to `id`, dropping late answers to other ids.
+  std::optional<Reply> receive(uint64_t id, std::chrono::milliseconds timeout);
+
+  zmq::socket_t& socket() { return socket_; }
+
+ private:
+  zmq::socket_t socket_;
+  int64_t max_message_bytes_;
+  uint64_t last_id_ = 0;
+};
+
+}  // namespace huddle::protocol

@@ -1,0 +1,147 @@
+// `huddle node`: serve one task over ZeroMQ (node/server.h) until SIGINT or
+// SIGTERM, which finish the requests in flight and exit 0.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "node/server.h"
+#include "node/task.h"
+#include "tools/arguments.h"
+#include "tools/commands.h"
+
+namespace huddle::tools {
+namespace {
+
+constexpr const char* kHelp =
+    "usage: huddle node --task T [--model M.hdm] [--bind ENDPOINT] [--workers N]\n"
+    "                   [--max-in-flight N] [--threads N] [--max-image-bytes N] [--node-id NAME]\n"
+    "\n"
+    "Serves one recognition task to coordinators and 'huddle ask' over ZeroMQ\n"
+    "(a ROUTER; one Cap'n Proto envelope frame, then the image frame, per request).\n"
+    "Prints the endpoint it bound as the first line of its output, then serves\n"
+    "until SIGINT or SIGTERM, which finish the requests in flight and exit 0\n"
+    "(a second signal exits at once).\n"
+    "  --task T            the task to serve (the list is below)\n"
+    "  --model M.hdm       the task's model, for a task that takes one\n"
+    "  --bind ENDPOINT     where to listen (default tcp://127.0.0.1:0: loopback only,\n"
+    "                      port 0 picks a free one; tcp://*:PORT serves the LAN,\n"
+    "                      without authentication as yet)\n"
+    "  --workers N         threads running the task, each with its own copy (default 1)\n"
+    "  --max-in-flight N   run requests accepted at once (default 2); more are\n"
+    "                      answered 'overloaded' at once, never queued\n"
+    "  --threads N         engine threads per worker (default: cores / workers)\n"
+    "  --max-image-bytes N largest image frame (default 33554432); a larger frame\n"
+    "                      makes the node drop the sender's connection\n"
+    "  --node-id NAME      the name status answers give (default: the host name)\n"
+    "Exit status: 0 stopped by a signal, 1 the task or the endpoint failed, 2 usage error.\n";
+
+struct Options {
+  node::TaskSpec spec;
+  node::ServerOptions server;
+  bool threads_given = false;
+};
+
+bool parse_options(int argc, char** argv, Options* o, int* status) {
+  *status = 2;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
+    long n = 0;
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kHelp, stdout);
+      std::string names;
+      for (const node::TaskInfo& t : node::tasks()) names += std::string(" ") + t.name;
+      std::printf("tasks in this build:%s\n", names.empty() ? " none" : names.c_str());
+      *status = 0;
+      return false;
+    } else if (arg == "--task" || arg == "--model" || arg == "--bind" || arg == "--node-id") {
+      if (!value || !*value) {
+        std::fprintf(stderr, "huddle node: %s needs a value (see 'huddle node --help')\n", arg.c_str());
+        return false;
+      }
+      (arg == "--task"    ? o->spec.task
+       : arg == "--model" ? o->spec.model
+       : arg == "--bind"  ? o->server.bind
+                          : o->server.node_id) = value;
+      ++i;
+    } else if (arg == "--workers" || arg == "--max-in-flight" || arg == "--threads") {
+      if (!parse_count("node", argv[i], value, 1, 256, &n)) return false;
+      if (arg == "--workers") o->server.workers = static_cast<size_t>(n);
+      if (arg == "--max-in-flight") o->server.max_in_flight = static_cast<size_t>(n);
+      if (arg == "--threads") o->spec.threads = static_cast<size_t>(n), o->threads_given = true;
+      ++i;
+    } else if (arg == "--max-image-bytes") {
+      if (!parse_count("node", argv[i], value, 1024, 1l << 30, &n)) return false;
+      o->server.max_image_bytes = static_cast<size_t>(n);
+      ++i;
+    } else {
+      std::fprintf(stderr, "huddle node: unknown %s '%s' (see 'huddle node --help')\n",
+                   !arg.empty() && arg[0] == '-' ? "option" : "argument", arg.c_str());
+      return false;
+    }
+  }
+  if (o->spec.task.empty()) {
+    std::fputs("huddle node: --task is required\n", stderr);
+    std::fputs(kHelp, stderr);
+    return false;
+  }
+  return true;
+}
+
+// The server a signal stops; set while it runs.
+std::atomic<node::Server*> g_server{nullptr};
+std::atomic<int> g_signals{0};
+
+void on_signal(int) {
+  if (g_signals.fetch_add(1) > 0) _exit(1);
+  if (node::Server* s = g_server.load()) s->stop();
+}
+
+}  // namespace
+
+int serve_node(int argc, char** argv) {
+  Options o;
+  int status = 0;
+  if (!parse_options(argc, argv, &o, &status)) return status;
+  if (!o.threads_given)
+    o.spec.threads = std::max<size_t>(1, std::thread::hardware_concurrency() / o.server.workers);
+  o.server.task = o.spec.task;
+  o.server.software = std::string("huddle ") + HUDDLE_VERSION;
+  if (o.server.node_id.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    o.server.node_id = host;
+  }
+  // The handlers go in first: a signal while the task loads is kept for the
+  // server to see once it exists.
+  struct sigaction sa = {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  std::shared_ptr<const node::TaskFactory> factory = node::open_task(o.spec);
+  node::Server server(factory, o.server);
+  g_server = &server;
+  if (g_signals > 0) server.stop();
+  std::printf("%s\n", server.endpoint().c_str());
+  std::fflush(stdout);
+  std::fprintf(
+      stderr, "huddle node: serving %s on %s (%zu workers, %zu engine threads each, at most %zu in flight)\n",
+      o.spec.task.c_str(), server.endpoint().c_str(), o.server.workers, o.spec.threads,
+      o.server.max_in_flight);
+  server.run();
+  sa.sa_handler = SIG_DFL;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  g_server = nullptr;
+  std::fputs("huddle node: stopped\n", stderr);
+  return 0;
+}
+
+}  // namespace huddle::tools
