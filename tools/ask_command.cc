@@ -168,8 +168,11 @@ const char* state_name(schema::NodeState state) {
 }
 
 void print_status(schema::NodeStatus::Reader s) {
-  std::printf("node %s: task %s, model %s (sha256 %s)\n", s.getNodeId().cStr(), s.getTask().cStr(),
-              s.getModel().size() ? s.getModel().cStr() : "none", s.getModelSha256().cStr());
+  if (s.getModel().size())
+    std::printf("node %s: task %s, model %s (sha256 %s)\n", s.getNodeId().cStr(), s.getTask().cStr(),
+                s.getModel().cStr(), s.getModelSha256().cStr());
+  else
+    std::printf("node %s: task %s, no model\n", s.getNodeId().cStr(), s.getTask().cStr());
   std::printf("state %s, %u of %u in flight, %u workers, %llu served, %s\n", state_name(s.getState()),
               s.getInFlight(), s.getMaxInFlight(), s.getWorkers(),
               static_cast<unsigned long long>(s.getServed()), s.getSoftware().cStr());
