@@ -141,9 +141,11 @@ want=$("$huddle" run --task classify --model "$work/mnist.int8.hdm" "$d150")
 got=$("$huddle" run --task classify --model "$work/mnist.int8.hdm" --threads 2 "$d150")
 [ -n "$want" ] && [ "$got" = "$want" ] && echo "ok: --threads 2 gives what one thread gives" ||
   fail "--threads 2 gave '$got', one thread '$want'"
-out=$("$huddle" run --task classify --model "$work/mnist.hdm" --top-k 10 "$d150")
-[ "$(grep -o '([01]\.[0-9]*)' <<<"$out" | wc -l)" -eq 10 ] && echo "ok: --top-k 10 gives 10 labels" ||
-  fail "--top-k 10 gave: $out"
+for k in 10 11; do  # more than the model's 10 labels gives all 10
+  out=$("$huddle" run --task classify --model "$work/mnist.hdm" --top-k $k "$d150")
+  [ "$(grep -o '([01]\.[0-9]*)' <<<"$out" | wc -l)" -eq 10 ] && echo "ok: --top-k $k gives 10 labels" ||
+    fail "--top-k $k gave: $out"
+done
 # stdin gives what the file gives.
 want=$("$huddle" run --task classify --model "$work/mnist.hdm" "$d150" | sed 's/^[^:]*: //')
 got=$("$huddle" run --task classify --model "$work/mnist.hdm" - <"$d150" | sed -n 's/^stdin: //p')
@@ -209,8 +211,6 @@ expect 1 'nopre.hdm: the model stores no image preprocessing (convert it with --
   "$huddle" run --task classify --model "$work/nopre.hdm" "$d150"
 expect 1 'missing.hdm' -- "$huddle" run --task classify --model "$work/missing.hdm" "$d150"
 expect 1 'not a huddle model file' -- "$huddle" run --task classify --model "$d150" "$d150"
-expect 1 'top-k 11 is out of range: the model has 10 labels' -- \
-  "$huddle" run --task classify --model "$work/mnist.hdm" --top-k 11 "$d150"
 
 # Usage errors: exit 2.
 expect 0 'classify ' -- "$huddle" run --help
