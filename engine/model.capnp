@@ -95,4 +95,23 @@ struct Model {
   labels @2 :List(Text);
   preprocess @3 :Preprocess;
   provenance @4 :Provenance;
+  # task "detect": how the model's outputs decode into boxes (node/tasks/detect.cc).
+  detector @5 :Detector;
+}
+
+struct Detector {
+  head @0 :Head;
+  enum Head {
+    none @0;
+    # outputs: a heat map [1, H, W, classes] after sigmoid, and box sides
+    # [1, H, W, 4] (left, top, right, bottom distances in input pixels);
+    # stride = input height / H.
+    centernet @1;
+    # outputs per level: class scores [1, N, classes] after sigmoid and side
+    # distributions [1, N, 4 * (regMax + 1)] (left, top, right, bottom, each a
+    # softmax over regMax + 1 bins in units of the stride); N = (size / stride)^2.
+    nanodet @2;
+  }
+  scoreThreshold @1 :Float32 = 0.3;  # default lowest score reported
+  iouThreshold @2 :Float32 = 0.5;    # non-maximum suppression overlap, per class
 }

@@ -29,6 +29,9 @@ struct Box {
 struct TaskOptions {
   topK @0 :UInt16 = 5;        # classify: labels to return
   colours @1 :UInt8 = 5;      # colour: clusters per image or region
+  # detect: the lowest score an object is reported with; 0 = the model's default.
+  minScore @2 :Float32 = 0;
+  maxObjects @3 :UInt16 = 100;  # detect: at most this many objects, best first
 }
 
 enum PixelFormat {
@@ -97,6 +100,17 @@ struct ClassifyResult {
   labels @0 :List(Label);     # best first
 }
 
+struct Detection {
+  box @0 :Box;                # in pixels of the (EXIF-oriented) input image
+  index @1 :UInt32;           # the model's class index
+  name @2 :Text;              # from the model's labels; empty if it has none
+  score @3 :Float32;          # 0..1
+}
+
+struct DetectResult {
+  objects @0 :List(Detection);  # best score first, after non-maximum suppression
+}
+
 struct Colour {
   name @0 :Text;              # the nearest named colour (CSS/X11 palette, CIEDE2000)
   r @1 :UInt8;                # the cluster's mean colour, sRGB
@@ -122,6 +136,7 @@ struct Result {
     unset @0 :Void;
     classify @1 :ClassifyResult;
     colour @2 :ColourResult;
+    detect @3 :DetectResult;
   }
 }
 
