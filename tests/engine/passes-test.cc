@@ -653,3 +653,50 @@ TEST_CASE("passes: Mul(x, Sigmoid(x)) becomes one Silu, with the same bits", "[e
     CHECK(apply(b.g, fuse_silu) == 0u);
   }
 }
+
+TEST_CASE("passes: relu6(x + 3) / 6 becomes HardSigmoid, x times it HardSwish, same values", "[engine][passes]") {
+  Rng rng(78);
+  const std::vector<float> x_values = random_values(rng, 2 * 40);
+  std::vector<float> scaled(x_values);
+  for (float& v : scaled) v *= 4;  // reach both clamps
+  const auto relu6_plus_3 = [](Builder& b, int x) {
+    const int add = b.node("Add", {x, b.constant("three", {}, std::vector<float>{3.0f})});
+    return b.node("Clip", {add}, {{"min", 0.0f}, {"max", 6.0f}});
+  };
+  // 0: relu6(x + 3) * 1/6; 1: (x * 1/6) * relu6(x + 3); 2: (x * relu6(x + 3)) * 1/6 (the constant float16-rounded).
+  for (int form = 0; form < 3; ++form) {
+    Builder b;
+    const int x = b.input("x", {2, 40});
+    const float sixth = form == 2 ? 0.16668701f : 1.0f / 6.0f;
+    const int c = b.constant("sixth", {}, std::vector<float>{sixth});
+    const int r = relu6_plus_3(b, x);
+    int y;
+    if (form == 0) y = b.node("Mul", {c, r});
+    else if (form == 1) y = b.node("Mul", {b.node("Mul", {x, c}), r});
+    else y = b.node("Mul", {b.node("Mul", {x, r}), c});
+    b.g.outputs = {y};
+    const auto before = run_all(b.g, {y}, {scaled})[0].values;
+    INFO("form " << form);
+    CHECK(fuse_hard_activations(b.g) == 1u);
+    REQUIRE(b.g.nodes.size() == 1);
+    CHECK(b.g.nodes[0].op == (form == 0 ? "HardSigmoid" : "HardSwish"));
+    CHECK(b.g.nodes[0].inputs == std::vector<int>{x});
+    const auto after = run_all(b.g, b.g.outputs, {scaled})[0].values;
+    for (size_t k = 0; k < after.size(); ++k) CHECK(std::fabs(after[k] - before[k]) <= 2e-4f * (1 + std::fabs(before[k])));
+  }
+  {
+    Builder b;  // the clamp is read elsewhere too: no fusion
+    const int x = b.input("x", {2, 40});
+    const int r = relu6_plus_3(b, x);
+    b.g.outputs = {b.node("Mul", {r, b.constant("sixth", {}, std::vector<float>{1.0f / 6})}), r};
+    CHECK(fuse_hard_activations(b.g) == 0u);
+  }
+  {
+    Builder b;  // a different constant (x + 2): no fusion
+    const int x = b.input("x", {2, 40});
+    const int add = b.node("Add", {x, b.constant("two", {}, std::vector<float>{2.0f})});
+    const int r = b.node("Clip", {add}, {{"min", 0.0f}, {"max", 6.0f}});
+    b.g.outputs = {b.node("Mul", {r, b.constant("sixth", {}, std::vector<float>{1.0f / 6})})};
+    CHECK(fuse_hard_activations(b.g) == 0u);
+  }
+}
