@@ -176,7 +176,8 @@ void set_activation(Node& node, Clamp c) {
 }
 
 bool is_unary_elementwise(const std::string& op) {
-  return op == "Relu" || op == "Clip" || op == "Sigmoid" || op == "HardSigmoid" || op == "HardSwish";
+  return op == "Relu" || op == "Clip" || op == "Sigmoid" || op == "HardSigmoid" || op == "HardSwish" ||
+         op == "LeakyRelu";
 }
 
 // Whether `node`, reading Transpose(x, perm), can read x instead with the

@@ -168,6 +168,13 @@ TEST_CASE("passes: Relu and Clip fuse into the Conv2D or FullyConnected before t
     CHECK(apply(b.g, fuse_activations) == 0);
     CHECK(count(b.g, "Relu") == 3);
   }
+  SECTION("not a LeakyRelu: it is no clamp") {
+    Builder b;
+    b.g.outputs = {b.node("LeakyRelu", {conv(b, rng, b.input("x", {1, 2, 2, 3}), 3, 3)}, {{"alpha", 0.1f}})};
+    CHECK(apply(b.g, fuse_activations) == 0);
+    CHECK(count(b.g, "LeakyRelu") == 1);
+    CHECK(only(b.g, "Conv2D").attr_text("activation", "none") == "none");
+  }
   SECTION("not into an unknown activation: the Interpreter reports it") {
     Builder b;
     b.g.outputs = {b.node(
@@ -261,16 +268,17 @@ TEST_CASE("passes: Transposes sink below elementwise unary ops and Concat, and c
     const int x = b.input("x", {1, 4, 5, 3});
     const int t = b.node("Transpose", {x}, perm(kToNchw));
     const int u = b.node("HardSwish", {b.node("Clip", {b.node("Sigmoid", {t})}, clip(0.1f, 0.7f))});
-    const int y = b.node("Transpose", {b.node("HardSigmoid", {b.node("Relu", {u})})}, perm(kToNhwc));
+    const int v = b.node("LeakyRelu", {b.node("Relu", {u})}, {{"alpha", 0.1f}});
+    const int y = b.node("Transpose", {b.node("HardSigmoid", {v})}, perm(kToNhwc));
     b.g.outputs = {y};
-    CHECK(apply(b.g, sink_transposes) == 5);
+    CHECK(apply(b.g, sink_transposes) == 6);
     CHECK(b.g.nodes[0].op == "Sigmoid");
     CHECK(b.g.nodes[0].inputs[0] == x);
-    CHECK(b.g.nodes[5].op == "Transpose");
-    CHECK(b.g.nodes[6].outputs[0] == y);
+    CHECK(b.g.nodes[6].op == "Transpose");
+    CHECK(b.g.nodes[7].outputs[0] == y);
     apply(b.g, optimize);
     CHECK(count(b.g, "Transpose") == 0);
-    CHECK(b.g.nodes.size() == 5);
+    CHECK(b.g.nodes.size() == 6);
   }
   SECTION("Pad and Slice in NCHW between Transposes: their axes move to NHWC") {
     constexpr int64_t kEnd = std::numeric_limits<int64_t>::max();
@@ -555,7 +563,9 @@ TEST_CASE("passes: optimize keeps the outputs of random op chains", "[engine][pa
         cur = b.node("Transpose", {cur}, perm(p));
         shape = next;
       } else if (pick == 3) {
-        cur = b.node(rng.pick<std::string>({"Relu", "Sigmoid", "HardSwish", "HardSigmoid"}), {cur});
+        const std::string op =
+            rng.pick<std::string>({"Relu", "Sigmoid", "HardSwish", "HardSigmoid", "LeakyRelu"});
+        cur = b.node(op, {cur}, op == "LeakyRelu" ? Attrs{{"alpha", 0.1f}} : Attrs{});
       } else if (pick == 4) {
         cur = b.node("Clip", {cur}, rng.coin(0.5) ? clip(0, 6) : clip(-0.5f, 0.5f));
       } else if (pick == 5 && shape.size() == 4) {
