@@ -24,14 +24,14 @@
 const fs = require('fs');
 const path = require('path');
 const { readNpy, writeNpy } = require('./npy');
+const runner = require('./ort-runner'); // fail() and stats() only: it loads onnxruntime-node on demand
 
 const PROG = 'tfjs.js';
 const USAGE = 'usage: node bench/peers/tfjs.js MODEL.json --input NAME=X.npy [--input ...] ' +
   '--output NAME[,NAME...] --out-dir DIR [--backend cpu|wasm] [--runs N] [--threads N]';
 
 function fail(message) {
-  process.stderr.write(`${PROG}: ${message}\n`);
-  process.exit(1);
+  runner.fail(PROG, message);
 }
 
 function positiveInt(flag, text, min) {
@@ -181,11 +181,6 @@ function checkGraph(modelPath, modelJson, opts, feeds) {
   }
 }
 
-function median(sorted) {
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const modelJson = readJson(opts.model);
@@ -250,10 +245,10 @@ async function main() {
       times.push(performance.now() - start);
       tf.dispose(o);
     }
-    times.sort((a, b) => a - b);
+    const t = runner.stats(times);
     const report = {
       model: path.basename(opts.model), backend: opts.backend, threads, runs: opts.runs,
-      median_ms: +median(times).toFixed(3), min_ms: +times[0].toFixed(3), max_ms: +times[times.length - 1].toFixed(3),
+      median_ms: +t.median.toFixed(3), min_ms: +t.min.toFixed(3), max_ms: +t.max.toFixed(3),
       load_ms: +loadMs.toFixed(1),
     };
     process.stdout.write(`${report.model} ${opts.backend} (${threads} thread${threads > 1 ? 's' : ''}): ` +
