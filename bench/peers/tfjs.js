@@ -15,10 +15,11 @@
 //
 // --backend cpu (default) is TensorFlow.js's plain-JavaScript float32 kernels:
 // the reference for fidelity. wasm is the XNNPACK WebAssembly backend: the fast
-// one, for timing (--threads asks it for N threads; node gives it one, see the
-// "threads" field it reports). --runs N times N runs of execute + dataSync of
-// every output after the first run (the warm-up, whose outputs are written)
-// and prints median and min ms and a JSON line.
+// one, for timing (--threads asks it for N threads, but TF.js runs its single-
+// threaded SIMD build under node; the timing reports the count it got).
+// --runs N times N runs of execute + dataSync of every output after the first
+// run (the warm-up, whose outputs are written) and prints median and min ms
+// and a JSON line.
 // Install the peer first: (cd bench/peers && ONNXRUNTIME_NODE_INSTALL=skip npm ci)
 
 const fs = require('fs');

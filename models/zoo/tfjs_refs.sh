@@ -13,8 +13,8 @@
 #
 # Options: --out DIR (default build/models/tfjs, where human_models.sh put the
 # models), --photos LIST, --models LIST (comma-separated), --runs N (default
-# 0: no timing). Run models/zoo/human_models.sh first, and install the peer:
-# (cd bench/peers && ONNXRUNTIME_NODE_INSTALL=skip npm ci).
+# 0: no timing). Run models/zoo/human_models.sh first; the TF.js peer is
+# installed here when missing (npm ci in bench/peers, as scripts/models does).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -46,6 +46,14 @@ for m in "${model_list[@]}"; do
   [ -n "${io[$m]:-}" ] || { echo "tfjs_refs.sh: unknown model '$m' (known: ${!io[*]})" >&2; exit 2; }
   [ -f "$out/$m.json" ] || { echo "tfjs_refs.sh: $out/$m.json is missing: run models/zoo/human_models.sh" >&2; exit 1; }
 done
+
+# The TensorFlow.js peer, pinned by bench/peers/package-lock.json (as scripts/models installs onnxruntime-node)
+want=$(sed -n 's/.*"@tensorflow\/tfjs": *"\([^"]*\)".*/\1/p' bench/peers/package.json)
+have=$(sed -n 's/^  "version": *"\([^"]*\)".*/\1/p' bench/peers/node_modules/@tensorflow/tfjs/package.json 2>/dev/null || true)
+if [ "$have" != "$want" ] || [ ! -d bench/peers/node_modules/@tensorflow/tfjs-backend-wasm ]; then
+  echo "tfjs_refs: npm ci in bench/peers (@tensorflow/tfjs $want)"
+  (cd bench/peers && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error)
+fi
 
 /usr/bin/python3 models/zoo/detect_inputs.py --out "$out/inputs" --models "$models" --photos "$photos"
 
