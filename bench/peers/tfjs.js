@@ -19,7 +19,9 @@
 // threaded SIMD build under node; the timing reports the count it got).
 // --runs N times N runs of execute + dataSync of every output after the first
 // run (the warm-up, whose outputs are written) and prints median and min ms
-// and a JSON line.
+// and a JSON line, with the median process CPU time per run (user + system,
+// all of node's threads): on a busy machine it stays close to the quiet wall
+// time when the wall time does not.
 // Install the peer first: (cd bench/peers && ONNXRUNTIME_NODE_INSTALL=skip npm ci)
 
 const fs = require('fs');
@@ -239,21 +241,26 @@ async function main() {
 
   if (opts.runs > 0) {
     const times = [];
+    const cpuTimes = [];
     for (let r = 0; r < opts.runs; r++) {
       const start = performance.now();
+      const cpuStart = process.cpuUsage();
       const o = run();
       for (const t of o) t.dataSync();
+      const cpu = process.cpuUsage(cpuStart);
       times.push(performance.now() - start);
+      cpuTimes.push((cpu.user + cpu.system) / 1000);
       tf.dispose(o);
     }
     const t = runner.stats(times);
     const report = {
       model: path.basename(opts.model), backend: opts.backend, threads, runs: opts.runs,
       median_ms: +t.median.toFixed(3), min_ms: +t.min.toFixed(3), max_ms: +t.max.toFixed(3),
-      load_ms: +loadMs.toFixed(1),
+      cpu_median_ms: +runner.stats(cpuTimes).median.toFixed(1), load_ms: +loadMs.toFixed(1),
     };
     process.stdout.write(`${report.model} ${opts.backend} (${threads} thread${threads > 1 ? 's' : ''}): ` +
-      `median ${report.median_ms.toFixed(2)} ms, min ${report.min_ms.toFixed(2)} ms over ${opts.runs} runs\n`);
+      `median ${report.median_ms.toFixed(2)} ms, min ${report.min_ms.toFixed(2)} ms over ${opts.runs} runs ` +
+      `(process CPU time per run: median ${report.cpu_median_ms} ms)\n`);
     process.stdout.write(`${JSON.stringify(report)}\n`);
   }
 }
