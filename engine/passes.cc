@@ -604,6 +604,95 @@ size_t fuse_hard_activations(Graph& graph) {
   return fused;
 }
 
+size_t fold_bias_adds(Graph& graph) {
+  size_t folded = 0;
+  std::vector<int> uses = use_counts(graph);
+  for (size_t j = 0; j < graph.nodes.size(); ++j) {
+    const Node& add = graph.nodes[j];
+    if (add.op != "Add" || add.inputs.size() != 2 || add.outputs.size() != 1) continue;
+    for (int side = 0; side < 2; ++side) {
+      const int x = add.inputs[static_cast<size_t>(side)], c = add.inputs[static_cast<size_t>(1 - side)];
+      if (x == kNoTensor || c == kNoTensor || uses[static_cast<size_t>(x)] != 1) continue;
+      const Tensor& ct = graph.tensors[static_cast<size_t>(c)];
+      const int p = producer(graph, x);
+      if (p < 0 || !ct.is_constant() || ct.dtype != DType::f32) continue;
+      const Node& conv = graph.nodes[static_cast<size_t>(p)];
+      if (conv.op != "Conv2D" || conv.outputs.size() != 1 || conv.inputs.size() < 2) continue;
+      if (conv.attr_text("activation", "none") != "none") continue;
+      const Tensor& w = graph.tensors[static_cast<size_t>(conv.inputs[1])];
+      if (w.shape.empty()) continue;
+      const int64_t channels = w.shape[0];
+      // The constant must hold one value per output channel, along the last (channels) axis.
+      const int64_t n = elements(ct.shape);
+      bool along_channels = n == channels && !ct.shape.empty() && ct.shape.back() == channels && ct.shape.size() <= 4;
+      if (!along_channels) continue;
+      std::vector<float> bias(static_cast<size_t>(channels), 0.0f);
+      const bool has_bias = conv.inputs.size() > 2 && conv.inputs[2] != kNoTensor;
+      if (has_bias) {
+        const Tensor& b = graph.tensors[static_cast<size_t>(conv.inputs[2])];
+        if (!b.is_constant() || b.dtype != DType::f32 || b.values<float>().size() != bias.size()) continue;
+        std::copy(b.values<float>().begin(), b.values<float>().end(), bias.begin());
+      }
+      const auto cv = ct.values<float>();
+      for (size_t k = 0; k < bias.size(); ++k) bias[k] += cv[k];
+      std::vector<uint8_t> bytes(bias.size() * sizeof(float));
+      std::memcpy(bytes.data(), bias.data(), bytes.size());
+      const int bt = graph.add_constant(graph.tensors[static_cast<size_t>(x)].name + "/bias", DType::f32,
+                                        {channels}, std::move(bytes));
+      Node& cn = graph.nodes[static_cast<size_t>(p)];
+      if (has_bias)
+        cn.inputs[2] = bt;
+      else
+        cn.inputs.resize(3, kNoTensor), cn.inputs[2] = bt;
+      cn.outputs[0] = graph.nodes[j].outputs[0];
+      erase_node(graph, j--);
+      uses = use_counts(graph);
+      ++folded;
+      break;
+    }
+  }
+  return folded;
+}
+
+size_t fold_pads(Graph& graph) {
+  size_t folded = 0;
+  std::vector<int> uses = use_counts(graph);
+  for (size_t j = 0; j < graph.nodes.size(); ++j) {
+    const Node& node = graph.nodes[j];
+    const bool conv = node.op == "Conv2D", pool = node.op == "MaxPool2D";
+    if ((!conv && !pool) || node.inputs.empty() || node.inputs[0] == kNoTensor) continue;
+    const int x = node.inputs[0];
+    if (uses[static_cast<size_t>(x)] != 1) continue;
+    const int p = producer(graph, x);
+    if (p < 0) continue;
+    const Node& pad = graph.nodes[static_cast<size_t>(p)];
+    if (pad.op != "Pad" || pad.inputs.size() != 1 || pad.attr_text("mode", "constant") != "constant") continue;
+    const std::vector<int64_t> pads = pad.attr_ints("pads");
+    // NHWC: only the spatial axes padded.
+    if (pads.size() != 8 || pads[0] || pads[3] || pads[4] || pads[7]) continue;
+    const float value = pad.attr_float("value", 0.0f);
+    if (conv ? value != 0.0f : !(value <= std::numeric_limits<float>::lowest())) continue;
+    std::vector<int64_t> own = node.attr_ints("pads", {0, 0, 0, 0});
+    if (own.size() != 4) continue;
+    const int64_t add[4] = {pads[1], pads[2], pads[5], pads[6]};
+    for (size_t k = 0; k < 4; ++k) own[k] += add[k];
+    if (pool) {
+      // Every window must still see an input cell: pads below the kernel.
+      const std::vector<int64_t> kernel = node.attr_ints("kernel", {1, 1});
+      if (kernel.size() != 2 || own[0] >= kernel[0] || own[2] >= kernel[0] || own[1] >= kernel[1] || own[3] >= kernel[1])
+        continue;
+    }
+    Node& n = graph.nodes[j];
+    n.attrs["pads"] = own;
+    n.inputs[0] = pad.inputs[0];
+    erase_node(graph, static_cast<size_t>(p));
+    --j;  // the Pad came before
+    uses = use_counts(graph);
+    ++folded;
+  }
+  return folded;
+}
+
 size_t compose_transposes(Graph& graph) {
   size_t merged = 0;
   LazyShapes shapes(graph);
@@ -794,6 +883,8 @@ PassReport optimize(Graph& graph) {
     count(r.fused_activations, fuse_activations(graph));
     count(r.fused_silu, fuse_silu(graph));
     count(r.fused_hard, fuse_hard_activations(graph));
+    count(r.folded_pads, fold_pads(graph));
+    count(r.folded_bias_adds, fold_bias_adds(graph));
     count(r.removed_dead, remove_dead_nodes(graph));
   }
   r.dropped_tensors = drop_unused_tensors(graph);
@@ -811,6 +902,8 @@ std::string PassReport::text() const {
   const size_t removed = transposes_before > transposes_after ? transposes_before - transposes_after : 0;
   add(fused_activations, "fused " + n(fused_activations) + " activations");
   add(fused_silu, "fused " + n(fused_silu) + " x * sigmoid(x) into Silu");
+  add(folded_bias_adds, "folded " + n(folded_bias_adds) + " bias adds into convolutions");
+  add(folded_pads, "folded " + n(folded_pads) + " pads into convolutions and max pools");
   add(fused_hard, "fused " + n(fused_hard) + " relu6(x + 3) / 6 patterns into HardSigmoid / HardSwish");
   add(removed + merged_transposes + moved_transposes + transposes_to_reshapes,
       "removed " + n(removed) + " of " + n(transposes_before) + " transposes (" + n(merged_transposes) +

@@ -17,6 +17,8 @@ namespace huddle::engine {
 struct PassReport {
   size_t fused_activations = 0;
   size_t fused_silu = 0;              // Mul(x, Sigmoid(x)) pairs made one Silu
+  size_t folded_bias_adds = 0;        // Adds of a per-channel constant taken into the Conv2D's bias
+  size_t folded_pads = 0;             // Pads taken into the Conv2D or MaxPool2D after them
   size_t fused_hard = 0;              // relu6(x + 3) / 6 made HardSigmoid, x * that HardSwish
   size_t merged_transposes = 0;       // Transpose pairs composed into one
   size_t transposes_to_reshapes = 0;  // Transposes that moved only size-1 dims
@@ -52,6 +54,16 @@ size_t fuse_silu(Graph& graph);
 // (as (x * 1/6) * relu6(x + 3) or (x * relu6(x + 3)) * 1/6) HardSwish(x):
 // equal in exact arithmetic, within float rounding otherwise. Returns the count.
 size_t fuse_hard_activations(Graph& graph);
+// Add(Conv2D(...), c) with c a constant of one value per output channel
+// (shape [C], [1, C], ... [1, 1, 1, C]), the convolution without a fused
+// activation and read only there, becomes the convolution with c added to
+// its bias: the same values up to the order of two float additions.
+size_t fold_bias_adds(Graph& graph);
+// A constant Pad of the spatial axes (NHWC) read only by a Conv2D (value 0) or
+// a MaxPool2D (value -inf or the lowest float, which max pooling's own
+// padding equals; only while every window keeps an input cell) becomes that
+// op's padding: the same values. Returns the count.
+size_t fold_pads(Graph& graph);
 // A Transpose of a Transpose becomes one Transpose of the first one's input.
 size_t compose_transposes(Graph& graph);
 // A Transpose that moves only size-1 dims (memory order unchanged) becomes a Reshape.

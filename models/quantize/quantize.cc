@@ -38,6 +38,8 @@ const std::set<std::string> kComputeOps = {"Conv2D", "FullyConnected", "Add", "S
                                            "Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish",
                                            "Silu", "LeakyRelu", "AveragePool2D", "GlobalAveragePool",
                                            "ReduceMean", "Concat"};
+// Ops that map each value on its own.
+const std::set<std::string> kValueMapOps = {"Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Silu", "LeakyRelu"};
 // Ops whose int8 form moves bytes (their outputs keep the input's quantisation).
 const std::set<std::string> kMoveOps = {"Reshape", "Transpose", "Slice", "Split", "Pad", "Resize", "MaxPool2D"};
 
@@ -176,8 +178,22 @@ class Rewriter {
     return any;
   }
 
+  // A tensor whose values reach a graph output through ops that only move
+  // bytes or map each value on its own (a final Sigmoid) gets its full
+  // observed range: clipping there would cap the model's answers (a
+  // detector's top scores), where inside the network the next layers absorb
+  // what clipping trades for resolution.
   Quant calibrated_quant(int t) const {
-    return quant_for_range(choose_range(hist_[static_cast<size_t>(t)], opt_.method, opt_.percentile));
+    const Histogram& h = hist_[static_cast<size_t>(t)];
+    return quant_for_range(choose_range(h, reaches_output(t) ? RangeMethod::minmax : opt_.method, opt_.percentile));
+  }
+  bool reaches_output(int t) const {
+    if (std::find(src_.outputs.begin(), src_.outputs.end(), t) != src_.outputs.end()) return true;
+    for (const Node* c : consumers_[static_cast<size_t>(t)])
+      if ((kMoveOps.count(c->op) && c->op != "MaxPool2D") || kValueMapOps.count(c->op))
+        for (int o : c->outputs)
+          if (reaches_output(o)) return true;
+    return false;
   }
 
   // The int8 form of activation `t` (fp32 or int8), made by a Quantize once.
