@@ -710,3 +710,74 @@ TEST_CASE("passes: relu6(x + 3) / 6 becomes HardSigmoid, x times it HardSwish, s
     CHECK(fuse_hard_activations(b.g) == 0u);
   }
 }
+
+TEST_CASE("passes: per-channel constant Adds fold into the convolution's bias", "[engine][passes]") {
+  Rng rng(79);
+  for (const Shape& cshape : {Shape{6}, Shape{1, 1, 1, 6}}) {
+    Builder b;
+    const int x = b.input("x", {1, 4, 4, 3});
+    const int y = conv(b, rng, x, 3, 6);
+    const int c = b.constant("c", cshape, random_values(rng, 6));
+    b.g.outputs = {b.node("Add", {c, y})};
+    Rng same(5);
+    const std::vector<float> input = random_values(same, 48);
+    const auto want = run_all(b.g, b.g.outputs, {input})[0].values;
+    CHECK(fold_bias_adds(b.g) == 1u);
+    REQUIRE(b.g.nodes.size() == 1);
+    CHECK(b.g.nodes[0].op == "Conv2D");
+    const auto got = run_all(b.g, b.g.outputs, {input})[0].values;
+    for (size_t k = 0; k < got.size(); ++k) CHECK(std::fabs(got[k] - want[k]) <= 1e-5f * (1 + std::fabs(want[k])));
+  }
+  {
+    Builder b;  // a constant along another axis ([1, 4, 1, 1] over H) stays an Add
+    const int x = b.input("x", {1, 4, 4, 3});
+    const int y = conv(b, rng, x, 3, 4);
+    b.g.outputs = {b.node("Add", {y, b.constant("c", {1, 4, 1, 1}, random_values(rng, 4))})};
+    CHECK(fold_bias_adds(b.g) == 0u);
+  }
+  {
+    Builder b;  // the convolution is read elsewhere too
+    const int x = b.input("x", {1, 4, 4, 3});
+    const int y = conv(b, rng, x, 3, 6);
+    b.g.outputs = {b.node("Add", {y, b.constant("c", {6}, random_values(rng, 6))}), y};
+    CHECK(fold_bias_adds(b.g) == 0u);
+  }
+}
+
+TEST_CASE("passes: constant spatial Pads fold into Conv2D (zero) and MaxPool2D (-inf) padding", "[engine][passes]") {
+  Rng rng(80);
+  const Ints pads = {0, 1, 2, 0, 0, 2, 1, 0};  // begin H 1, W 2; end H 2, W 1
+  const float inf = std::numeric_limits<float>::infinity();
+  {
+    Builder b;
+    const int x = b.input("x", {1, 5, 5, 3});
+    const int p = b.node("Pad", {x}, {{"pads", pads}});
+    b.g.outputs = {conv(b, rng, p, 3, 4)};
+    CHECK(apply(b.g, fold_pads) == 1u);
+    REQUIRE(b.g.nodes.size() == 1);
+    CHECK(b.g.nodes[0].attr_ints("pads") == Ints{1, 2, 2, 1});
+  }
+  {
+    Builder b;
+    const int x = b.input("x", {1, 5, 5, 3});
+    const int p = b.node("Pad", {x}, {{"pads", pads}, {"value", -inf}});
+    b.g.outputs = {b.node("MaxPool2D", {p}, {{"kernel", Ints{3, 3}}, {"strides", Ints{2, 2}}})};
+    CHECK(apply(b.g, fold_pads) == 1u);
+    REQUIRE(b.g.nodes.size() == 1);
+    CHECK(b.g.nodes[0].attr_ints("pads") == Ints{1, 2, 2, 1});
+  }
+  {
+    Builder b;  // zero padding before a max pool is not max pooling's padding
+    const int x = b.input("x", {1, 5, 5, 3});
+    const int p = b.node("Pad", {x}, {{"pads", pads}});
+    b.g.outputs = {b.node("MaxPool2D", {p}, {{"kernel", Ints{3, 3}}})};
+    CHECK(fold_pads(b.g) == 0u);
+  }
+  {
+    Builder b;  // padding the channels is not a convolution's padding
+    const int x = b.input("x", {1, 5, 5, 3});
+    const int p = b.node("Pad", {x}, {{"pads", Ints{0, 0, 0, 1, 0, 0, 0, 0}}});
+    b.g.outputs = {conv(b, rng, p, 4, 4)};
+    CHECK(fold_pads(b.g) == 0u);
+  }
+}
