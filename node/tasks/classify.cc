@@ -155,13 +155,6 @@ bool softmax_made(const engine::Graph& graph, int t) {
   return false;
 }
 
-std::string file_sha256(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in.eof() && !in) throw std::runtime_error(path + ": cannot read the model file to hash it");
-  return engine::sha256_hex(bytes);
-}
-
 class ClassifyFactory;
 
 // Holds a reference to its factory, which must outlive it (it maps the model
@@ -211,7 +204,7 @@ class ClassifyFactory final : public TaskFactory {
     }
     softmax_output_ = softmax_made(it.graph(), it.graph().outputs[0]);
     spare_ = std::move(spare);
-    sha256_ = file_sha256(spec.model);
+    sha256_ = model_file_sha256(spec.model);
     const size_t slash = path_.rfind('/');
     name_ = slash == std::string::npos ? path_ : path_.substr(slash + 1);
   }
@@ -276,6 +269,13 @@ std::unique_ptr<Result> ClassifyTask::run(const Image& image, const TaskOptions&
 }
 
 }  // namespace
+
+std::string model_file_sha256(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.eof() && !in) throw std::runtime_error(path + ": cannot read the model file to hash it");
+  return engine::sha256_hex(bytes);
+}
 
 TaskInfo classify_task() {
   return {"classify", "top-k labels with probabilities from any imported classifier", true,
