@@ -296,8 +296,8 @@ class DetectResult final : public Result {
   // tag in that colour holding "label 0.87" above its top-left corner (inside
   // the box when there is no room above); the best object drawn last, on top.
   void annotate(Image& canvas) const override {
-    const long s = std::max(1L, std::min<long>(canvas.width, canvas.height) / 320);  // font pixel size
-    const long line = std::max(2L, s + 1);
+    const long side = std::min<long>(canvas.width, canvas.height);
+    const long s = std::max(1L, side / 240), line = std::max(2L, side / 160);  // font pixel size, line width
     for (auto it = objects_.rbegin(); it != objects_.rend(); ++it) {
       const Rgb colour = class_colour(it->d.index);
       const long x0 = std::lround(it->d.box.x0), y0 = std::lround(it->d.box.y0), x1 = std::lround(it->d.box.x1),

@@ -451,3 +451,11 @@ TEST_CASE("detect: models it cannot serve are refused naming the file and what d
     CHECK_THAT(factory->make()->run(two_blocks(), {}, t)->text(), Catch::StartsWith("detect: class 0 1.00 at"));
   }
 }
+
+TEST_CASE("detect: write the command-line fixture", "[.detect-fixture]") {
+  const char* dir = std::getenv("HUDDLE_FIXTURE_DIR");
+  REQUIRE(dir != nullptr);
+  const std::filesystem::path path(dir);
+  write_model(path, {});
+  write_png((path / "blocks.png").string(), two_blocks());
+}
