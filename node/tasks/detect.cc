@@ -15,15 +15,14 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
 
 #include "engine/interpreter.h"
 #include "engine/model.capnp.h"
-#include "engine/model_file.h"
 #include "node/draw.h"
+#include "node/tasks/task_model.h"
 #include "node/tasks/tasks.h"
 
 namespace huddle::node {
@@ -344,9 +343,9 @@ class DetectFactory final : public TaskFactory {
   using Head = engine::schema::Detector::Head;
 
   explicit DetectFactory(const TaskSpec& spec)
-      : file_(engine::ModelFile::open(spec.model)), threads_(spec.threads), name_(file_name(spec.model)) {
+      : model_(spec) {
     const auto fail = [&](const std::string& what) { throw std::runtime_error(spec.model + ": " + what); };
-    const auto model = file_.model();
+    const auto model = model_.file().model();
     if (model.getTask() != "detect")
       fail(model.getTask().size() ? "the model is for task '" + std::string(model.getTask().cStr()) + "', not detect"
                                   : std::string("the model names no task; a detector's is 'detect'"));
@@ -359,8 +358,8 @@ class DetectFactory final : public TaskFactory {
     if (!(score_threshold_ >= 0 && score_threshold_ <= 1) || !(iou_threshold_ >= 0 && iou_threshold_ <= 1))
       fail("the detector's score or IoU threshold is not in [0, 1]");
     for (auto label : model.getLabels()) labels_.emplace_back(label.cStr());
-    pre_ = input_preprocess(file_, spec.model);
-    std::unique_ptr<engine::Interpreter> spare = interpreter();
+    pre_ = input_preprocess(model_.file(), spec.model);
+    std::unique_ptr<engine::Interpreter> spare = model_.interpreter();
     const engine::Interpreter& it = *spare;
     if (it.input_count() != 1 || it.input(0).dtype != engine::DType::f32)
       fail("a detector takes one f32 image input; this model has " + std::to_string(it.input_count()) + " input(s)" +
@@ -388,19 +387,12 @@ class DetectFactory final : public TaskFactory {
       if (it.output(i).dtype != engine::DType::f32)
         fail("the detector's output '" + it.output(i).name + "' is " + engine::dtype_text(it.output(i).dtype) +
              ", not f32");
-    spare_ = std::move(spare);
-    sha256_ = model_file_sha256(spec.model);
+    model_.keep(std::move(spare));
   }
 
-  std::unique_ptr<Task> make() const override {
-    {
-      std::lock_guard<std::mutex> lock(spare_mutex_);
-      if (spare_) return std::make_unique<DetectTask>(*this, std::move(spare_));
-    }
-    return std::make_unique<DetectTask>(*this, interpreter());
-  }
-  std::string model_name() const override { return name_; }
-  std::string model_sha256() const override { return sha256_; }
+  std::unique_ptr<Task> make() const override { return std::make_unique<DetectTask>(*this, model_.interpreter()); }
+  std::string model_name() const override { return model_.name(); }
+  std::string model_sha256() const override { return model_.sha256(); }
 
   // The objects in the interpreter's outputs, in pixels of a width x height
   // image, at least `min_score`, after suppression.
@@ -434,26 +426,13 @@ class DetectFactory final : public TaskFactory {
   float score_threshold() const { return score_threshold_; }
 
  private:
-  static std::string file_name(const std::string& path) {
-    const size_t slash = path.rfind('/');
-    return slash == std::string::npos ? path : path.substr(slash + 1);
-  }
-  std::unique_ptr<engine::Interpreter> interpreter() const {
-    return std::make_unique<engine::Interpreter>(engine::graph_from_file(file_), engine::InterpreterOptions{threads_});
-  }
-
-  engine::ModelFile file_;
-  size_t threads_;
-  std::string name_, sha256_;
+  TaskModel model_;
   InputPreprocess pre_;
   std::vector<std::string> labels_;
   Head head_ = Head::NONE;
   float score_threshold_ = 0, iou_threshold_ = 0;
   detect::CenterNetOutputs centernet_;
   detect::NanoDetOutputs nanodet_;
-  // The interpreter open() prepared to check the model, for the first make().
-  mutable std::mutex spare_mutex_;
-  mutable std::unique_ptr<engine::Interpreter> spare_;
 };
 
 std::unique_ptr<Result> DetectTask::run(const Image& image, const TaskOptions& options, Timings& timings) {

@@ -19,6 +19,7 @@
 #include "node/image_input.h"
 #include "node/task.h"
 #include "tests/engine/builder.h"
+#include "tests/node/task_fixture.h"
 
 using namespace huddle;
 using namespace huddle::node;
@@ -287,17 +288,6 @@ TEST_CASE("detect: which outputs a head reads, from their shapes", "[node][detec
 
 namespace {
 
-// A fresh folder under the system's temporary folder, removed at the end.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "detect-test-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
-
 struct ModelSpec {
   std::string task = "detect";
   engine::schema::Detector::Head head = engine::schema::Detector::Head::CENTERNET;
@@ -315,22 +305,15 @@ std::string write_model(const std::filesystem::path& dir, const ModelSpec& spec)
   const int wh = bld.node("Conv2D", {heat, bld.constant("w", {4, 1, 1, 3}, std::vector<float>(12, 0.0f)),
                                      bld.constant("b", {4}, std::vector<float>{1, 2, 3, 1})});
   bld.g.outputs = {heat, wh};
-  capnp::MallocMessageBuilder message;
-  auto model = message.initRoot<engine::schema::Model>();
-  engine::WeightsBuilder weights;
-  engine::graph_to_model(bld.g, model, weights);
-  model.setTask(spec.task);
-  auto labels = model.initLabels(static_cast<unsigned>(spec.labels.size()));
-  for (size_t i = 0; i < spec.labels.size(); ++i) labels.set(static_cast<unsigned>(i), spec.labels[i]);
-  model.initDetector().setHead(spec.head);
-  auto pre = model.initPreprocess();
-  pre.setWidth(8);
-  pre.setHeight(8);
-  auto mean = pre.initMean(3), std = pre.initStd(3);
-  for (unsigned c = 0; c < 3; ++c) mean.set(c, 0.0f), std.set(c, 255.0f);
-  const std::string path = (dir / "detector.hdm").string();
-  engine::write_model_file(path, message, weights.bytes());
-  return path;
+  return test::write_task_model((dir / "detector.hdm").string(), bld.g, spec.task, spec.labels,
+                                [&](engine::schema::Model::Builder model) {
+                                  model.initDetector().setHead(spec.head);
+                                  auto pre = model.initPreprocess();
+                                  pre.setWidth(8);
+                                  pre.setHeight(8);
+                                  auto mean = pre.initMean(3), std = pre.initStd(3);
+                                  for (unsigned c = 0; c < 3; ++c) mean.set(c, 0.0f), std.set(c, 255.0f);
+                                });
 }
 
 // 16x16: the top-right 8x8 quadrant pure red (cell x 1, y 0 of class 0 at 1.0),
@@ -345,19 +328,12 @@ Image two_blocks() {
   return img;
 }
 
-std::string open_error(const std::string& model) {
-  try {
-    open_task({"detect", model, 1});
-  } catch (const std::runtime_error& e) {
-    return e.what();
-  }
-  return "(opened)";
-}
+std::string open_error(const std::string& model) { return test::open_error("detect", model); }
 
 }  // namespace
 
 TEST_CASE("detect: the task on a hand-built CenterNet-shaped model", "[node][detect]") {
-  TempDir dir;
+  test::TempDir dir;
   const std::string model = write_model(dir.path, {});
   auto factory = open_task({"detect", model, 1});
   CHECK(factory->model_name() == "detector.hdm");
@@ -423,7 +399,7 @@ TEST_CASE("detect: the task on a hand-built CenterNet-shaped model", "[node][det
 }
 
 TEST_CASE("detect: models it cannot serve are refused naming the file and what does not fit", "[node][detect]") {
-  TempDir dir;
+  test::TempDir dir;
   ModelSpec spec;
   SECTION("a model for another task") {
     spec.task = "classify";
