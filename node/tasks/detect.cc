@@ -42,8 +42,8 @@ std::string classes_text(size_t classes) {
 
 }  // namespace
 
-std::vector<Detection> decode_centernet(std::span<const float> heat, std::span<const float> wh, const Grid& grid,
-                                        size_t classes, float threshold, size_t max_peaks) {
+std::vector<Detection> decode_centernet(std::span<const float> heat, std::span<const float> wh,
+                                        const Grid& grid, size_t classes, float threshold, size_t max_peaks) {
   const size_t w = grid.width, h = grid.height;
   if (heat.size() != w * h * classes || wh.size() != w * h * 4)
     throw std::invalid_argument("decode_centernet: the tensors do not have the grid's size");
@@ -65,16 +65,19 @@ std::vector<Detection> decode_centernet(std::span<const float> heat, std::span<c
         if (peak) peaks.push_back({v, at});
       }
   const size_t k = std::min(max_peaks, peaks.size());
-  std::partial_sort(peaks.begin(), peaks.begin() + static_cast<std::ptrdiff_t>(k), peaks.end(),
-                    [](const Peak& a, const Peak& b) { return a.score > b.score || (a.score == b.score && a.at < b.at); });
+  std::partial_sort(
+      peaks.begin(), peaks.begin() + static_cast<std::ptrdiff_t>(k), peaks.end(),
+      [](const Peak& a, const Peak& b) { return a.score > b.score || (a.score == b.score && a.at < b.at); });
   std::vector<Detection> out;
   out.reserve(k);
   for (size_t i = 0; i < k; ++i) {
     const size_t cell = peaks[i].at / classes;
-    const float cx = static_cast<float>(cell % w) * grid.stride_x, cy = static_cast<float>(cell / w) * grid.stride_y;
+    const float cx = static_cast<float>(cell % w) * grid.stride_x,
+                cy = static_cast<float>(cell / w) * grid.stride_y;
     const float* side = &wh[cell * 4];
     out.push_back({{cx - side[0], cy - side[1], cx + side[2], cy + side[3]},
-                   static_cast<uint32_t>(peaks[i].at % classes), peaks[i].score});
+                   static_cast<uint32_t>(peaks[i].at % classes),
+                   peaks[i].score});
   }
   return out;
 }
@@ -101,16 +104,20 @@ std::vector<Detection> decode_nanodet(std::span<const NanoDetLevel> levels, size
         for (size_t b = 0; b < bins; ++b) mean += static_cast<double>(b) * p[b];
         side[j] = static_cast<float>(mean / sum) * (j % 2 ? level.grid.stride_y : level.grid.stride_x);
       }
-      const float cx = (static_cast<float>(i % level.grid.width) + kNanoDetCentreOffset) * level.grid.stride_x;
-      const float cy = (static_cast<float>(i / level.grid.width) + kNanoDetCentreOffset) * level.grid.stride_y;
-      out.push_back({{cx - side[0], cy - side[1], cx + side[2], cy + side[3]}, static_cast<uint32_t>(best), s[best]});
+      const float cx =
+          (static_cast<float>(i % level.grid.width) + kNanoDetCentreOffset) * level.grid.stride_x;
+      const float cy =
+          (static_cast<float>(i / level.grid.width) + kNanoDetCentreOffset) * level.grid.stride_y;
+      out.push_back(
+          {{cx - side[0], cy - side[1], cx + side[2], cy + side[3]}, static_cast<uint32_t>(best), s[best]});
     }
   }
   return out;
 }
 
 float iou(const Box& a, const Box& b) {
-  const float iw = std::min(a.x1, b.x1) - std::max(a.x0, b.x0), ih = std::min(a.y1, b.y1) - std::max(a.y0, b.y0);
+  const float iw = std::min(a.x1, b.x1) - std::max(a.x0, b.x0),
+              ih = std::min(a.y1, b.y1) - std::max(a.y0, b.y0);
   const float inter = iw > 0 && ih > 0 ? iw * ih : 0.0f;
   const float area_a = std::max(0.0f, a.x1 - a.x0) * std::max(0.0f, a.y1 - a.y0);
   const float area_b = std::max(0.0f, b.x1 - b.x0) * std::max(0.0f, b.y1 - b.y0);
@@ -135,17 +142,21 @@ std::vector<Detection> non_max_suppression(std::vector<Detection> candidates, fl
 
 Box map_to_image(const Box& box, const InputMap& map, uint32_t image_width, uint32_t image_height) {
   const auto x = [&](float v) {
-    return static_cast<float>(std::clamp(v * map.scale_x + map.offset_x, 0.0, static_cast<double>(image_width)));
+    return static_cast<float>(
+        std::clamp(v * map.scale_x + map.offset_x, 0.0, static_cast<double>(image_width)));
   };
   const auto y = [&](float v) {
-    return static_cast<float>(std::clamp(v * map.scale_y + map.offset_y, 0.0, static_cast<double>(image_height)));
+    return static_cast<float>(
+        std::clamp(v * map.scale_y + map.offset_y, 0.0, static_cast<double>(image_height)));
   };
   return {x(box.x0), y(box.y0), x(box.x1), y(box.y1)};
 }
 
 CenterNetOutputs centernet_outputs(std::span<const engine::Shape> outputs, uint32_t input_width,
                                    uint32_t input_height, size_t classes) {
-  const auto grid_of = [](const engine::Shape& s) { return s.size() == 4 && s[0] == 1 && s[1] > 0 && s[2] > 0; };
+  const auto grid_of = [](const engine::Shape& s) {
+    return s.size() == 4 && s[0] == 1 && s[1] > 0 && s[2] > 0;
+  };
   // The box sides: the last [1, H, W, 4] output (a heat map of 4 classes comes first).
   std::optional<size_t> wh;
   for (size_t i = 0; i < outputs.size(); ++i)
@@ -154,11 +165,14 @@ CenterNetOutputs centernet_outputs(std::span<const engine::Shape> outputs, uint3
     throw std::runtime_error("a centernet detector has a box-size output [1, H, W, 4]; the outputs are " +
                              outputs_text(outputs));
   const engine::Shape& sides = outputs[*wh];
+  if (sides[1] > input_height || sides[2] > input_width)
+    throw std::runtime_error("a centernet detector's grid is at most the input's size; the box sizes are " +
+                             engine::shape_text(sides) + ", the input " + std::to_string(input_width) + "x" +
+                             std::to_string(input_height));
   for (size_t i = 0; i < outputs.size(); ++i) {
     const engine::Shape& s = outputs[i];
     if (i == *wh || !grid_of(s) || s[1] != sides[1] || s[2] != sides[2] || s[3] < 1) continue;
     if (classes && static_cast<size_t>(s[3]) != classes) continue;
-    if (sides[1] > input_height || sides[2] > input_width) break;
     CenterNetOutputs o;
     o.heat = i;
     o.wh = *wh;
@@ -169,18 +183,19 @@ CenterNetOutputs centernet_outputs(std::span<const engine::Shape> outputs, uint3
     return o;
   }
   throw std::runtime_error("a centernet detector has a heat map [1, H, W, " + classes_text(classes) +
-                           "] beside its box sizes " + engine::shape_text(sides) + ", with H, W at most the input's " +
-                           std::to_string(input_height) + ", " + std::to_string(input_width) + "; the outputs are " +
+                           "] beside its box sizes " + engine::shape_text(sides) + "; the outputs are " +
                            outputs_text(outputs));
 }
 
-NanoDetOutputs nanodet_outputs(std::span<const engine::Shape> outputs, uint32_t input_width, uint32_t input_height,
-                               size_t classes) {
+NanoDetOutputs nanodet_outputs(std::span<const engine::Shape> outputs, uint32_t input_width,
+                               uint32_t input_height, size_t classes) {
   const auto fail = [&](const std::string& what) {
-    throw std::runtime_error("a nanodet detector has per level class scores [1, N, " + classes_text(classes) +
-                             "] and side distributions [1, N, 4 * bins], N = cells of a stride from 4 to 128 over "
-                             "the " + std::to_string(input_width) + "x" + std::to_string(input_height) +
-                             " input; " + what + "; the outputs are " + outputs_text(outputs));
+    throw std::runtime_error(
+        "a nanodet detector has per level class scores [1, N, " + classes_text(classes) +
+        "] and side distributions [1, N, 4 * bins], N = cells of a stride from 4 to 128 over "
+        "the " +
+        std::to_string(input_width) + "x" + std::to_string(input_height) + " input; " + what +
+        "; the outputs are " + outputs_text(outputs));
   };
   std::map<int64_t, std::vector<size_t>> by_cells;  // N -> output indices, in order
   for (size_t i = 0; i < outputs.size(); ++i)
@@ -200,18 +215,22 @@ NanoDetOutputs nanodet_outputs(std::span<const engine::Shape> outputs, uint32_t 
     if (classes ? last(0) != classes : last(0) % 4 == 0 && last(1) % 4 != 0) s = 1;
     const size_t scores = last(s), dist = last(1 - s);
     if ((classes && scores != classes) || dist % 4 != 0 || dist < 8)
-      fail("at N = " + std::to_string(cells) + " they are " + engine::shape_text(outputs[indices[0]]) + " and " +
-           engine::shape_text(outputs[indices[1]]));
+      fail("at N = " + std::to_string(cells) + " they are " + engine::shape_text(outputs[indices[0]]) +
+           " and " + engine::shape_text(outputs[indices[1]]));
     if (o.classes && (scores != o.classes || dist / 4 != o.levels.back().bins))
       fail("the levels differ in classes or bins");
     o.classes = scores;
     const uint32_t gw = (input_width + stride - 1) / stride, gh = (input_height + stride - 1) / stride;
-    o.levels.push_back({indices[s], indices[1 - s], {gw, gh, static_cast<float>(stride), static_cast<float>(stride)},
+    o.levels.push_back({indices[s],
+                        indices[1 - s],
+                        {gw, gh, static_cast<float>(stride), static_cast<float>(stride)},
                         dist / 4});
   }
   if (o.levels.empty()) fail("none is there");
   std::sort(o.levels.begin(), o.levels.end(),
-            [](const NanoDetOutputs::Level& a, const NanoDetOutputs::Level& b) { return a.grid.stride_x < b.grid.stride_x; });
+            [](const NanoDetOutputs::Level& a, const NanoDetOutputs::Level& b) {
+              return a.grid.stride_x < b.grid.stride_x;
+            });
   return o;
 }
 
@@ -242,12 +261,24 @@ Rgb class_colour(uint32_t index) {
   const double c = v * s, x = c * (1 - std::abs(std::fmod(hue, 2.0) - 1)), m = v - c;
   double r = 0, g = 0, b = 0;
   switch (static_cast<int>(hue)) {
-    case 0: r = c, g = x; break;
-    case 1: r = x, g = c; break;
-    case 2: g = c, b = x; break;
-    case 3: g = x, b = c; break;
-    case 4: r = x, b = c; break;
-    default: r = c, b = x; break;
+    case 0:
+      r = c, g = x;
+      break;
+    case 1:
+      r = x, g = c;
+      break;
+    case 2:
+      g = c, b = x;
+      break;
+    case 3:
+      g = x, b = c;
+      break;
+    case 4:
+      r = x, b = c;
+      break;
+    default:
+      r = c, b = x;
+      break;
   }
   const auto byte = [&](double u) { return static_cast<uint8_t>(std::lround((u + m) * 255)); };
   return {byte(r), byte(g), byte(b)};
@@ -260,7 +291,8 @@ struct Object {
 
 class DetectResult final : public Result {
  public:
-  DetectResult(std::vector<Object> objects, float min_score) : objects_(std::move(objects)), min_score_(min_score) {}
+  DetectResult(std::vector<Object> objects, float min_score)
+      : objects_(std::move(objects)), min_score_(min_score) {}
 
   void write(protocol::schema::Result::Builder out) const override {
     auto list = out.initDetect().initObjects(static_cast<unsigned>(objects_.size()));
@@ -279,15 +311,16 @@ class DetectResult final : public Result {
     std::string out;
     char line[256];
     for (const Object& o : objects_) {
-      std::snprintf(line, sizeof line, "detect: %s %.2f at (%ld, %ld)-(%ld, %ld)\n", name(o).c_str(), o.d.score,
-                    std::lround(o.d.box.x0), std::lround(o.d.box.y0), std::lround(o.d.box.x1),
+      std::snprintf(line, sizeof line, "detect: %s %.2f at (%ld, %ld)-(%ld, %ld)\n", name(o).c_str(),
+                    o.d.score, std::lround(o.d.box.x0), std::lround(o.d.box.y0), std::lround(o.d.box.x1),
                     std::lround(o.d.box.y1));
       out += line;
     }
     if (objects_.empty())
       std::snprintf(line, sizeof line, "detect: no objects above %.2f\n", min_score_);
     else
-      std::snprintf(line, sizeof line, "detect: %zu object%s\n", objects_.size(), objects_.size() == 1 ? "" : "s");
+      std::snprintf(line, sizeof line, "detect: %zu object%s\n", objects_.size(),
+                    objects_.size() == 1 ? "" : "s");
     return out + line;
   }
 
@@ -299,8 +332,8 @@ class DetectResult final : public Result {
     const long s = std::max(1L, side / 240), line = std::max(2L, side / 160);  // font pixel size, line width
     for (auto it = objects_.rbegin(); it != objects_.rend(); ++it) {
       const Rgb colour = class_colour(it->d.index);
-      const long x0 = std::lround(it->d.box.x0), y0 = std::lround(it->d.box.y0), x1 = std::lround(it->d.box.x1),
-                 y1 = std::lround(it->d.box.y1);
+      const long x0 = std::lround(it->d.box.x0), y0 = std::lround(it->d.box.y0),
+                 x1 = std::lround(it->d.box.x1), y1 = std::lround(it->d.box.y1);
       outline_rect(canvas, x0 - 1, y0 - 1, x1 + 1, y1 + 1, 1, {0, 0, 0});
       outline_rect(canvas, x0, y0, x1, y1, line, colour);
       outline_rect(canvas, x0 + line, y0 + line, x1 - line, y1 - line, 1, {0, 0, 0});
@@ -317,7 +350,9 @@ class DetectResult final : public Result {
   }
 
  private:
-  static std::string name(const Object& o) { return o.name.empty() ? "class " + std::to_string(o.d.index) : o.name; }
+  static std::string name(const Object& o) {
+    return o.name.empty() ? "class " + std::to_string(o.d.index) : o.name;
+  }
 
   std::vector<Object> objects_;
   float min_score_;
@@ -342,13 +377,13 @@ class DetectFactory final : public TaskFactory {
  public:
   using Head = engine::schema::Detector::Head;
 
-  explicit DetectFactory(const TaskSpec& spec)
-      : model_(spec) {
+  explicit DetectFactory(const TaskSpec& spec) : model_(spec) {
     const auto fail = [&](const std::string& what) { throw std::runtime_error(spec.model + ": " + what); };
     const auto model = model_.file().model();
     if (model.getTask() != "detect")
-      fail(model.getTask().size() ? "the model is for task '" + std::string(model.getTask().cStr()) + "', not detect"
-                                  : std::string("the model names no task; a detector's is 'detect'"));
+      fail(model.getTask().size()
+               ? "the model is for task '" + std::string(model.getTask().cStr()) + "', not detect"
+               : std::string("the model names no task; a detector's is 'detect'"));
     const auto detector = model.getDetector();
     head_ = detector.getHead();
     if (head_ != Head::CENTERNET && head_ != Head::NANODET)
@@ -362,7 +397,8 @@ class DetectFactory final : public TaskFactory {
     std::unique_ptr<engine::Interpreter> spare = model_.interpreter();
     const engine::Interpreter& it = *spare;
     if (it.input_count() != 1 || it.input(0).dtype != engine::DType::f32)
-      fail("a detector takes one f32 image input; this model has " + std::to_string(it.input_count()) + " input(s)" +
+      fail("a detector takes one f32 image input; this model has " + std::to_string(it.input_count()) +
+           " input(s)" +
            (it.input_count() ? std::string(", the first ") + engine::dtype_text(it.input(0).dtype) : ""));
     try {  // the input's shape against the stored preprocessing, once, on a one-pixel image
       image_to_input(Image{1, 1, PixelFormat::gray, {0}}, pre_, it.input(0).shape);
@@ -385,21 +421,24 @@ class DetectFactory final : public TaskFactory {
     }
     for (size_t i : read)
       if (it.output(i).dtype != engine::DType::f32)
-        fail("the detector's output '" + it.output(i).name + "' is " + engine::dtype_text(it.output(i).dtype) +
-             ", not f32");
+        fail("the detector's output '" + it.output(i).name + "' is " +
+             engine::dtype_text(it.output(i).dtype) + ", not f32");
     model_.keep(std::move(spare));
   }
 
-  std::unique_ptr<Task> make() const override { return std::make_unique<DetectTask>(*this, model_.interpreter()); }
+  std::unique_ptr<Task> make() const override {
+    return std::make_unique<DetectTask>(*this, model_.interpreter());
+  }
   std::string model_name() const override { return model_.name(); }
   std::string model_sha256() const override { return model_.sha256(); }
 
   // The objects in the interpreter's outputs, in pixels of a width x height
   // image, at least `min_score`, after suppression.
-  std::vector<Object> objects(const engine::Interpreter& it, const InputMap& map, uint32_t width, uint32_t height,
-                              float min_score, size_t max_objects) const {
+  std::vector<Object> objects(const engine::Interpreter& it, const InputMap& map, uint32_t width,
+                              uint32_t height, float min_score, size_t max_objects) const {
     const auto output = [&](size_t i) {
-      return std::span<const float>(static_cast<const float*>(it.output_data(i)), elements(it.output(i).shape));
+      return std::span<const float>(static_cast<const float*>(it.output_data(i)),
+                                    elements(it.output(i).shape));
     };
     std::vector<Detection> found;
     if (head_ == Head::CENTERNET) {
@@ -461,7 +500,9 @@ std::unique_ptr<Result> DetectTask::run(const Image& image, const TaskOptions& o
 
 TaskInfo detect_task() {
   return {"detect", "objects as labelled boxes with scores from an imported COCO detector", true,
-          [](const TaskSpec& spec) -> std::unique_ptr<TaskFactory> { return std::make_unique<DetectFactory>(spec); }};
+          [](const TaskSpec& spec) -> std::unique_ptr<TaskFactory> {
+            return std::make_unique<DetectFactory>(spec);
+          }};
 }
 
 }  // namespace huddle::node

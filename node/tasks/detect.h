@@ -40,8 +40,8 @@ struct Grid {
 // borders); the best `max_peaks` peaks (equal scores in index order) become
 // boxes (x * stride_x - l, y * stride_y - t, x * stride_x + r, y * stride_y + b)
 // for cell column x and row y, best first.
-std::vector<Detection> decode_centernet(std::span<const float> heat, std::span<const float> wh, const Grid& grid,
-                                        size_t classes, float threshold, size_t max_peaks);
+std::vector<Detection> decode_centernet(std::span<const float> heat, std::span<const float> wh,
+                                        const Grid& grid, size_t classes, float threshold, size_t max_peaks);
 
 // Where NanoDet's distance is measured from, in cells: the centre of cell
 // (x, y) is ((x + offset) * stride, (y + offset) * stride). 0.5 is the GFL

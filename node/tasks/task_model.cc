@@ -32,7 +32,8 @@ std::unique_ptr<engine::Interpreter> TaskModel::interpreter() const {
     std::lock_guard<std::mutex> lock(spare_mutex_);
     if (spare_) return std::move(spare_);
   }
-  return std::make_unique<engine::Interpreter>(engine::graph_from_file(file_), engine::InterpreterOptions{threads_});
+  return std::make_unique<engine::Interpreter>(engine::graph_from_file(file_),
+                                               engine::InterpreterOptions{threads_});
 }
 
 void TaskModel::keep(std::unique_ptr<engine::Interpreter> it) const {

@@ -5,8 +5,8 @@
 // CenterNet-shaped model (options, refusals, result, annotation).
 #include "node/tasks/detect.h"
 
-#include <catch2/catch.hpp>
 #include <capnp/message.h>
+#include <catch2/catch.hpp>
 
 #include <cmath>
 #include <cstdlib>
@@ -39,7 +39,8 @@ void check_box(const Box& b, float x0, float y0, float x1, float y1) {
 // A [4, 4, 2] heat map (row-major cells, classes last) and its wh [4, 4, 4].
 struct CenterNetTensors {
   static constexpr size_t kW = 4, kH = 4, kC = 2;
-  std::vector<float> heat = std::vector<float>(kW * kH * kC, 0.0f), wh = std::vector<float>(kW * kH * 4, 0.0f);
+  std::vector<float> heat = std::vector<float>(kW * kH * kC, 0.0f),
+                     wh = std::vector<float>(kW * kH * 4, 0.0f);
   float& at(size_t x, size_t y, size_t c) { return heat[(y * kW + x) * kC + c]; }
   void sides(size_t x, size_t y, std::vector<float> v) {
     for (size_t j = 0; j < 4; ++j) wh[(y * kW + x) * 4 + j] = v[j];
@@ -84,11 +85,13 @@ TEST_CASE("detect: CenterNet peaks are 3x3 maxima of their class, boxes from the
     check_box(plateau[1].box, 8, 8, 8, 8);  // cell (2, 2) has zero sides
   }
   SECTION("tensors of the wrong size are refused") {
-    CHECK_THROWS_AS(detect::decode_centernet(t.heat, t.wh, Grid{4, 3, 4, 4}, 2, 0.3f, 10), std::invalid_argument);
+    CHECK_THROWS_AS(detect::decode_centernet(t.heat, t.wh, Grid{4, 3, 4, 4}, 2, 0.3f, 10),
+                    std::invalid_argument);
   }
 }
 
-TEST_CASE("detect: NanoDet sides are the expected bin times the stride from the cell's centre", "[node][detect]") {
+TEST_CASE("detect: NanoDet sides are the expected bin times the stride from the cell's centre",
+          "[node][detect]") {
   // Level 0: 2x2 cells, stride 8, 3 classes, 4 bins; only cell 3 (x 1, y 1) scores.
   std::vector<float> scores0(4 * 3, 0.1f), dist0(4 * 4 * 4, 0.0f);
   scores0[3 * 3 + 0] = 0.1f, scores0[3 * 3 + 1] = 0.7f, scores0[3 * 3 + 2] = 0.2f;
@@ -126,9 +129,9 @@ TEST_CASE("detect: non-maximum suppression is greedy, per class, above the IoU t
   CHECK(detect::iou({5, 5, 5, 5}, {5, 5, 5, 5}) == 0.0f);  // empty union
 
   const Detection a{{0, 0, 10, 10}, 0, 0.9f};
-  const Detection overlapping{{1, 0, 11, 10}, 0, 0.8f};   // IoU 0.82 with a
-  const Detection other_class{{1, 0, 11, 10}, 1, 0.7f};   // the same box, another class
-  const Detection at_threshold{{0, 0, 10, 5}, 0, 0.6f};   // IoU exactly 0.5 with a
+  const Detection overlapping{{1, 0, 11, 10}, 0, 0.8f};  // IoU 0.82 with a
+  const Detection other_class{{1, 0, 11, 10}, 1, 0.7f};  // the same box, another class
+  const Detection at_threshold{{0, 0, 10, 5}, 0, 0.6f};  // IoU exactly 0.5 with a
   const Detection apart{{50, 50, 60, 60}, 0, 0.95f};
   const auto kept = detect::non_max_suppression({overlapping, a, other_class, at_threshold, apart}, 0.5f, 10);
   REQUIRE(kept.size() == 4);
@@ -180,7 +183,8 @@ TEST_CASE("detect: the input-to-image map of each resize mode", "[node][detect]"
       CHECK(u * m.scale_x + m.offset_x == Approx(x).margin(1e-9));
       CHECK(v * m.scale_y + m.offset_y == Approx(y).margin(1e-9));
     }
-    check_box(detect::map_to_image({-10, 0, 100, 60}, m, 640, 480), 0, 0, 100 * 640.0f / 416, 8 * 480.0f / 312);
+    check_box(detect::map_to_image({-10, 0, 100, 60}, m, 640, 480), 0, 0, 100 * 640.0f / 416,
+              8 * 480.0f / 312);
     const Box in_padding = detect::map_to_image({10, 0, 100, 40}, m, 640, 480);
     CHECK(in_padding.y0 == in_padding.y1);  // all in the padding: empty
   }
@@ -250,17 +254,22 @@ TEST_CASE("detect: which outputs a head reads, from their shapes", "[node][detec
   }
   SECTION("centernet: what does not fit is named") {
     const std::vector<engine::Shape> no_wh = {{1, 128, 128, 80}};
-    CHECK_THROWS_WITH(detect::centernet_outputs(no_wh, 512, 512, 80),
-                      Catch::Contains("box-size output [1, H, W, 4]") && Catch::Contains("0: [1, 128, 128, 80]"));
+    CHECK_THROWS_WITH(
+        detect::centernet_outputs(no_wh, 512, 512, 80),
+        Catch::Contains("box-size output [1, H, W, 4]") && Catch::Contains("0: [1, 128, 128, 80]"));
     const std::vector<engine::Shape> classes = {{1, 128, 128, 80}, {1, 128, 128, 4}};
     CHECK_THROWS_WITH(detect::centernet_outputs(classes, 512, 512, 90),
                       Catch::Contains("heat map [1, H, W, 90 (the labels)]"));
     const std::vector<engine::Shape> grids = {{1, 64, 64, 80}, {1, 128, 128, 4}};
-    CHECK_THROWS(detect::centernet_outputs(grids, 512, 512, 80));
+    CHECK_THROWS_WITH(
+        detect::centernet_outputs(grids, 512, 512, 80),
+        Catch::Contains("heat map [1, H, W, 80 (the labels)] beside its box sizes [1, 128, 128, 4]"));
+    CHECK_THROWS_WITH(detect::centernet_outputs(grids, 64, 64, 80),
+                      Catch::Contains("at most the input's size"));
   }
   SECTION("nanodet: levels by cell count, scores by class count, finest first") {
     // The human library's NanoDet: 416 x 416, strides 8, 16, 32, 11 bins.
-    const std::vector<engine::Shape> out = {{1, 169, 80}, {1, 169, 44}, {1, 676, 80},
+    const std::vector<engine::Shape> out = {{1, 169, 80},  {1, 169, 44}, {1, 676, 80},
                                             {1, 2704, 80}, {1, 676, 44}, {1, 2704, 44}};
     const auto o = detect::nanodet_outputs(out, 416, 416, 80);
     REQUIRE(o.levels.size() == 3);
@@ -276,13 +285,15 @@ TEST_CASE("detect: which outputs a head reads, from their shapes", "[node][detec
     CHECK(detect::nanodet_outputs(Shapes{{1, 169, 44}, {1, 169, 81}}, 416, 416, 0).levels[0].scores == 1);
   }
   SECTION("nanodet: what does not fit is named") {
-    CHECK_THROWS_WITH(detect::nanodet_outputs(Shapes{{1, 170, 80}}, 416, 416, 80), Catch::Contains("none is there"));
+    CHECK_THROWS_WITH(detect::nanodet_outputs(Shapes{{1, 170, 80}}, 416, 416, 80),
+                      Catch::Contains("none is there"));
     CHECK_THROWS_WITH(detect::nanodet_outputs(Shapes{{1, 169, 80}, {1, 169, 44}, {1, 169, 44}}, 416, 416, 80),
                       Catch::Contains("3 outputs have N = 169"));
     CHECK_THROWS_WITH(detect::nanodet_outputs(Shapes{{1, 169, 80}, {1, 169, 42}}, 416, 416, 80),
                       Catch::Contains("[1, 169, 42]"));
-    CHECK_THROWS_WITH(detect::nanodet_outputs(Shapes{{1, 169, 80}, {1, 169, 44}, {1, 676, 80}, {1, 676, 32}}, 416, 416, 80),
-                      Catch::Contains("differ in classes or bins"));
+    CHECK_THROWS_WITH(
+        detect::nanodet_outputs(Shapes{{1, 169, 80}, {1, 169, 44}, {1, 676, 80}, {1, 676, 32}}, 416, 416, 80),
+        Catch::Contains("differ in classes or bins"));
   }
 }
 
@@ -367,10 +378,12 @@ TEST_CASE("detect: the task on a hand-built CenterNet-shaped model", "[node][det
 
   SECTION("min-score and max-objects") {
     options.min_score = 0.6f;
-    CHECK(task->run(two_blocks(), options, timings)->text() == "detect: red 1.00 at (6, 0)-(14, 2)\ndetect: 1 object\n");
+    CHECK(task->run(two_blocks(), options, timings)->text() ==
+          "detect: red 1.00 at (6, 0)-(14, 2)\ndetect: 1 object\n");
     options.min_score = 0;
     options.max_objects = 1;
-    CHECK(task->run(two_blocks(), options, timings)->text() == "detect: red 1.00 at (6, 0)-(14, 2)\ndetect: 1 object\n");
+    CHECK(task->run(two_blocks(), options, timings)->text() ==
+          "detect: red 1.00 at (6, 0)-(14, 2)\ndetect: 1 object\n");
   }
   SECTION("nothing above the threshold") {
     const Image dark{16, 16, PixelFormat::rgb, std::vector<uint8_t>(16 * 16 * 3, 0)};
@@ -398,7 +411,8 @@ TEST_CASE("detect: the task on a hand-built CenterNet-shaped model", "[node][det
   }
 }
 
-TEST_CASE("detect: models it cannot serve are refused naming the file and what does not fit", "[node][detect]") {
+TEST_CASE("detect: models it cannot serve are refused naming the file and what does not fit",
+          "[node][detect]") {
   test::TempDir dir;
   ModelSpec spec;
   SECTION("a model for another task") {
@@ -412,19 +426,22 @@ TEST_CASE("detect: models it cannot serve are refused naming the file and what d
   }
   SECTION("labels that are not the heat map's classes") {
     spec.labels = {"a", "b", "c", "d", "e"};
-    CHECK_THAT(open_error(write_model(dir.path, spec)),
-               Catch::Contains("detector.hdm: a centernet detector has a heat map [1, H, W, 5 (the labels)]"));
+    CHECK_THAT(
+        open_error(write_model(dir.path, spec)),
+        Catch::Contains("detector.hdm: a centernet detector has a heat map [1, H, W, 5 (the labels)]"));
   }
   SECTION("outputs that are not the head's") {
     spec.head = engine::schema::Detector::Head::NANODET;
-    CHECK_THAT(open_error(write_model(dir.path, spec)),
-               Catch::Contains("a nanodet detector has") && Catch::Contains("0: [1, 2, 2, 3], 1: [1, 2, 2, 4]"));
+    CHECK_THAT(
+        open_error(write_model(dir.path, spec)),
+        Catch::Contains("a nanodet detector has") && Catch::Contains("0: [1, 2, 2, 3], 1: [1, 2, 2, 4]"));
   }
   SECTION("a model without labels names its classes by index") {
     spec.labels = {};
     auto factory = open_task({"detect", write_model(dir.path, spec), 1});
     Timings t;
-    CHECK_THAT(factory->make()->run(two_blocks(), {}, t)->text(), Catch::StartsWith("detect: class 0 1.00 at"));
+    CHECK_THAT(factory->make()->run(two_blocks(), {}, t)->text(),
+               Catch::StartsWith("detect: class 0 1.00 at"));
   }
 }
 

@@ -2,8 +2,8 @@
 // write, writing one, and the message a task's open gives.
 #pragma once
 
-#include <catch2/catch.hpp>
 #include <capnp/message.h>
+#include <catch2/catch.hpp>
 
 #include <cstdlib>
 #include <filesystem>
@@ -31,8 +31,8 @@ struct TempDir {
 
 // Writes `graph` as the model file `path` for `task` with `labels`; `more`
 // fills the rest of the Model (preprocessing, detector, ...). Returns `path`.
-inline std::string write_task_model(const std::string& path, const engine::Graph& graph, const std::string& task,
-                                    const std::vector<std::string>& labels,
+inline std::string write_task_model(const std::string& path, const engine::Graph& graph,
+                                    const std::string& task, const std::vector<std::string>& labels,
                                     const std::function<void(engine::schema::Model::Builder)>& more) {
   capnp::MallocMessageBuilder message;
   auto model = message.initRoot<engine::schema::Model>();
