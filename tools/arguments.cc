@@ -1,5 +1,6 @@
 #include "tools/arguments.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -12,11 +13,16 @@
 namespace huddle::tools {
 namespace {
 
-// "name=path" -> {name, path}; "path" -> {"", path}.
-std::pair<std::string, std::string> split_binding(const std::string& arg) {
+// "name=path" -> {name, path}; "path" -> {"", path}. A '/' before the '='
+// makes it a path, unless what precedes the '=' is one of `names` (TensorFlow
+// names have slashes: "tower_0/wh=wh.npy").
+std::pair<std::string, std::string> split_binding(const std::string& arg, const std::vector<std::string>& names) {
   const size_t eq = arg.find('=');
-  if (eq == std::string::npos || arg.find('/') < eq) return {"", arg};
-  return {arg.substr(0, eq), arg.substr(eq + 1)};
+  if (eq == std::string::npos) return {"", arg};
+  const std::string name = arg.substr(0, eq);
+  if (name.find('/') != std::string::npos && std::find(names.begin(), names.end(), name) == names.end())
+    return {"", arg};
+  return {name, arg.substr(eq + 1)};
 }
 
 }  // namespace
@@ -49,7 +55,7 @@ std::vector<std::pair<size_t, std::string>> resolve_bindings(const std::vector<s
   std::vector<std::pair<size_t, std::string>> out;
   size_t next = 0;
   for (const std::string& b : bindings) {
-    const auto [name, path] = split_binding(b);
+    const auto [name, path] = split_binding(b, names);
     size_t index = names.size();
     if (name.empty()) {
       index = next++;

@@ -12,19 +12,19 @@ namespace huddle::tools {
 
 // Preprocessing and labels as given on the command line or in a sidecar (text, parsed when converting).
 struct ConvertPreprocess {
-  std::string task, labels_path, size, mean, std_dev, colour, resize, crop;
+  std::string task, labels_path, size, mean, std_dev, colour, resize, crop, detector;
 };
 
 struct ConvertRequest {
-  std::string source;  // the .onnx file
+  std::string source;  // the .onnx file, or a TensorFlow.js model.json
   std::string sidecar;
   models::ImportOptions options;
   ConvertPreprocess pre;
 };
 
 // If argv[i] is one of convert's model options (--input-shape, --nhwc-input,
-// --no-optimize, --sidecar, --task, --labels, --size, --mean, --std, --colour,
-// --resize, --crop), reads it (and its value, advancing i) into `r` and returns true.
+// --no-optimize, --outputs, --sidecar, --task, --labels, --size, --mean, --std,
+// --colour, --resize, --crop, --detector), reads it (and its value, advancing i) into `r` and returns true.
 // Throws std::invalid_argument for a missing or malformed value.
 bool parse_convert_flag(int argc, char** argv, int& i, ConvertRequest& r);
 

@@ -1,4 +1,4 @@
-// `huddle convert`: an ONNX model becomes an fp32 .hdm model file, with the
+// `huddle convert`: an ONNX or TensorFlow.js model becomes an fp32 .hdm model file, with the
 // image preprocessing and labels a node needs, from the command line or a
 // sidecar file.
 #include <capnp/message.h>
@@ -18,6 +18,7 @@
 #include "engine/model_file.h"
 #include "engine/sha256.h"
 #include "models/import/onnx.h"
+#include "models/import/tfjs.h"
 #include "tools/commands.h"
 #include "tools/convert.h"
 
@@ -25,10 +26,12 @@ namespace huddle::tools {
 namespace {
 
 constexpr const char* kConvertHelp =
-    "usage: huddle convert model.onnx -o model.hdm [options]\n"
+    "usage: huddle convert MODEL -o model.hdm [options]\n"
     "\n"
-    "Converts an ONNX model (opsets up to 17) into an fp32 huddle model file.\n"
-    "Unsupported ops or attributes are all listed in one error.\n"
+    "Converts a model into an fp32 huddle model file. MODEL is an ONNX model\n"
+    "(.onnx, opsets up to 17) or a TensorFlow.js graph model (model.json, its\n"
+    "weight shards beside it). Unsupported ops or attributes are all listed in\n"
+    "one error.\n"
     "\n"
     "Options:\n"
     "  -o, --output PATH        the .hdm to write (required; written atomically)\n"
@@ -36,6 +39,8 @@ constexpr const char* kConvertHelp =
     "  --nhwc-input             4-D inputs are channels-last (N,H,W,C) instead of\n"
     "                           ONNX's N,C,H,W (what the image pipeline feeds)\n"
     "  --no-optimize            keep the graph as imported (no fusion or folding)\n"
+    "  --outputs NAME,...       TensorFlow.js: the graph outputs by node name (default:\n"
+    "                           the signature's), e.g. a detector's raw heads\n"
     "Image preprocessing and labels (stored in the model; flags override the sidecar):\n"
     "  --sidecar FILE           'key = value' lines with the keys below ('#' comments)\n"
     "  --task NAME              task = classify | detect | ...\n"
@@ -47,6 +52,8 @@ constexpr const char* kConvertHelp =
     "  --resize stretch|letterbox|center-crop   resize = how the image is fitted\n"
     "  --crop F                 crop = with center-crop, the centred fraction kept\n"
     "                           (0 < F <= 1; default 1; torchvision's 256 -> 224: 0.875)\n"
+    "  --detector centernet|nanodet   detector = how task detect decodes the outputs\n"
+    "                           (see engine/model.capnp, struct Detector)\n"
     "Exit status: 0 written, 1 the model cannot be converted or written, 2 usage error.\n";
 
 [[noreturn]] void usage_error(const std::string& what) { throw std::invalid_argument(what); }
@@ -89,11 +96,11 @@ void read_sidecar(const std::string& path, ConvertPreprocess& p) {
     const std::map<std::string, std::string*> fields = {
         {"task", &p.task},   {"labels", &p.labels_path}, {"size", &p.size},    {"mean", &p.mean},
         {"std", &p.std_dev}, {"colour", &p.colour},      {"resize", &p.resize},
-        {"crop", &p.crop}};
+        {"crop", &p.crop},   {"detector", &p.detector}};
     const auto it = fields.find(key);
     if (it == fields.end())
       throw std::runtime_error(path + ":" + std::to_string(number) + ": unknown key '" + key +
-                               "' (task, labels, size, mean, std, colour, resize, crop)");
+                               "' (task, labels, size, mean, std, colour, resize, crop, detector)");
     if (it->second->empty()) *it->second = key == "labels" && value[0] != '/' ? dir + value : value;
   }
 }
@@ -193,6 +200,12 @@ bool parse_convert_flag(int argc, char** argv, int& i, ConvertRequest& r) {
     r.options.nhwc_inputs = true;
   } else if (arg == "--no-optimize") {
     r.options.optimize = false;
+  } else if (arg == "--outputs") {
+    std::stringstream ss(value());
+    std::string name;
+    while (std::getline(ss, name, ','))
+      if (!name.empty()) r.options.outputs.push_back(name);
+    if (r.options.outputs.empty()) usage_error("--outputs needs node names");
   } else if (arg == "--sidecar") {
     r.sidecar = value();
   } else if (arg == "--task") {
@@ -211,6 +224,8 @@ bool parse_convert_flag(int argc, char** argv, int& i, ConvertRequest& r) {
     pre.resize = value();
   } else if (arg == "--crop") {
     pre.crop = value();
+  } else if (arg == "--detector") {
+    pre.detector = value();
   } else {
     return false;
   }
@@ -222,7 +237,9 @@ std::vector<uint8_t> convert_model(ConvertRequest r, std::string* passes) {
   const std::string& source = r.source;
   if (!r.sidecar.empty()) read_sidecar(r.sidecar, pre);
   const std::vector<uint8_t> bytes = read_file(source);
-  models::ImportResult imported = models::import_onnx_bytes(bytes, source, r.options);
+  const bool tfjs = source.size() >= 5 && source.compare(source.size() - 5, 5, ".json") == 0;
+  models::ImportResult imported =
+      tfjs ? models::import_tfjs_file(source, r.options) : models::import_onnx_bytes(bytes, source, r.options);
   capnp::MallocMessageBuilder message;
   auto model = message.initRoot<engine::schema::Model>();
   engine::WeightsBuilder weights;
@@ -233,12 +250,29 @@ std::vector<uint8_t> convert_model(ConvertRequest r, std::string* passes) {
     auto list = model.initLabels(static_cast<unsigned>(labels.size()));
     for (size_t k = 0; k < labels.size(); ++k) list.set(static_cast<unsigned>(k), labels[k]);
   }
-  set_preprocess(pre, r.options.nhwc_inputs, model);
+  // A TF.js image input is channels-last unless its last axis cannot be channels.
+  bool nhwc = r.options.nhwc_inputs;
+  if (tfjs && !imported.graph.inputs.empty()) {
+    const auto& in = imported.graph.tensors[static_cast<size_t>(imported.graph.inputs[0])].shape;
+    nhwc = nhwc || (in.size() == 4 && in[3] <= 4);
+  }
+  set_preprocess(pre, nhwc, model);
+  if (!pre.detector.empty()) {
+    auto det = model.initDetector();
+    if (pre.detector == "centernet")
+      det.setHead(engine::schema::Detector::Head::CENTERNET);
+    else if (pre.detector == "nanodet")
+      det.setHead(engine::schema::Detector::Head::NANODET);
+    else
+      usage_error("detector '" + pre.detector + "' is not centernet or nanodet");
+    if (pre.task.empty()) model.setTask("detect");
+  }
   auto prov = model.initProvenance();
   const size_t slash = source.rfind('/');
   prov.setSource(slash == std::string::npos ? source : source.substr(slash + 1));
   prov.setSourceSha256(engine::sha256_hex(bytes));
-  prov.setProducer("huddle convert " HUDDLE_VERSION " (onnx, opset " + std::to_string(imported.opset) + ")");
+  prov.setProducer(tfjs ? std::string("huddle convert " HUDDLE_VERSION " (tensorflow.js graph model)")
+                        : "huddle convert " HUDDLE_VERSION " (onnx, opset " + std::to_string(imported.opset) + ")");
   prov.setNotes("from " + (imported.producer.empty() ? std::string("an unnamed producer") : imported.producer) +
                 (imported.passes.empty() ? "" : "; passes: " + imported.passes));
   if (passes) *passes = imported.passes;
@@ -266,7 +300,7 @@ int convert(int argc, char** argv) {
         usage_error("one model at a time (got '" + request.source + "' and '" + arg + "')");
       }
     }
-    if (request.source.empty()) usage_error("no ONNX model given");
+    if (request.source.empty()) usage_error("no model given (an .onnx file or a TensorFlow.js model.json)");
     if (output.empty()) usage_error("no output given (-o model.hdm)");
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "huddle convert: %s (see 'huddle convert --help')\n", e.what());

@@ -14,10 +14,13 @@
 
 #include "engine/op.h"
 #include "engine/passes.h"
+#include "models/import/builder.h"
+#include "models/import/host.h"
 
 namespace huddle::models {
 namespace {
 
+using namespace importing;
 using engine::AttrValue;
 using engine::DType;
 using engine::Graph;
@@ -25,100 +28,9 @@ using engine::Shape;
 using Attrs = std::map<std::string, AttrValue>;
 
 constexpr int64_t kMaxOpset = 17;
-// The most elements of one tensor: 2^28 (a GiB of floats).
-constexpr int64_t kMaxElements = int64_t{1} << 28;
 // NCHW -> NHWC: engine dim i holds ONNX dim kToNhwc[i]; ONNX dim a is engine dim kFromNhwc[a].
 constexpr int64_t kToNhwc[4] = {0, 2, 3, 1};
 constexpr int64_t kFromNhwc[4] = {0, 3, 1, 2};
-
-// Why one node cannot be converted; collected, reported together at the end.
-struct Unsupported : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-[[noreturn]] void unsupported(const std::string& what) { throw Unsupported(what); }
-
-std::string shape_text(const Shape& s) { return engine::shape_text(s); }
-
-int64_t checked_elements(const Shape& shape, const std::string& what) {
-  int64_t n = 1;
-  for (int64_t d : shape) {
-    if (d < 0) unsupported(what + " has a negative dimension in " + shape_text(shape));
-    if (d != 0 && n > kMaxElements / d) unsupported(what + " " + shape_text(shape) + " is too large");
-    n *= d;
-  }
-  return n;
-}
-
-// A tensor known at import time: float values or integer values (ONNX's
-// integer and bool types, held as int64).
-struct Host {
-  bool is_float = true;
-  Shape shape;
-  std::vector<float> f;
-  std::vector<int64_t> i;
-
-  size_t size() const { return is_float ? f.size() : i.size(); }
-  static Host floats(Shape shape, std::vector<float> v) { return {true, std::move(shape), std::move(v), {}}; }
-  static Host ints(Shape shape, std::vector<int64_t> v) {
-    return {false, std::move(shape), {}, std::move(v)};
-  }
-  std::vector<int64_t> as_ints(const std::string& what) const {
-    if (is_float) unsupported(what + " must be an integer tensor");
-    return i;
-  }
-  float as_scalar_float(const std::string& what) const {
-    if (size() != 1) unsupported(what + " must hold one value, holds " + std::to_string(size()));
-    return is_float ? f[0] : static_cast<float>(i[0]);
-  }
-};
-
-// Row-major strides of `shape`.
-std::vector<int64_t> strides_of(const Shape& shape) {
-  std::vector<int64_t> s(shape.size(), 1);
-  for (size_t k = shape.size(); k-- > 1;) s[k - 1] = s[k] * shape[k];
-  return s;
-}
-
-// out[j] takes in's dim perm[j].
-template <class T>
-std::vector<T> permute(const std::vector<T>& in, const Shape& shape, const std::vector<int64_t>& perm) {
-  const size_t rank = shape.size();
-  Shape out_shape(rank);
-  for (size_t j = 0; j < rank; ++j) out_shape[j] = shape[static_cast<size_t>(perm[j])];
-  const auto in_strides = strides_of(shape);
-  std::vector<T> out(in.size());
-  std::vector<int64_t> idx(rank, 0);
-  for (size_t e = 0; e < out.size(); ++e) {
-    int64_t src = 0;
-    for (size_t j = 0; j < rank; ++j) src += idx[j] * in_strides[static_cast<size_t>(perm[j])];
-    out[e] = in[static_cast<size_t>(src)];
-    for (size_t j = rank; j-- > 0;) {
-      if (++idx[j] < out_shape[j]) break;
-      idx[j] = 0;
-    }
-  }
-  return out;
-}
-
-Host permute_host(const Host& h, const std::vector<int64_t>& perm) {
-  Shape shape(perm.size());
-  for (size_t j = 0; j < perm.size(); ++j) shape[j] = h.shape[static_cast<size_t>(perm[j])];
-  if (h.is_float) return Host::floats(shape, permute(h.f, h.shape, perm));
-  return Host::ints(shape, permute(h.i, h.shape, perm));
-}
-
-float half_to_float(uint16_t h) {
-  const uint32_t sign = (h >> 15) & 1u, exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
-  float v;
-  if (exp == 0) {
-    v = std::ldexp(static_cast<float>(mant), -24);
-  } else if (exp == 31) {
-    v = mant ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
-  } else {
-    v = std::ldexp(static_cast<float>(mant | 0x400u), static_cast<int>(exp) - 25);
-  }
-  return sign ? -v : v;
-}
 
 const char* type_name(int t) {
   switch (t) {
@@ -299,55 +211,6 @@ struct Value {
   }
 };
 
-std::vector<uint8_t> float_bytes(const std::vector<float>& v) {
-  std::vector<uint8_t> b(v.size() * sizeof(float));
-  if (!b.empty()) std::memcpy(b.data(), v.data(), b.size());
-  return b;
-}
-
-Shape broadcast_shape(const Shape& a, const Shape& b) {
-  const size_t rank = std::max(a.size(), b.size());
-  Shape out(rank, 1);
-  for (size_t k = 0; k < rank; ++k) {
-    const int64_t da = k < a.size() ? a[a.size() - 1 - k] : 1, db = k < b.size() ? b[b.size() - 1 - k] : 1;
-    if (da != db && da != 1 && db != 1)
-      unsupported("shapes " + shape_text(a) + " and " + shape_text(b) + " do not broadcast");
-    out[rank - 1 - k] = da == 1 ? db : da;
-  }
-  return out;
-}
-
-// Element e of `out_shape` read from a broadcast operand of shape `shape`.
-struct BroadcastIndex {
-  BroadcastIndex(const Shape& shape, const Shape& out) : out_(out), stride_(out.size(), 0) {
-    const auto s = strides_of(shape);
-    for (size_t k = 0; k < shape.size(); ++k) {
-      const size_t o = out.size() - shape.size() + k;
-      stride_[o] = shape[k] == 1 ? 0 : s[k];
-    }
-  }
-  size_t operator()(size_t e) const {
-    size_t src = 0;
-    for (size_t k = out_.size(); k-- > 0;) {
-      const auto d = static_cast<size_t>(out_[k]);
-      src += (e % d) * static_cast<size_t>(stride_[k]);
-      e /= d;
-    }
-    return src;
-  }
-  Shape out_;
-  std::vector<int64_t> stride_;
-};
-
-template <class T, class Fn>
-std::vector<T> host_binary(const std::vector<T>& a, const Shape& sa, const std::vector<T>& b, const Shape& sb,
-                           const Shape& out, Fn fn) {
-  const BroadcastIndex ia(sa, out), ib(sb, out);
-  std::vector<T> y(static_cast<size_t>(engine::elements(out)));
-  for (size_t e = 0; e < y.size(); ++e) y[e] = fn(a[ia(e)], b[ib(e)]);
-  return y;
-}
-
 // An ONNX node's attribute lookup; every read marks the attribute as understood.
 class NodeAttrs {
  public:
@@ -407,7 +270,7 @@ int64_t norm_axis(int64_t axis, size_t rank, const std::string& what) {
   return axis < 0 ? axis + r : axis;
 }
 
-class Importer {
+class Importer : GraphBuilder {
  public:
   Importer(const onnx::ModelProto& model, std::string name, std::string base_dir,
            const ImportOptions& options)
@@ -462,55 +325,7 @@ class Importer {
     return v;
   }
 
-  // --- engine graph building
-  std::string unique_name(const std::string& base) {
-    std::string name = base;
-    for (int k = 1; names_.count(name); ++k) name = base + "#" + std::to_string(k);
-    names_.insert(name);
-    return name;
-  }
-  // A constant of the engine graph: float, or int64 (which only a graph
-  // output can be: every engine op that computes takes float).
-  int add_constant(const std::string& base, const Host& h) {
-    if (h.is_float) return graph_.add_constant(unique_name(base), DType::f32, h.shape, float_bytes(h.f));
-    std::vector<uint8_t> bytes(h.i.size() * sizeof(int64_t));
-    if (!bytes.empty()) std::memcpy(bytes.data(), h.i.data(), bytes.size());
-    return graph_.add_constant(unique_name(base), DType::i64, h.shape, std::move(bytes));
-  }
-  // Appends a node and infers its outputs' shapes with the engine op's prepare.
-  std::vector<int> add_node(const std::string& op, const std::string& name, std::vector<int> inputs,
-                            Attrs attrs, std::vector<std::string> out_names) {
-    engine::Node node;
-    node.name = unique_name(name);
-    node.op = op;
-    node.inputs = std::move(inputs);
-    node.attrs = std::move(attrs);
-    const size_t first_tensor = graph_.tensors.size();
-    for (auto& o : out_names) {
-      engine::Tensor t;
-      t.name = unique_name(o);
-      node.outputs.push_back(graph_.add_tensor(t));
-    }
-    graph_.nodes.push_back(std::move(node));
-    const engine::OpDef* def = engine::find_op(op);
-    engine::PrepareContext ctx(graph_, graph_.nodes.size() - 1);
-    try {
-      if (!def) throw engine::GraphError("the engine has no op " + op);
-      def->prepare(ctx);
-    } catch (const std::exception& e) {
-      for (const int t : graph_.nodes.back().outputs)
-        names_.erase(graph_.tensors[static_cast<size_t>(t)].name);
-      names_.erase(graph_.nodes.back().name);
-      graph_.nodes.pop_back();
-      graph_.tensors.resize(first_tensor);
-      unsupported(e.what());
-    }
-    return graph_.nodes.back().outputs;
-  }
-  int add_node1(const std::string& op, const std::string& name, std::vector<int> inputs, Attrs attrs = {}) {
-    return add_node(op, name, std::move(inputs), std::move(attrs), {name})[0];
-  }
-  const Shape& engine_shape(int t) const { return graph_.tensors[static_cast<size_t>(t)].shape; }
+  // --- engine graph building (GraphBuilder: unique_name, add_constant, add_node, add_node1, engine_shape)
 
   // The engine tensor of `v` in the requested layout (nhwc only for 4-D),
   // transposing (once, then cached) or materialising a constant as needed.
@@ -536,7 +351,6 @@ class Importer {
       perm[i] = std::find(from.begin(), from.end(), to[i]) - from.begin();
     return perm;
   }
-  const std::string& tensor_name(int t) const { return graph_.tensors[static_cast<size_t>(t)].name; }
   // `x` reshaped to `shape` (ONNX order) in whatever layout moves the least
   // data: when the dims the reshape merges or splits lie together, in order,
   // in x's layout, the engine tensor is just reshaped (a channel split of an
@@ -644,10 +458,8 @@ class Importer {
   std::string name_, base_dir_;
   ImportOptions options_;
   int64_t opset_ = 0;
-  Graph graph_;
   std::map<std::string, Value> values_;
   std::map<std::string, int> uses_;  // ONNX value -> how many node inputs and graph outputs read it
-  std::set<std::string> names_;
   std::vector<std::string> problems_;
 };
 
@@ -1656,6 +1468,8 @@ void Importer::set_graph_outputs() {
 }
 
 ImportResult Importer::run() {
+  if (!options_.outputs.empty())
+    throw ImportError(name_ + ": choosing outputs is for TensorFlow.js models; an ONNX model keeps its own");
   for (const auto& op : model_.opset_import())
     if (op.domain().empty() || op.domain() == "ai.onnx") opset_ = op.version();
   if (opset_ == 0) throw ImportError(name_ + ": the model imports no version of the default ONNX opset");

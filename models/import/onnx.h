@@ -39,6 +39,9 @@ struct ImportOptions {
   bool nhwc_inputs = false;
   // Run the engine's graph passes (fusion, transpose removal, folding).
   bool optimize = true;
+  // TensorFlow.js only: the graph's outputs by node name ("name" or
+  // "name:k"); empty: the model's signature outputs.
+  std::vector<std::string> outputs;
 };
 
 struct ImportResult {
