@@ -311,10 +311,9 @@ class DetectResult final : public Result {
     std::string out;
     char line[256];
     for (const Object& o : objects_) {
-      std::snprintf(line, sizeof line, "detect: %s %.2f at (%ld, %ld)-(%ld, %ld)\n", name(o).c_str(),
-                    o.d.score, std::lround(o.d.box.x0), std::lround(o.d.box.y0), std::lround(o.d.box.x1),
-                    std::lround(o.d.box.y1));
-      out += line;
+      std::snprintf(line, sizeof line, " %.2f at (%ld, %ld)-(%ld, %ld)\n", o.d.score, std::lround(o.d.box.x0),
+                    std::lround(o.d.box.y0), std::lround(o.d.box.x1), std::lround(o.d.box.y1));
+      out += "detect: " + name(o) + line;
     }
     if (objects_.empty())
       std::snprintf(line, sizeof line, "detect: no objects above %.2f\n", min_score_);
