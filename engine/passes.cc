@@ -1,6 +1,7 @@
 #include "engine/passes.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <numeric>
@@ -175,7 +176,8 @@ void set_activation(Node& node, Clamp c) {
 }
 
 bool is_unary_elementwise(const std::string& op) {
-  return op == "Relu" || op == "Clip" || op == "Sigmoid" || op == "HardSigmoid" || op == "HardSwish";
+  return op == "Relu" || op == "Clip" || op == "Sigmoid" || op == "HardSigmoid" || op == "HardSwish" ||
+         op == "LeakyRelu";
 }
 
 // Whether `node`, reading Transpose(x, perm), can read x instead with the
@@ -494,6 +496,114 @@ size_t fuse_silu(Graph& graph) {
   return fused;
 }
 
+namespace {
+
+// The value of a scalar fp32 constant, or nullopt.
+std::optional<float> scalar_constant(const Graph& graph, int t) {
+  if (t == kNoTensor) return std::nullopt;
+  const Tensor& tensor = graph.tensors[static_cast<size_t>(t)];
+  if (!tensor.is_constant() || tensor.dtype != DType::f32 || tensor.data.size() != sizeof(float)) return std::nullopt;
+  return tensor.values<float>()[0];
+}
+
+bool near(std::optional<float> v, float want) { return v && std::fabs(*v - want) <= 1e-3f * std::fabs(want); }
+
+// The node reading only `x` + 3 and clamping to [0, 6] that writes `t`
+// (read once, as are its Add), or -1; *x gets the Add's other operand.
+int relu6_of_x_plus_3(const Graph& graph, const std::vector<int>& uses, int t, int* x) {
+  if (t == kNoTensor || uses[static_cast<size_t>(t)] != 1) return -1;
+  const int c = producer(graph, t);
+  if (c < 0) return -1;
+  const Node& clip = graph.nodes[static_cast<size_t>(c)];
+  if (clip.op != "Clip" || clip.inputs.size() != 1 || clip.attr_float("min", -1) != 0.0f ||
+      clip.attr_float("max", -1) != 6.0f || uses[static_cast<size_t>(clip.inputs[0])] != 1)
+    return -1;
+  const int a = producer(graph, clip.inputs[0]);
+  if (a < 0) return -1;
+  const Node& add = graph.nodes[static_cast<size_t>(a)];
+  if (add.op != "Add" || add.inputs.size() != 2) return -1;
+  for (int side = 0; side < 2; ++side)
+    if (near(scalar_constant(graph, add.inputs[static_cast<size_t>(side)]), 3.0f)) {
+      *x = add.inputs[static_cast<size_t>(1 - side)];
+      return c;
+    }
+  return -1;
+}
+
+void erase_nodes(Graph& graph, std::vector<int> nodes) {
+  std::sort(nodes.rbegin(), nodes.rend());
+  for (int j : nodes) erase_node(graph, static_cast<size_t>(j));
+}
+
+}  // namespace
+
+size_t fuse_hard_activations(Graph& graph) {
+  size_t fused = 0;
+  std::vector<int> uses = use_counts(graph);
+  for (size_t j = 0; j < graph.nodes.size(); ++j) {
+    const Node& mul = graph.nodes[j];
+    if (mul.op != "Mul" || mul.inputs.size() != 2 || mul.outputs.size() != 1) continue;
+    for (int side = 0; side < 2; ++side) {
+      const int p = mul.inputs[static_cast<size_t>(side)], q = mul.inputs[static_cast<size_t>(1 - side)];
+      int x = kNoTensor;
+      std::vector<int> gone;
+      std::string op;
+      if (near(scalar_constant(graph, p), 1.0f / 6.0f)) {
+        const int clip = relu6_of_x_plus_3(graph, uses, q, &x);
+        if (clip >= 0) {  // relu6(x + 3) * 1/6
+          op = "HardSigmoid";
+          gone = {clip, producer(graph, graph.nodes[static_cast<size_t>(clip)].inputs[0])};
+        } else if (q != kNoTensor && uses[static_cast<size_t>(q)] == 1 && producer(graph, q) >= 0) {
+          // (x * relu6(x + 3)) * 1/6
+          const int inner = producer(graph, q);
+          const Node& m2 = graph.nodes[static_cast<size_t>(inner)];
+          if (m2.op != "Mul" || m2.inputs.size() != 2) continue;
+          for (int s2 = 0; s2 < 2 && op.empty(); ++s2) {
+            int y = kNoTensor;
+            const int c2 = relu6_of_x_plus_3(graph, uses, m2.inputs[static_cast<size_t>(s2)], &y);
+            if (c2 >= 0 && y == m2.inputs[static_cast<size_t>(1 - s2)]) {
+              op = "HardSwish";
+              x = y;
+              gone = {inner, c2, producer(graph, graph.nodes[static_cast<size_t>(c2)].inputs[0])};
+            }
+          }
+        }
+      } else if (p != kNoTensor && uses[static_cast<size_t>(p)] == 1 && producer(graph, p) >= 0) {
+        // (x * 1/6) * relu6(x + 3)
+        const int scaled = producer(graph, p);
+        const Node& m2 = graph.nodes[static_cast<size_t>(scaled)];
+        if (m2.op != "Mul" || m2.inputs.size() != 2) continue;
+        for (int s2 = 0; s2 < 2 && op.empty(); ++s2) {
+          if (!near(scalar_constant(graph, m2.inputs[static_cast<size_t>(s2)]), 1.0f / 6.0f)) continue;
+          int y = kNoTensor;
+          const int c2 = relu6_of_x_plus_3(graph, uses, q, &y);
+          if (c2 >= 0 && y == m2.inputs[static_cast<size_t>(1 - s2)]) {
+            op = "HardSwish";
+            x = y;
+            gone = {scaled, c2, producer(graph, graph.nodes[static_cast<size_t>(c2)].inputs[0])};
+          }
+        }
+      }
+      if (op.empty()) continue;
+      Node& m = graph.nodes[j];
+      m.op = op;
+      m.inputs = {x};
+      m.attrs.clear();
+      if (op == "HardSigmoid") {
+        m.attrs["alpha"] = 1.0f / 6.0f;
+        m.attrs["beta"] = 0.5f;
+      }
+      // Every erased node comes before the Mul.
+      j -= gone.size();
+      erase_nodes(graph, gone);
+      uses = use_counts(graph);
+      ++fused;
+      break;
+    }
+  }
+  return fused;
+}
+
 size_t compose_transposes(Graph& graph) {
   size_t merged = 0;
   LazyShapes shapes(graph);
@@ -683,6 +793,7 @@ PassReport optimize(Graph& graph) {
     count(r.moved_transposes, sink_transposes(graph));
     count(r.fused_activations, fuse_activations(graph));
     count(r.fused_silu, fuse_silu(graph));
+    count(r.fused_hard, fuse_hard_activations(graph));
     count(r.removed_dead, remove_dead_nodes(graph));
   }
   r.dropped_tensors = drop_unused_tensors(graph);
@@ -700,6 +811,7 @@ std::string PassReport::text() const {
   const size_t removed = transposes_before > transposes_after ? transposes_before - transposes_after : 0;
   add(fused_activations, "fused " + n(fused_activations) + " activations");
   add(fused_silu, "fused " + n(fused_silu) + " x * sigmoid(x) into Silu");
+  add(fused_hard, "fused " + n(fused_hard) + " relu6(x + 3) / 6 patterns into HardSigmoid / HardSwish");
   add(removed + merged_transposes + moved_transposes + transposes_to_reshapes,
       "removed " + n(removed) + " of " + n(transposes_before) + " transposes (" + n(merged_transposes) +
           " merged, " + n(moved_transposes) + " moved, " + n(transposes_to_reshapes) + " to reshapes)");

@@ -17,6 +17,7 @@ namespace huddle::engine {
 struct PassReport {
   size_t fused_activations = 0;
   size_t fused_silu = 0;              // Mul(x, Sigmoid(x)) pairs made one Silu
+  size_t fused_hard = 0;              // relu6(x + 3) / 6 made HardSigmoid, x * that HardSwish
   size_t merged_transposes = 0;       // Transpose pairs composed into one
   size_t transposes_to_reshapes = 0;  // Transposes that moved only size-1 dims
   size_t moved_transposes = 0;        // Transposes sunk below another op
@@ -45,6 +46,12 @@ size_t fuse_activations(Graph& graph);
 // sigmoid(x) with the same sigmoid), except that below -104, where the exact
 // value underflows, Silu gives 0. Returns the count.
 size_t fuse_silu(Graph& graph);
+// The hard activations as TensorFlow graphs spell them, each intermediate
+// read only once: relu6(x + 3) * (1/6) (Add, Clip [0, 6], Mul by a scalar
+// constant within 0.1 % of 1/6 and 3: float16-stored weights round them) becomes HardSigmoid(x) (alpha 1/6, beta 0.5), and x times that
+// (as (x * 1/6) * relu6(x + 3) or (x * relu6(x + 3)) * 1/6) HardSwish(x):
+// equal in exact arithmetic, within float rounding otherwise. Returns the count.
+size_t fuse_hard_activations(Graph& graph);
 // A Transpose of a Transpose becomes one Transpose of the first one's input.
 size_t compose_transposes(Graph& graph);
 // A Transpose that moves only size-1 dims (memory order unchanged) becomes a Reshape.

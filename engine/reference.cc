@@ -180,6 +180,11 @@ void hard_swish(Call& c) {
   unary(c, [](double v) { return v * clamp(v + 3.0, 0.0, 6.0) / 6.0; });
 }
 
+void leaky_relu(Call& c) {
+  const double alpha = c.node().attr_float("alpha", 0.01f);
+  unary(c, [alpha](double v) { return v < 0.0 ? alpha * v : v; });
+}
+
 // `shape` with 1s in front up to `rank` dimensions.
 Shape left_padded(const Shape& shape, size_t rank) {
   Shape s(rank - shape.size(), 1);
@@ -879,6 +884,7 @@ const ReferenceExecutor::Op kOps[] = {
     {"GlobalAveragePool", 1, 1, 1, global_average_pool},
     {"HardSigmoid", 1, 1, 1, hard_sigmoid},
     {"HardSwish", 1, 1, 1, hard_swish},
+    {"LeakyRelu", 1, 1, 1, leaky_relu},
     {"MaxPool2D", 1, 1, 1, max_pool},
     {"Mul", 2, 2, 1, mul},
     {"Pad", 1, 1, 1, pad},

@@ -23,11 +23,13 @@ namespace {
 using namespace huddle::engine;
 
 constexpr const char* kInfoHelp =
-    "usage: huddle info model.hdm\n"
+    "usage: huddle info model.hdm [--nodes]\n"
     "\n"
     "Prints what a model file holds: producer, task, labels, inputs and outputs\n"
     "with their shapes, op types, weight bytes, and the activation arena the\n"
     "engine plans for it.\n"
+    "  --nodes   also every node in execution order: name, op, output dtype and\n"
+    "            shape (the names huddle quantize --keep-float takes)\n"
     "Exit status: 0 ok, 1 bad model file, 2 usage error.\n";
 
 constexpr const char* kInferHelp =
@@ -60,7 +62,8 @@ int info(int argc, char** argv) {
     std::fputs(kInfoHelp, stdout);
     return 0;
   }
-  if (argc != 2 || argv[1][0] == '-') {
+  const bool nodes = argc == 3 && !std::strcmp(argv[2], "--nodes");
+  if ((argc != 2 && !nodes) || argv[1][0] == '-') {
     std::fputs(kInfoHelp, stderr);
     return 2;
   }
@@ -92,6 +95,13 @@ int info(int argc, char** argv) {
       std::printf("output %zu: %s %s %s\n", i, it.output(i).name.c_str(), dtype_text(it.output(i).dtype),
                   shape_text(it.output(i).shape).c_str());
     std::printf("arena: %zu bytes (lower bound %zu)\n", it.arena_bytes(), it.peak_live_bytes());
+    if (nodes)
+      for (size_t j = 0; j < it.graph().nodes.size(); ++j) {
+        const Node& n = it.graph().nodes[j];
+        const auto& out = it.graph().tensors[static_cast<size_t>(n.outputs[0])];
+        std::printf("node %zu: %s (%s) -> %s %s\n", j, n.name.c_str(), n.op.c_str(), dtype_text(out.dtype),
+                    shape_text(out.shape).c_str());
+      }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "huddle info: %s\n", e.what());
     return 1;

@@ -4,7 +4,9 @@
 // Accepts format versions 1.0 and 2.0 whose dtype is '<f4' (little-endian
 // float32) in C order; anything else is refused with a message that says
 // what was found. Writes version 1.0 (2.0 only if the header does not fit),
-// with the header padded to a multiple of 64 bytes as NumPy does.
+// with the header padded to a multiple of 64 bytes as NumPy does; besides
+// Float32Array ('<f4') it writes Int32Array ('<i4') and Uint8Array ('|u1'),
+// the other dtypes a TensorFlow.js output can have.
 
 const fs = require('fs');
 
@@ -82,15 +84,18 @@ function readNpy(path) {
   return { data, shape: header.shape };
 }
 
-/** Writes a Float32Array of the given shape as a '<f4' C-order .npy file. */
+const WRITE_DESCR = [[Float32Array, '<f4'], [Int32Array, '<i4'], [Uint8Array, '|u1']];
+
+/** Writes a Float32Array (or Int32Array, Uint8Array) of the given shape as a C-order .npy file. */
 function writeNpy(path, data, shape) {
-  if (!(data instanceof Float32Array)) throw new NpyError(`${path}: only float32 data can be written`);
+  const entry = WRITE_DESCR.find(([type]) => data.constructor === type);
+  if (!entry) throw new NpyError(`${path}: only float32, int32 and uint8 data can be written`);
   const count = shape.reduce((a, b) => a * b, 1);
   if (count !== data.length) {
     throw new NpyError(`${path}: shape (${shape.join(', ')}) holds ${count} values, the data has ${data.length}`);
   }
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
-  let dict = `{'descr': '<f4', 'fortran_order': False, 'shape': ${shapeText}, }`;
+  let dict = `{'descr': '${entry[1]}', 'fortran_order': False, 'shape': ${shapeText}, }`;
   let version = 1;
   let prefix = 10;
   if (dict.length + 1 + prefix > 65535 + 10) {

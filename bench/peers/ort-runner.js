@@ -159,4 +159,4 @@ function timingFields(opts, loadMs, times) {
   };
 }
 
-module.exports = { fail, parseArgs, readInput, loadOrt, ortVersion, openSession, timeRuns, timingFields };
+module.exports = { fail, parseArgs, readInput, loadOrt, ortVersion, openSession, timeRuns, timingFields, stats };

@@ -1,7 +1,8 @@
 // Elementwise fp32 ops.
 //   Add, Sub, Mul, Div: A, B with numpy broadcasting -> Y of the broadcast shape.
 //   Relu, Sigmoid, Silu (x * sigmoid(x), which the graph passes fuse), HardSwish: X -> Y. Clip: attrs min,
-//   max. HardSigmoid: attrs alpha = 0.2, beta = 0.5: max(0, min(1, alpha x + beta)).
+//   max. HardSigmoid: attrs alpha = 0.2, beta = 0.5: max(0, min(1, alpha x + beta)). LeakyRelu: attr
+//   alpha = 0.01: x < 0 ? alpha x : x.
 // Unary ops may run in place. All run on the fp32 elementwise kernels
 // (Relu as a clamp to [0, inf)), the flat range split over threads.
 //
@@ -373,6 +374,10 @@ std::unique_ptr<OpKernel> prepare_hard_swish(PrepareContext& ctx) {
   return make_unary(ctx, kernels::f32elementwise().hard_swish);
 }
 
+std::unique_ptr<OpKernel> prepare_leaky_relu(PrepareContext& ctx) {
+  return make_unary(ctx, kernels::f32elementwise().leaky_relu, ctx.node().attr_float("alpha", 0.01f));
+}
+
 }  // namespace
 
 extern const OpDef kAdd = {"Add", 2, 2, 1, false, prepare_binary<BinaryOp::add>};
@@ -385,5 +390,6 @@ extern const OpDef kSigmoid = {"Sigmoid", 1, 1, 1, true, prepare_sigmoid};
 extern const OpDef kSilu = {"Silu", 1, 1, 1, true, prepare_silu};
 extern const OpDef kHardSigmoid = {"HardSigmoid", 1, 1, 1, true, prepare_hard_sigmoid};
 extern const OpDef kHardSwish = {"HardSwish", 1, 1, 1, true, prepare_hard_swish};
+extern const OpDef kLeakyRelu = {"LeakyRelu", 1, 1, 1, true, prepare_leaky_relu};
 
 }  // namespace huddle::engine::ops

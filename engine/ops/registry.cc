@@ -7,12 +7,13 @@
 namespace huddle::engine {
 namespace ops {
 extern const OpDef kAdd, kAveragePool2D, kClip, kCodebookFullyConnected, kConcat, kConv2D, kDequantize,
-    kFullyConnected, kGlobalAveragePool, kHardSigmoid, kHardSwish, kMaxPool2D, kMul, kPad, kReduceMean, kRelu,
-    kReshape, kResize, kSigmoid, kSilu, kQuantize, kSlice, kSoftmax, kSplit, kSub, kDiv, kTranspose;
+    kFullyConnected, kGlobalAveragePool, kHardSigmoid, kHardSwish, kLeakyRelu, kMaxPool2D, kMul, kPad,
+    kReduceMean, kRelu, kReshape, kResize, kSigmoid, kSilu, kQuantize, kSlice, kSoftmax, kSplit, kSub, kDiv,
+    kTranspose;
 }  // namespace ops
 
 namespace {
-const std::array<const OpDef*, 27> kOps = {
+const std::array<const OpDef*, 28> kOps = {
     &ops::kAdd,
     &ops::kAveragePool2D,
     &ops::kDiv,
@@ -25,6 +26,7 @@ const std::array<const OpDef*, 27> kOps = {
     &ops::kGlobalAveragePool,
     &ops::kHardSigmoid,
     &ops::kHardSwish,
+    &ops::kLeakyRelu,
     &ops::kMaxPool2D,
     &ops::kMul,
     &ops::kPad,

@@ -1,6 +1,6 @@
 // fp32 elementwise family: add, multiply, subtract and divide (of two vectors,
-// or of a vector and one value, either way round), clamp (ReLU, ReLU6, Clip), sigmoid, hard sigmoid and hard
-// swish over n contiguous floats, y may be x (in place).
+// or of a vector and one value, either way round), clamp (ReLU, ReLU6, Clip), sigmoid, hard sigmoid, hard
+// swish and leaky ReLU over n contiguous floats, y may be x (in place).
 //
 // Every variant is the same plain C++ (loops.h) compiled for its instruction
 // set, so the compiler vectorises it at that width; FMA contraction is off
@@ -42,6 +42,8 @@ struct F32ElementwiseUkernel {
   F32UnaryFn hard_sigmoid;
   // x * min(max(x + 3, 0), 6) / 6 (p, q unused).
   F32UnaryFn hard_swish;
+  // x < 0 ? p * x : x (a NaN and -0 pass): LeakyRelu with alpha = p (q unused).
+  F32UnaryFn leaky_relu;
 };
 
 // The portable variant: the specification every other variant matches bit for bit.

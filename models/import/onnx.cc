@@ -766,6 +766,7 @@ void Importer::unary(const onnx::NodeProto& n, const NodeAttrs& a) {
     attrs["alpha"] = a.f("alpha", 0.2f);
     attrs["beta"] = a.f("beta", 0.5f);
   }
+  if (n.op_type() == "LeakyRelu") attrs["alpha"] = a.f("alpha", 0.01f);
   const bool nhwc = x.kind == Value::Kind::engine && x.native_nhwc;
   const int t = add_node1(n.op_type(), n.output(0), {tensor_of(x, nhwc, n.input(0))}, attrs);
   set_output(n, 0, engine_value(t, x.shape, nhwc));
@@ -1356,6 +1357,7 @@ const std::vector<Importer::OpEntry>& Importer::table() {
       {{"HardSigmoid", {}}, &Importer::unary},
       {{"HardSwish", {}}, &Importer::unary},
       {{"Identity", {}}, &Importer::identity},
+      {{"LeakyRelu", {}}, &Importer::unary},
       {{"MatMul", {1}}, &Importer::matmul},
       {{"MaxPool", {}}, &Importer::pool},
       {{"Mul", {}}, &Importer::elementwise},

@@ -36,7 +36,8 @@ namespace {
 // Ops whose int8 form computes new values (their outputs get calibrated ranges).
 const std::set<std::string> kComputeOps = {"Conv2D", "FullyConnected", "Add", "Sub", "Mul",
                                            "Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish",
-                                           "Silu", "AveragePool2D", "GlobalAveragePool", "ReduceMean", "Concat"};
+                                           "Silu", "LeakyRelu", "AveragePool2D", "GlobalAveragePool",
+                                           "ReduceMean", "Concat"};
 // Ops whose int8 form moves bytes (their outputs keep the input's quantisation).
 const std::set<std::string> kMoveOps = {"Reshape", "Transpose", "Slice", "Split", "Pad", "Resize", "MaxPool2D"};
 

@@ -22,17 +22,13 @@ import photos  # noqa: E402
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="build/models/torchvision", help="output directory")
-    p.add_argument("--photos", default=",".join(photos.REFERENCE_INPUTS),
-                   help="comma-separated photo names (default: %(default)s)")
-    p.add_argument("--list", action="store_true", help="list the photos on this machine and exit")
+    photos.add_arguments(p, photos.REFERENCE_INPUTS)
     args = p.parse_args()
-    np = photos.require("numpy", "python3-numpy")
-    photos.require("PIL", "python3-pil")
-    if args.list:
-        print("\n".join(photos.available()))
-        return 0
+    names = photos.from_arguments(args)
+    import numpy as np
+
     os.makedirs(args.out, exist_ok=True)
-    for name in [n for n in args.photos.split(",") if n]:
+    for name in names:
         x = photos.tensor(name)
         assert x.shape == (1, 3, 224, 224) and x.dtype == np.float32 and x.flags.c_contiguous
         path = os.path.join(args.out, f"input-{name}.npy")

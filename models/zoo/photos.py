@@ -97,6 +97,23 @@ def preprocess(image):
     return np.ascontiguousarray(x.transpose(2, 0, 1), dtype=np.float32)
 
 
+def add_arguments(parser, default):
+    """Adds --photos (comma-separated, default `default`) and --list to an argparse parser."""
+    parser.add_argument("--photos", default=",".join(default),
+                        help="comma-separated photo names (default: %(default)s)")
+    parser.add_argument("--list", action="store_true", help="list the photos on this machine and exit")
+
+
+def from_arguments(args):
+    """Checks numpy and PIL are there; with --list prints the photos and exits; else the --photos names."""
+    require("numpy", "python3-numpy")
+    require("PIL", "python3-pil")
+    if args.list:
+        print("\n".join(available()))
+        sys.exit(0)
+    return [n for n in args.photos.split(",") if n]
+
+
 def tensor(name):
     """The photo `name`, preprocessed: float32 array 1x3x224x224."""
     return preprocess(load_rgb(name))[None]

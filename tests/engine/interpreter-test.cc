@@ -195,6 +195,8 @@ TEST_CASE("ops: FullyConnected, Add/Mul broadcasting, unary ops, pooling, reshap
         {"Sigmoid", {}, [](double v) { return 1.0 / (1.0 + std::exp(-v)); }},
         {"HardSigmoid", {}, [](double v) { return std::min(std::max(0.2 * v + 0.5, 0.0), 1.0); }},
         {"HardSwish", {}, [](double v) { return v * std::min(std::max(v + 3.0, 0.0), 6.0) / 6.0; }},
+        {"LeakyRelu", {}, [](double v) { return v < 0 ? double(0.01f) * v : v; }},
+        {"LeakyRelu", {{"alpha", 0.1f}}, [](double v) { return v < 0 ? double(0.1f) * v : v; }},
     };
     for (const Case& c : cases) {
       Builder bld;

@@ -745,6 +745,7 @@ TEST_CASE(
     int t = bld.node("Sigmoid", {x});
     t = bld.node("Mul", {x, t});  // swish
     t = bld.node("HardSwish", {t});
+    t = bld.node("LeakyRelu", {t}, {{"alpha", 0.1f}});
     int u = bld.node("HardSigmoid", {t});
     u = bld.node("Add", {u, bld.constant("bias", {c}, random_values(r, size_t(c)))});  // broadcast rows
     u = bld.node("Clip", {u}, {{"min", 0.25f}, {"max", 0.75f}});

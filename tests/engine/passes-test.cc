@@ -168,6 +168,13 @@ TEST_CASE("passes: Relu and Clip fuse into the Conv2D or FullyConnected before t
     CHECK(apply(b.g, fuse_activations) == 0);
     CHECK(count(b.g, "Relu") == 3);
   }
+  SECTION("not a LeakyRelu: it is no clamp") {
+    Builder b;
+    b.g.outputs = {b.node("LeakyRelu", {conv(b, rng, b.input("x", {1, 2, 2, 3}), 3, 3)}, {{"alpha", 0.1f}})};
+    CHECK(apply(b.g, fuse_activations) == 0);
+    CHECK(count(b.g, "LeakyRelu") == 1);
+    CHECK(only(b.g, "Conv2D").attr_text("activation", "none") == "none");
+  }
   SECTION("not into an unknown activation: the Interpreter reports it") {
     Builder b;
     b.g.outputs = {b.node(
@@ -261,16 +268,17 @@ TEST_CASE("passes: Transposes sink below elementwise unary ops and Concat, and c
     const int x = b.input("x", {1, 4, 5, 3});
     const int t = b.node("Transpose", {x}, perm(kToNchw));
     const int u = b.node("HardSwish", {b.node("Clip", {b.node("Sigmoid", {t})}, clip(0.1f, 0.7f))});
-    const int y = b.node("Transpose", {b.node("HardSigmoid", {b.node("Relu", {u})})}, perm(kToNhwc));
+    const int v = b.node("LeakyRelu", {b.node("Relu", {u})}, {{"alpha", 0.1f}});
+    const int y = b.node("Transpose", {b.node("HardSigmoid", {v})}, perm(kToNhwc));
     b.g.outputs = {y};
-    CHECK(apply(b.g, sink_transposes) == 5);
+    CHECK(apply(b.g, sink_transposes) == 6);
     CHECK(b.g.nodes[0].op == "Sigmoid");
     CHECK(b.g.nodes[0].inputs[0] == x);
-    CHECK(b.g.nodes[5].op == "Transpose");
-    CHECK(b.g.nodes[6].outputs[0] == y);
+    CHECK(b.g.nodes[6].op == "Transpose");
+    CHECK(b.g.nodes[7].outputs[0] == y);
     apply(b.g, optimize);
     CHECK(count(b.g, "Transpose") == 0);
-    CHECK(b.g.nodes.size() == 5);
+    CHECK(b.g.nodes.size() == 6);
   }
   SECTION("Pad and Slice in NCHW between Transposes: their axes move to NHWC") {
     constexpr int64_t kEnd = std::numeric_limits<int64_t>::max();
@@ -555,7 +563,9 @@ TEST_CASE("passes: optimize keeps the outputs of random op chains", "[engine][pa
         cur = b.node("Transpose", {cur}, perm(p));
         shape = next;
       } else if (pick == 3) {
-        cur = b.node(rng.pick<std::string>({"Relu", "Sigmoid", "HardSwish", "HardSigmoid"}), {cur});
+        const std::string op =
+            rng.pick<std::string>({"Relu", "Sigmoid", "HardSwish", "HardSigmoid", "LeakyRelu"});
+        cur = b.node(op, {cur}, op == "LeakyRelu" ? Attrs{{"alpha", 0.1f}} : Attrs{});
       } else if (pick == 4) {
         cur = b.node("Clip", {cur}, rng.coin(0.5) ? clip(0, 6) : clip(-0.5f, 0.5f));
       } else if (pick == 5 && shape.size() == 4) {
@@ -651,5 +661,52 @@ TEST_CASE("passes: Mul(x, Sigmoid(x)) becomes one Silu, with the same bits", "[e
     const int x = b.input("x", {2, 7}), y = b.input("y", {2, 7});
     b.g.outputs = {b.node("Mul", {y, b.node("Sigmoid", {x})})};
     CHECK(apply(b.g, fuse_silu) == 0u);
+  }
+}
+
+TEST_CASE("passes: relu6(x + 3) / 6 becomes HardSigmoid, x times it HardSwish, same values", "[engine][passes]") {
+  Rng rng(78);
+  const std::vector<float> x_values = random_values(rng, 2 * 40);
+  std::vector<float> scaled(x_values);
+  for (float& v : scaled) v *= 4;  // reach both clamps
+  const auto relu6_plus_3 = [](Builder& b, int x) {
+    const int add = b.node("Add", {x, b.constant("three", {}, std::vector<float>{3.0f})});
+    return b.node("Clip", {add}, {{"min", 0.0f}, {"max", 6.0f}});
+  };
+  // 0: relu6(x + 3) * 1/6; 1: (x * 1/6) * relu6(x + 3); 2: (x * relu6(x + 3)) * 1/6 (the constant float16-rounded).
+  for (int form = 0; form < 3; ++form) {
+    Builder b;
+    const int x = b.input("x", {2, 40});
+    const float sixth = form == 2 ? 0.16668701f : 1.0f / 6.0f;
+    const int c = b.constant("sixth", {}, std::vector<float>{sixth});
+    const int r = relu6_plus_3(b, x);
+    int y;
+    if (form == 0) y = b.node("Mul", {c, r});
+    else if (form == 1) y = b.node("Mul", {b.node("Mul", {x, c}), r});
+    else y = b.node("Mul", {b.node("Mul", {x, r}), c});
+    b.g.outputs = {y};
+    const auto before = run_all(b.g, {y}, {scaled})[0].values;
+    INFO("form " << form);
+    CHECK(fuse_hard_activations(b.g) == 1u);
+    REQUIRE(b.g.nodes.size() == 1);
+    CHECK(b.g.nodes[0].op == (form == 0 ? "HardSigmoid" : "HardSwish"));
+    CHECK(b.g.nodes[0].inputs == std::vector<int>{x});
+    const auto after = run_all(b.g, b.g.outputs, {scaled})[0].values;
+    for (size_t k = 0; k < after.size(); ++k) CHECK(std::fabs(after[k] - before[k]) <= 2e-4f * (1 + std::fabs(before[k])));
+  }
+  {
+    Builder b;  // the clamp is read elsewhere too: no fusion
+    const int x = b.input("x", {2, 40});
+    const int r = relu6_plus_3(b, x);
+    b.g.outputs = {b.node("Mul", {r, b.constant("sixth", {}, std::vector<float>{1.0f / 6})}), r};
+    CHECK(fuse_hard_activations(b.g) == 0u);
+  }
+  {
+    Builder b;  // a different constant (x + 2): no fusion
+    const int x = b.input("x", {2, 40});
+    const int add = b.node("Add", {x, b.constant("two", {}, std::vector<float>{2.0f})});
+    const int r = b.node("Clip", {add}, {{"min", 0.0f}, {"max", 6.0f}});
+    b.g.outputs = {b.node("Mul", {r, b.constant("sixth", {}, std::vector<float>{1.0f / 6})})};
+    CHECK(fuse_hard_activations(b.g) == 0u);
   }
 }

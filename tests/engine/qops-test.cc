@@ -189,6 +189,10 @@ std::function<double(double)> unary_formula(const std::string& op, const Attrs& 
     return [=](double v) { return std::clamp(alpha * v + beta, 0.0, 1.0); };
   }
   if (op == "HardSwish") return [](double v) { return v * std::clamp(v + 3.0, 0.0, 6.0) / 6.0; };
+  if (op == "LeakyRelu") {
+    const double alpha = attr("alpha", 0.01f);
+    return [=](double v) { return v < 0 ? alpha * v : v; };
+  }
   return [](double v) { return v * sigmoid(v); };  // Silu
 }
 
@@ -198,12 +202,13 @@ TEST_CASE("qops: the table activations against their fp32 formulas", "[engine][q
   Rng rng(52);
   for (int t = 0; t < 240; ++t) {
     const std::string op =
-        rng.pick<std::string>({"Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Silu"});
+        rng.pick<std::string>({"Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Silu", "LeakyRelu"});
     Attrs attrs;
     if (op == "Clip" && rng.coin(0.8))
       attrs = {{"min", -std::abs(rng.normal())}, {"max", 0.5f + std::abs(rng.normal())}};
     if (op == "HardSigmoid" && rng.coin(0.5))
       attrs = {{"alpha", 0.1f + rng.normal() * 0.05f}, {"beta", 0.5f + rng.normal() * 0.1f}};
+    if (op == "LeakyRelu" && rng.coin(0.7)) attrs = {{"alpha", rng.pick<float>({0.1f, 0.2f, -0.5f, 1.5f})}};
     const Shape shape = random_shape(rng, rng.uniform(1, 4), 7);
     const Quant qx = random_quant(rng, rng.coin(0.5) ? 0.03 : 0.1);
     const Quant qy =

@@ -286,6 +286,9 @@ TEST_CASE("reference: unary ops against the engine and by hand", "[engine][refer
       {"HardSwish", {}},
       {"HardSigmoid", {}},
       {"HardSigmoid", {{"alpha", 0.5f}, {"beta", 0.25f}}},
+      {"LeakyRelu", {}},
+      {"LeakyRelu", {{"alpha", 0.1f}}},
+      {"LeakyRelu", {{"alpha", 2.5f}}},
       {"Clip", {{"min", -1.0f}, {"max", 2.0f}}},
       {"Clip", {{"max", 0.5f}}},
       {"Clip", {}},
@@ -300,6 +303,8 @@ TEST_CASE("reference: unary ops against the engine and by hand", "[engine][refer
   require_values(reference_of("Relu", {{5}}, {x}, {}), {0, 0, 0, 1, 4});
   require_values(reference_of("HardSwish", {{5}}, {x}, {}), {0, -1.0 / 3, 0, 2.0 / 3, 4});
   require_values(reference_of("HardSigmoid", {{5}}, {x}, {}), {0, 0.3, 0.5, 0.7, 1});
+  require_values(reference_of("LeakyRelu", {{5}}, {x}, {}), {-4 * double(0.01f), -double(0.01f), 0, 1, 4});
+  require_values(reference_of("LeakyRelu", {{5}}, {x}, {{"alpha", 0.25f}}), {-1, -0.25, 0, 1, 4});
   require_values(reference_of("Sigmoid", {{5}}, {x}, {}),
                  {1 / (1 + std::exp(4.0)), 1 / (1 + std::exp(1.0)), 0.5, 1 / (1 + std::exp(-1.0)),
                   1 / (1 + std::exp(-4.0))});

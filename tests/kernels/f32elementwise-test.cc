@@ -84,6 +84,11 @@ std::vector<Function> functions(const std::vector<float>& other) {
        [cl](double v) { return cl(double(1.0f / 6.0f) * v + 0.5, 0, 1); }, 2e-7, 1},
       {"hard_swish", [](auto& uk, size_t n, const float* x, float* y) { uk.hard_swish(n, x, y, 0, 0); },
        [cl](double v) { return v * cl(v + 3, 0, 6) / 6; }, 3e-7},
+      {"leaky_relu", [](auto& uk, size_t n, const float* x, float* y) { uk.leaky_relu(n, x, y, 0.1f, 0); },
+       [](double v) { return v < 0 ? double(0.1f) * v : v; }, 6e-8},
+      {"leaky_relu_0.2",
+       [](auto& uk, size_t n, const float* x, float* y) { uk.leaky_relu(n, x, y, 0.2f, 0); },
+       [](double v) { return v < 0 ? double(0.2f) * v : v; }, 6e-8},
   };
 }
 
@@ -131,6 +136,17 @@ TEST_CASE("f32 elementwise ref: agrees with the formulas in double", "[kernels][
   CHECK(s[4] < 1e-37f);
   CHECK(std::isnan(s[5]));
   CHECK(f32elementwise_for(Isa::ref).sigmoid == f32elementwise_ref.sigmoid);
+  float l[6];
+  f32elementwise_ref.leaky_relu(6, edge, l, 0.1f, 0);
+  CHECK(l[0] == kInf);
+  CHECK(l[1] == -kInf);
+  CHECK(std::signbit(l[2]) == false);
+  CHECK(l[3] == 100.0f);
+  CHECK(l[4] == 0.1f * -100.0f);
+  CHECK(std::isnan(l[5]));
+  const float minus_zero = -0.0f;
+  f32elementwise_ref.leaky_relu(1, &minus_zero, l, 0.1f, 0);
+  CHECK(std::signbit(l[0]));
 }
 
 TEST_CASE("f32 elementwise: every variant on this CPU gives the bits of ref", "[kernels][f32elementwise]") {

@@ -311,3 +311,25 @@ TEST_CASE("an input's layout Transpose moves int8 bytes when what it feeds is in
   CHECK(k.int8_nodes == 0);
   CHECK(!find_op(k.graph, "Quantize"));
 }
+
+TEST_CASE("a LeakyRelu after a convolution runs int8, through its table") {
+  std::mt19937 rng(15);
+  test::Builder b;
+  const int x = b.input("image", {1, 8, 8, 3});
+  const int w = b.constant("conv.w", {6, 3, 3, 3}, normal_values(rng, 6 * 27, 0.3f));
+  const int conv = b.node("Conv2D", {x, w}, {{"pads", std::vector<int64_t>{1, 1, 1, 1}}});
+  b.g.outputs.push_back(b.node("LeakyRelu", {conv}, {{"alpha", 0.1f}}));
+  const Samples calib = random_samples(rng, 8), held = random_samples(rng, 8);
+  const auto hist = calibrate(b.g, calib, 1);
+  CHECK(hist[static_cast<size_t>(b.g.outputs[0])].min() < 0.0f);  // the leak is calibrated
+
+  const QuantizedGraph q = quantize_graph(b.g, hist, {});
+  CHECK(q.float_nodes.empty());
+  CHECK(q.int8_nodes == 2);
+  const engine::Node* leaky = find_op(q.graph, "LeakyRelu");
+  REQUIRE(leaky);
+  CHECK(q.graph.tensors[static_cast<size_t>(leaky->inputs[0])].dtype == DType::i8);
+  CHECK(q.graph.tensors[static_cast<size_t>(leaky->outputs[0])].dtype == DType::i8);
+  const SetFidelity f = compare(run_graph(b.g, held), run_graph(q.graph, held, 1), {b.g.nodes[1].name});
+  CHECK(f.outputs[0].min_cosine > 0.99);
+}
