@@ -258,31 +258,14 @@ double ms_since(Clock::time_point start) {
 // A colour per class, far apart for neighbouring indices (hue steps of the
 // golden angle), saturated and bright enough to stand out on most photos.
 Rgb class_colour(uint32_t index) {
-  const double hue = std::fmod(index * 137.508, 360.0) / 60.0, s = 0.85, v = 0.95;
-  const double c = v * s, x = c * (1 - std::abs(std::fmod(hue, 2.0) - 1)), m = v - c;
-  double r = 0, g = 0, b = 0;
-  switch (static_cast<int>(hue)) {
-    case 0:
-      r = c, g = x;
-      break;
-    case 1:
-      r = x, g = c;
-      break;
-    case 2:
-      g = c, b = x;
-      break;
-    case 3:
-      g = x, b = c;
-      break;
-    case 4:
-      r = x, b = c;
-      break;
-    default:
-      r = c, b = x;
-      break;
-  }
-  const auto byte = [&](double u) { return static_cast<uint8_t>(std::lround((u + m) * 255)); };
-  return {byte(r), byte(g), byte(b)};
+  const double hue = std::fmod(index * 137.508, 360.0) / 60.0, sat = 0.85, val = 0.95;
+  // HSV to RGB: channel n is val - val * sat * clamp(min(k, 4 - k), 0, 1), k = (n + hue) mod 6.
+  const auto channel = [&](double n) {
+    const double k = std::fmod(n + hue, 6.0);
+    return static_cast<uint8_t>(
+        std::lround(255 * (val - val * sat * std::clamp(std::min(k, 4 - k), 0.0, 1.0))));
+  };
+  return {channel(5), channel(3), channel(1)};
 }
 
 struct Object {
