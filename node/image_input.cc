@@ -46,6 +46,14 @@ void fit(const InputPreprocess& pre, kernels::PreprocessParams& p) {
   }
 }
 
+// Downscaling by more than 2: the crop is averaged over k x k blocks first (k
+// the whole part of the smaller ratio), so the bilinear step shrinks by less
+// than 2. Returns k, or 1 when there is no such step.
+size_t reduction(const kernels::PreprocessParams& p) {
+  const size_t k = std::min(p.crop.w / p.box.w, p.crop.h / p.box.h);
+  return k >= 2 && p.crop.w > 2 * p.box.w && p.crop.h > 2 * p.box.h ? k : 1;
+}
+
 // The crop of `src` averaged over k x k blocks (rounded; the crop's last
 // w % k columns and h % k rows dropped): the area filter a large downscale
 // needs before the kernel's two-tap bilinear resize, which alone would read
@@ -129,11 +137,9 @@ std::vector<float> image_to_input(const Image& image, const InputPreprocess& pre
             : pre.order == InputPreprocess::Order::bgr ? kernels::ChannelOrder::bgr
                                                        : kernels::ChannelOrder::rgb;
   fit(pre, p);
-  // Downscaling by more than 2: average k x k blocks first (k the whole part of
-  // the smaller ratio), so the bilinear step shrinks by less than 2.
-  const size_t k = std::min(p.crop.w / p.box.w, p.crop.h / p.box.h);
+  const size_t k = reduction(p);
   Image reduced;
-  if (k >= 2 && (p.crop.w > 2 * p.box.w && p.crop.h > 2 * p.box.h)) {
+  if (k > 1) {
     reduced = box_reduce(source, p.crop, k);
     p.width = reduced.width, p.height = reduced.height;
     p.stride = size_t{reduced.width} * channels(reduced.format);
@@ -157,6 +163,23 @@ std::vector<float> image_to_input(const Image& image, const InputPreprocess& pre
   for (size_t i = 0; i < plane; ++i)
     for (size_t k = 0; k < 3; ++k) nchw[k * plane + i] = nhwc[i * 3 + k];
   return nchw;
+}
+
+InputMap input_to_image(const InputPreprocess& pre, uint32_t image_width, uint32_t image_height) {
+  kernels::PreprocessParams p;
+  p.width = image_width;
+  p.height = image_height;
+  fit(pre, p);
+  // The pixels the bilinear step reads: the crop less the columns and rows the
+  // block averaging drops.
+  const size_t k = reduction(p);
+  const double src_w = static_cast<double>(p.crop.w / k * k), src_h = static_cast<double>(p.crop.h / k * k);
+  InputMap map;
+  map.scale_x = src_w / static_cast<double>(p.box.w);
+  map.scale_y = src_h / static_cast<double>(p.box.h);
+  map.offset_x = static_cast<double>(p.crop.x) - static_cast<double>(p.box.x) * map.scale_x;
+  map.offset_y = static_cast<double>(p.crop.y) - static_cast<double>(p.box.y) * map.scale_y;
+  return map;
 }
 
 }  // namespace huddle::node

@@ -51,4 +51,17 @@ InputPreprocess input_preprocess(const engine::ModelFile& file, const std::strin
 // mismatch, or an image too large for the kernel (a side over 65535).
 std::vector<float> image_to_input(const Image& image, const InputPreprocess& pre, const engine::Shape& shape);
 
+// Where the model input's pixels come from in the image, as an affine map of
+// continuous coordinates (pixel edges: 0 is the left edge, width the right):
+// image x = input x * scale_x + offset_x, and likewise for y. The resize
+// samples at half-pixel centres, so edges map to edges.
+struct InputMap {
+  double scale_x = 1, scale_y = 1, offset_x = 0, offset_y = 0;
+};
+
+// The map image_to_input uses for a `image_width` x `image_height` image and
+// `pre` (stretch, letterbox or centerCrop; the block averaging of a large
+// downscale included). A point in letterbox padding maps outside the image.
+InputMap input_to_image(const InputPreprocess& pre, uint32_t image_width, uint32_t image_height);
+
 }  // namespace huddle::node

@@ -63,6 +63,8 @@ RunParams read_run_request(schema::Request::Reader envelope) {
     p.task = std::string(request.getTask().cStr(), request.getTask().size());
     p.options.top_k = request.getOptions().getTopK();
     p.options.colours = request.getOptions().getColours();
+    p.options.min_score = request.getOptions().getMinScore();
+    p.options.max_objects = request.getOptions().getMaxObjects();
     // A list of zero-sized structs costs no bytes: the count is checked first.
     if (request.getRegions().size() > kMaxRegions)
       throw ProtocolError(std::to_string(request.getRegions().size()) + " regions, more than the " +

@@ -33,6 +33,8 @@ struct Box {
 struct TaskOptions {
   uint32_t top_k = 5;
   uint32_t colours = 5;
+  float min_score = 0;         // detect: the lowest score reported; 0 = the model's default
+  uint32_t max_objects = 100;  // detect: at most this many objects, best first
   std::vector<Box> regions;
 };
 

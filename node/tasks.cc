@@ -9,6 +9,7 @@ std::span<const TaskInfo> tasks() {
   static const std::vector<TaskInfo> all = {
       classify_task(),
       colour_task(),
+      detect_task(),
   };
   return all;
 }

@@ -4,6 +4,7 @@ set -u
 huddle=$1
 engine_test=$2
 image_test=$3
+node_test=$4
 . "$(dirname "$0")/expect.sh"
 expect 0 'selftest' -- "$huddle" --help
 expect 0 '^huddle [0-9]' -- "$huddle" --version
@@ -127,4 +128,20 @@ expect 1 "$dir/bad.jpg: bad JPEG" -- "$huddle" bench "$dir/pool.hdm" --input "$d
 head -c 100 "$dir/model.hdm" > "$dir/cut.hdm"
 expect 1 'truncated' -- "$huddle" info "$dir/cut.hdm"
 [ ! -e "$dir/o.npy" ] || { echo "FAIL: a failed infer left an output file"; fails=$((fails + 1)); }
+
+# huddle run --task detect on a hand-built CenterNet-shaped detector (tests/node/detect-test.cc).
+HUDDLE_FIXTURE_DIR=$dir "$node_test" "[.detect-fixture]" >/dev/null || { echo "FAIL: detect fixture"; exit 1; }
+detect=(run --task detect --model "$dir/detector.hdm")
+expect 0 'blocks.png: detect: red 1.00 at (6, 0)-(14, 2)' -- "$huddle" "${detect[@]}" "$dir/blocks.png"
+expect 0 'blocks.png: detect: 2 objects' -- "$huddle" "${detect[@]}" "$dir/blocks.png"
+expect 0 'blocks.png: detect: 1 object$' -- "$huddle" "${detect[@]}" --max-objects 1 "$dir/blocks.png"
+expect 0 'blocks.png: detect: 1 object$' -- "$huddle" "${detect[@]}" --min-score 0.6 "$dir/blocks.png"
+expect 0 '"detect":{"objects":\[{"box":{"x0":6,"y0":0,"x1":14,"y1":2},"index":0,"name":"red"' -- \
+  "$huddle" "${detect[@]}" --json "$dir/blocks.png"
+expect 0 '' -- "$huddle" "${detect[@]}" --annotate "$dir/blocks-annotated.png" "$dir/blocks.png"
+[ -s "$dir/blocks-annotated.png" ] || { echo "FAIL: --annotate wrote no picture"; fails=$((fails + 1)); }
+expect 2 '--min-score needs a number from 0 to 1' -- "$huddle" "${detect[@]}" --min-score 1.5 "$dir/blocks.png"
+expect 2 '--max-objects needs a whole number from 1 to 1024' -- "$huddle" "${detect[@]}" --max-objects 0 "$dir/blocks.png"
+expect 1 "detector.hdm: the model is for task 'detect', not classify" -- \
+  "$huddle" run --task classify --model "$dir/detector.hdm" "$dir/blocks.png"
 exit $((fails > 0))

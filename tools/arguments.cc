@@ -38,6 +38,17 @@ bool parse_count(const char* command, const char* flag, const char* value, long 
   return true;
 }
 
+bool parse_fraction(const char* command, const char* flag, const char* value, float* out) {
+  char* end = nullptr;
+  const float v = value ? std::strtof(value, &end) : 0.0f;
+  if (!value || !*value || *end != '\0' || !(v >= 0.0f && v <= 1.0f)) {
+    std::fprintf(stderr, "huddle %s: %s needs a number from 0 to 1\n", command, flag);
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
 std::vector<std::pair<size_t, std::string>> resolve_bindings(const std::vector<std::string>& bindings,
                                                              const std::vector<std::string>& names,
                                                              const char* what) {

@@ -20,6 +20,10 @@ namespace huddle::tools {
 // needs a whole number from LO to HI" and returns false (a usage error).
 bool parse_count(const char* command, const char* flag, const char* value, long lo, long hi, long* out);
 
+// Reads `value` (as parse_count) as a number from 0 to 1 into *out. Otherwise
+// prints "huddle COMMAND: FLAG needs a number from 0 to 1" and returns false.
+bool parse_fraction(const char* command, const char* flag, const char* value, float* out);
+
 // Which of `names` each binding names, with the binding's path: by name
 // ("name=path"), or in order for unnamed ones. Throws std::runtime_error for a
 // name the model lacks or more unnamed bindings than names; `what` ("input",

@@ -25,7 +25,8 @@ namespace schema = protocol::schema;
 
 constexpr const char* kHelp =
     "usage: huddle ask --node ENDPOINT [--task T] [--json] [--timeout MS] [--deadline MS]\n"
-    "                  [--top-k N] [--colours K] [--region X0,Y0,X1,Y1 ...] image...\n"
+    "                  [--top-k N] [--colours K] [--min-score S] [--max-objects N]\n"
+    "                  [--region X0,Y0,X1,Y1 ...] image...\n"
     "       huddle ask --node ENDPOINT --status [--json] [--timeout MS]\n"
     "\n"
     "Sends each image (a PNG or JPEG file, sent as it is) to the node at ENDPOINT\n"
@@ -39,6 +40,8 @@ constexpr const char* kHelp =
     "  --deadline MS    the budget sent with each request (default: the timeout)\n"
     "  --top-k N        classify: labels to return (default 5)\n"
     "  --colours K      colour: colours per image or region (default 5)\n"
+    "  --min-score S    detect: the lowest score reported, 0..1 (default 0: the model's)\n"
+    "  --max-objects N  detect: at most N objects, best first (default 100; 1..1024)\n"
     "  --region ...     colour: a region in pixels, x0,y0,x1,y1 (repeatable)\n"
     "Exit status: 0 every answer ok, 1 a node answered otherwise, no answer came\n"
     "within the timeout, or an image could not be read; 2 usage error.\n";
@@ -46,7 +49,8 @@ constexpr const char* kHelp =
 struct Options {
   std::string node, task;
   bool json = false, status = false;
-  long timeout_ms = 5000, deadline_ms = -1, top_k = 5, colours = 5;
+  long timeout_ms = 5000, deadline_ms = -1, top_k = 5, colours = 5, max_objects = 100;
+  float min_score = 0;
   std::vector<std::array<float, 4>> regions;
   std::vector<std::string> images;
 };
@@ -86,6 +90,12 @@ bool parse_options(int argc, char** argv, Options* o, int* status) {
                       : arg == "--top-k"    ? parse_count("ask", argv[i], value, 1, 1000, &o->top_k)
                                             : parse_count("ask", argv[i], value, 1, 64, &o->colours);
       if (!ok) return false;
+      ++i;
+    } else if (arg == "--max-objects") {
+      if (!parse_count("ask", argv[i], value, 1, 1024, &o->max_objects)) return false;
+      ++i;
+    } else if (arg == "--min-score") {
+      if (!parse_fraction("ask", argv[i], value, &o->min_score)) return false;
       ++i;
     } else if (arg == "--region") {
       std::array<float, 4> r{};
@@ -136,6 +146,14 @@ void print_result(schema::Result::Reader result) {
       for (const schema::Label::Reader l : result.getClassify().getLabels())
         std::printf("  %.4f  %s (%u)\n", l.getScore(), l.getName().size() ? l.getName().cStr() : "-",
                     l.getIndex());
+      return;
+    case schema::Result::DETECT:
+      for (const schema::Detection::Reader d : result.getDetect().getObjects()) {
+        const auto b = d.getBox();
+        std::printf("  %.4f  %s (%u) at (%.0f, %.0f)-(%.0f, %.0f)\n", d.getScore(),
+                    d.getName().size() ? d.getName().cStr() : "-", d.getIndex(), b.getX0(), b.getY0(), b.getX1(),
+                    b.getY1());
+      }
       return;
     case schema::Result::COLOUR: {
       const auto colour = result.getColour();
@@ -250,6 +268,8 @@ int ask(int argc, char** argv) {
       auto options = run.initOptions();
       options.setTopK(static_cast<uint16_t>(o.top_k));
       options.setColours(static_cast<uint8_t>(o.colours));
+      options.setMinScore(o.min_score);
+      options.setMaxObjects(static_cast<uint16_t>(o.max_objects));
       auto regions = run.initRegions(static_cast<unsigned>(o.regions.size()));
       for (size_t i = 0; i < o.regions.size(); ++i) {
         regions[i].setX0(o.regions[i][0]);

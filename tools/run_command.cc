@@ -27,7 +27,8 @@ namespace {
 
 constexpr const char* kRunUsage =
     "usage: huddle run --task TASK [--model MODEL.hdm] [--json] [--annotate PATH]\n"
-    "                  [--top-k N] [--colours K] [--region x0,y0,x1,y1 ...]\n"
+    "                  [--top-k N] [--colours K] [--min-score S] [--max-objects N]\n"
+    "                  [--region x0,y0,x1,y1 ...]\n"
     "                  [--threads N] image... | -\n";
 
 constexpr const char* kRunAbout =
@@ -49,12 +50,17 @@ constexpr const char* kRunOptions =
     "  --top-k N          classify: labels per image, best first (default 5; an N\n"
     "                     beyond the model's labels gives them all)\n"
     "  --colours K        colour: colours per image or region (default 5; 1..16)\n"
+    "  --min-score S      detect: the lowest score reported, 0..1 (default 0: the\n"
+    "                     model's own threshold)\n"
+    "  --max-objects N    detect: at most N objects per image, best first\n"
+    "                     (default 100; 1..1024)\n"
     "  --region x0,y0,x1,y1  a rectangle in pixels (x0 <= x < x1, y0 <= y < y1)\n"
     "                     for tasks that work per region (colour); repeatable\n"
     "  --threads N        engine threads (default 1; 1..256)\n"
     "\n"
     "Text output: each line of a result, prefixed with the image's name:\n"
     "  digit.png: classify: 7 (0.998), 1 (0.001)\n"
+    "  dog.jpg: detect: dog 0.87 at (124, 219)-(312, 541)\n"
     "JSON output (--json): one object, printed when every image is done:\n"
     "  {\"task\": ..., \"model\": FILE NAME, \"modelSha256\": HEX,\n"
     "   \"images\": [{\"file\": NAME, \"result\": RESULT, \"timings\": TIMINGS}, ...]}\n"
@@ -157,7 +163,8 @@ int run(int argc, char** argv) {
     const std::string arg = argv[i];
     const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
     const bool takes_value = arg == "--task" || arg == "--model" || arg == "--annotate" || arg == "--top-k" ||
-                             arg == "--colours" || arg == "--region" || arg == "--threads";
+                             arg == "--colours" || arg == "--region" || arg == "--threads" ||
+                             arg == "--min-score" || arg == "--max-objects";
     if (takes_value && !value) return usage_error(arg + " needs a value");
     long n = 0;
     if (arg == "--help" || arg == "-h") {
@@ -184,6 +191,11 @@ int run(int argc, char** argv) {
     } else if (arg == "--colours") {
       if (!parse_count("run", "--colours", argv[++i], 1, 255, &n)) return 2;
       options.colours = static_cast<uint32_t>(n);
+    } else if (arg == "--min-score") {
+      if (!parse_fraction("run", "--min-score", argv[++i], &options.min_score)) return 2;
+    } else if (arg == "--max-objects") {
+      if (!parse_count("run", "--max-objects", argv[++i], 1, 1024, &n)) return 2;
+      options.max_objects = static_cast<uint32_t>(n);
     } else if (arg == "--threads") {
       if (!parse_count("run", "--threads", argv[++i], 1, 256, &n)) return 2;
       spec.threads = static_cast<size_t>(n);

@@ -19,19 +19,15 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <iterator>
-#include <mutex>
 #include <numeric>
 #include <set>
 #include <string>
 
 #include "engine/graph.h"
 #include "engine/interpreter.h"
-#include "engine/model_file.h"
-#include "engine/sha256.h"
 #include "node/draw.h"
 #include "node/image_input.h"
+#include "node/tasks/task_model.h"
 #include "node/tasks/tasks.h"
 
 namespace huddle::node {
@@ -155,13 +151,6 @@ bool softmax_made(const engine::Graph& graph, int t) {
   return false;
 }
 
-std::string file_sha256(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in.eof() && !in) throw std::runtime_error(path + ": cannot read the model file to hash it");
-  return engine::sha256_hex(bytes);
-}
-
 class ClassifyFactory;
 
 // Holds a reference to its factory, which must outlive it (it maps the model
@@ -180,16 +169,16 @@ class ClassifyTask final : public Task {
 class ClassifyFactory final : public TaskFactory {
  public:
   explicit ClassifyFactory(const TaskSpec& spec)
-      : file_(engine::ModelFile::open(spec.model)), threads_(spec.threads), path_(spec.model) {
+      : model_(spec) {
     const auto fail = [&](const std::string& what) { throw std::runtime_error(spec.model + ": " + what); };
-    const auto model = file_.model();
+    const auto model = model_.file().model();
     if (model.getTask().size() && model.getTask() != "classify")
       fail("the model is for task '" + std::string(model.getTask().cStr()) + "', not classify");
     for (auto label : model.getLabels()) labels_.emplace_back(label.cStr());
     if (labels_.empty())
       fail("the model has no labels; convert it with --labels FILE (one label per line, in output order)");
-    pre_ = input_preprocess(file_, spec.model);
-    std::unique_ptr<engine::Interpreter> spare = interpreter();
+    pre_ = input_preprocess(model_.file(), spec.model);
+    std::unique_ptr<engine::Interpreter> spare = model_.interpreter();
     const engine::Interpreter& it = *spare;
     if (it.input_count() != 1 || it.input(0).dtype != engine::DType::f32)
       fail("a classifier takes one f32 image input; this model has " + std::to_string(it.input_count()) +
@@ -210,40 +199,22 @@ class ClassifyFactory final : public TaskFactory {
       fail(e.what());
     }
     softmax_output_ = softmax_made(it.graph(), it.graph().outputs[0]);
-    spare_ = std::move(spare);
-    sha256_ = file_sha256(spec.model);
-    const size_t slash = path_.rfind('/');
-    name_ = slash == std::string::npos ? path_ : path_.substr(slash + 1);
+    model_.keep(std::move(spare));
   }
 
-  std::unique_ptr<Task> make() const override {
-    {
-      std::lock_guard<std::mutex> lock(spare_mutex_);
-      if (spare_) return std::make_unique<ClassifyTask>(*this, std::move(spare_));
-    }
-    return std::make_unique<ClassifyTask>(*this, interpreter());
-  }
-  std::string model_name() const override { return name_; }
-  std::string model_sha256() const override { return sha256_; }
+  std::unique_ptr<Task> make() const override { return std::make_unique<ClassifyTask>(*this, model_.interpreter()); }
+  std::string model_name() const override { return model_.name(); }
+  std::string model_sha256() const override { return model_.sha256(); }
 
   const InputPreprocess& preprocess() const { return pre_; }
   const std::vector<std::string>& labels() const { return labels_; }
   bool softmax_output() const { return softmax_output_; }
 
  private:
-  std::unique_ptr<engine::Interpreter> interpreter() const {
-    return std::make_unique<engine::Interpreter>(engine::graph_from_file(file_), engine::InterpreterOptions{threads_});
-  }
-
-  engine::ModelFile file_;
-  size_t threads_;
-  std::string path_, name_, sha256_;
+  TaskModel model_;
   InputPreprocess pre_;
   std::vector<std::string> labels_;
   bool softmax_output_ = false;
-  // The interpreter open() prepared to check the model, for the first make().
-  mutable std::mutex spare_mutex_;
-  mutable std::unique_ptr<engine::Interpreter> spare_;
 };
 
 std::unique_ptr<Result> ClassifyTask::run(const Image& image, const TaskOptions& options, Timings& timings) {

@@ -9,5 +9,6 @@ namespace huddle::node {
 
 TaskInfo classify_task();  // classify.cc
 TaskInfo colour_task();    // colour.cc
+TaskInfo detect_task();    // detect.cc
 
 }  // namespace huddle::node

@@ -17,6 +17,7 @@
 #include "node/draw.h"
 #include "node/task.h"
 #include "tests/engine/builder.h"
+#include "tests/node/task_fixture.h"
 
 using namespace huddle;
 using namespace huddle::node;
@@ -24,17 +25,6 @@ using namespace huddle::node;
 namespace {
 
 const double kLn2 = std::log(2.0), kLn3 = std::log(3.0);
-
-// A fresh folder under the system's temporary folder, removed at the end.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "classify-test-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
 
 struct ModelSpec {
   std::vector<std::string> labels = {"a", "b", "c"};
@@ -57,24 +47,16 @@ std::string write_model(const std::filesystem::path& dir, const ModelSpec& spec)
   int y = bld.node("FullyConnected", {flat, bld.constant("w", {spec.classes, 4}, w), bld.constant("b", {spec.classes}, b)});
   if (spec.softmax) y = bld.node("Softmax", {y}, {{"axis", int64_t{-1}}});
   bld.g.outputs = {y};
-  capnp::MallocMessageBuilder message;
-  auto model = message.initRoot<engine::schema::Model>();
-  engine::WeightsBuilder weights;
-  engine::graph_to_model(bld.g, model, weights);
-  model.setTask(spec.task);
-  auto labels = model.initLabels(static_cast<unsigned>(spec.labels.size()));
-  for (size_t i = 0; i < spec.labels.size(); ++i) labels.set(static_cast<unsigned>(i), spec.labels[i]);
-  if (spec.preprocess) {
-    auto pre = model.initPreprocess();
-    pre.setWidth(2);
-    pre.setHeight(2);
-    pre.setColourOrder(engine::schema::Preprocess::ColourOrder::GRAY);
-    pre.initMean(1).set(0, 0.0f);
-    pre.initStd(1).set(0, 255.0f);
-  }
-  const std::string path = (dir / "model.hdm").string();
-  engine::write_model_file(path, message, weights.bytes());
-  return path;
+  return test::write_task_model((dir / "model.hdm").string(), bld.g, spec.task, spec.labels,
+                                [&](engine::schema::Model::Builder model) {
+                                  if (!spec.preprocess) return;
+                                  auto pre = model.initPreprocess();
+                                  pre.setWidth(2);
+                                  pre.setHeight(2);
+                                  pre.setColourOrder(engine::schema::Preprocess::ColourOrder::GRAY);
+                                  pre.initMean(1).set(0, 0.0f);
+                                  pre.initStd(1).set(0, 255.0f);
+                                });
 }
 
 Image first_pixel_lit() { return Image{2, 2, PixelFormat::gray, {255, 0, 0, 0}}; }
@@ -94,14 +76,7 @@ Run run_once(const std::string& model, const Image& image, uint32_t top_k) {
   return r;
 }
 
-std::string open_error(const std::string& model) {
-  try {
-    open_task({"classify", model, 1});
-  } catch (const std::runtime_error& e) {
-    return e.what();
-  }
-  return "(opened)";
-}
+std::string open_error(const std::string& model) { return test::open_error("classify", model); }
 
 }  // namespace
 
@@ -141,7 +116,7 @@ TEST_CASE("classify: top-k is the k highest, ties in index order", "[node][class
 }
 
 TEST_CASE("classify: the task on a model with known logits", "[node][classify]") {
-  TempDir dir;
+  test::TempDir dir;
   for (bool softmax : {false, true}) {
     DYNAMIC_SECTION((softmax ? "a model ending in Softmax" : "a model giving logits")) {
       ModelSpec spec;
@@ -207,7 +182,7 @@ TEST_CASE("classify: the task on a model with known logits", "[node][classify]")
 }
 
 TEST_CASE("classify: models it cannot serve are refused with what to do", "[node][classify]") {
-  TempDir dir;
+  test::TempDir dir;
   ModelSpec spec;
   SECTION("no labels") {
     spec.labels = {};
@@ -238,7 +213,7 @@ TEST_CASE("classify: models it cannot serve are refused with what to do", "[node
 }
 
 TEST_CASE("classify: the annotation is a panel in the top-left corner", "[node][classify]") {
-  TempDir dir;
+  test::TempDir dir;
   const std::string model = write_model(dir.path, {});
   Run r = run_once(model, first_pixel_lit(), 3);
   Image canvas{300, 200, PixelFormat::rgb, std::vector<uint8_t>(300 * 200 * 3, 200)};

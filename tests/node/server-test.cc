@@ -39,6 +39,7 @@ struct Gate {
   std::condition_variable changed;
   bool open = true;
   int entered = 0, running = 0, most_running = 0;
+  node::TaskOptions last;  // the options of the last run that entered
 
   void close() {
     std::lock_guard lock(mutex);
@@ -79,6 +80,7 @@ class ProbeTask : public node::Task {
                                     node::Timings& timings) override {
     std::unique_lock lock(gate_.mutex);
     ++gate_.entered;
+    gate_.last = options;
     gate_.most_running = std::max(gate_.most_running, ++gate_.running);
     gate_.changed.notify_all();
     gate_.changed.wait_for(lock, std::chrono::seconds(20), [&] { return gate_.open; });
@@ -222,6 +224,36 @@ TEST_CASE("run and status requests round trip") {
   CHECK(s.getMaxInFlight() == 2);
   CHECK(s.getWorkers() == 1);
   CHECK(s.getInFlight() == 0);
+}
+
+TEST_CASE("a request's options reach the task as sent, the schema's defaults when unset") {
+  Running node({});
+  zmq::context_t context;
+  protocol::Client client(context, node.server->endpoint());
+  REQUIRE(answer(client, send_run(client, 4)).header().code == schema::Code::OK);
+  {
+    std::lock_guard lock(node.gate.mutex);
+    CHECK(node.gate.last.min_score == 0.0f);
+    CHECK(node.gate.last.max_objects == 100);
+    CHECK(node.gate.last.colours == 5);
+  }
+  capnp::MallocMessageBuilder m;
+  const uint64_t id = client.next_id();
+  auto run = protocol::init_request(m, id, 0).initBody().initRun();
+  auto options = run.initOptions();
+  options.setTopK(2);
+  options.setColours(7);
+  options.setMinScore(0.25f);
+  options.setMaxObjects(12);
+  run.getImage().setEncoded();
+  const std::vector<uint8_t> png = node::encode_png(gray_image(4, 3));
+  client.send(m, std::span<const uint8_t>(png));
+  REQUIRE(answer(client, id).header().code == schema::Code::OK);
+  std::lock_guard lock(node.gate.mutex);
+  CHECK(node.gate.last.top_k == 2);
+  CHECK(node.gate.last.colours == 7);
+  CHECK(node.gate.last.min_score == 0.25f);
+  CHECK(node.gate.last.max_objects == 12);
 }
 
 TEST_CASE("refusals name the problem and the node keeps serving") {
