@@ -12,7 +12,7 @@ namespace huddle::tools {
 
 // Preprocessing and labels as given on the command line or in a sidecar (text, parsed when converting).
 struct ConvertPreprocess {
-  std::string task, labels_path, size, mean, std_dev, colour, resize, crop, detector;
+  std::string task, labels_path, size, mean, std_dev, colour, resize, crop, detector, score_threshold;
 };
 
 struct ConvertRequest {
@@ -24,7 +24,7 @@ struct ConvertRequest {
 
 // If argv[i] is one of convert's model options (--input-shape, --nhwc-input,
 // --no-optimize, --outputs, --sidecar, --task, --labels, --size, --mean, --std,
-// --colour, --resize, --crop, --detector), reads it (and its value, advancing i) into `r` and returns true.
+// --colour, --resize, --crop, --detector, --score-threshold), reads it (and its value, advancing i) into `r` and returns true.
 // Throws std::invalid_argument for a missing or malformed value.
 bool parse_convert_flag(int argc, char** argv, int& i, ConvertRequest& r);
 

@@ -54,6 +54,8 @@ constexpr const char* kConvertHelp =
     "                           (0 < F <= 1; default 1; torchvision's 256 -> 224: 0.875)\n"
     "  --detector centernet|nanodet   detector = how task detect decodes the outputs\n"
     "                           (see engine/model.capnp, struct Detector)\n"
+    "  --score-threshold S      score-threshold = the detector's default lowest score\n"
+    "                           reported (0 < S < 1; default 0.3)\n"
     "Exit status: 0 written, 1 the model cannot be converted or written, 2 usage error.\n";
 
 [[noreturn]] void usage_error(const std::string& what) { throw std::invalid_argument(what); }
@@ -96,11 +98,11 @@ void read_sidecar(const std::string& path, ConvertPreprocess& p) {
     const std::map<std::string, std::string*> fields = {
         {"task", &p.task},   {"labels", &p.labels_path}, {"size", &p.size},    {"mean", &p.mean},
         {"std", &p.std_dev}, {"colour", &p.colour},      {"resize", &p.resize},
-        {"crop", &p.crop},   {"detector", &p.detector}};
+        {"crop", &p.crop},   {"detector", &p.detector}, {"score-threshold", &p.score_threshold}};
     const auto it = fields.find(key);
     if (it == fields.end())
       throw std::runtime_error(path + ":" + std::to_string(number) + ": unknown key '" + key +
-                               "' (task, labels, size, mean, std, colour, resize, crop, detector)");
+                               "' (task, labels, size, mean, std, colour, resize, crop, detector, score-threshold)");
     if (it->second->empty()) *it->second = key == "labels" && value[0] != '/' ? dir + value : value;
   }
 }
@@ -226,6 +228,8 @@ bool parse_convert_flag(int argc, char** argv, int& i, ConvertRequest& r) {
     pre.crop = value();
   } else if (arg == "--detector") {
     pre.detector = value();
+  } else if (arg == "--score-threshold") {
+    pre.score_threshold = value();
   } else {
     return false;
   }
@@ -266,6 +270,14 @@ std::vector<uint8_t> convert_model(ConvertRequest r, std::string* passes) {
     else
       usage_error("detector '" + pre.detector + "' is not centernet or nanodet");
     if (pre.task.empty()) model.setTask("detect");
+    if (!pre.score_threshold.empty()) {
+      const std::vector<float> t = parse_floats(pre.score_threshold, "score-threshold");
+      if (t.size() != 1 || !(t[0] > 0.0f && t[0] < 1.0f))
+        usage_error("score-threshold '" + pre.score_threshold + "' is not a score in (0, 1)");
+      det.setScoreThreshold(t[0]);
+    }
+  } else if (!pre.score_threshold.empty()) {
+    usage_error("score-threshold needs a detector (--detector)");
   }
   auto prov = model.initProvenance();
   const size_t slash = source.rfind('/');

@@ -294,7 +294,7 @@ int run(const Request& r) {
   }
   QuantizedGraph q = quantize_graph(fp32, hist, options);
 
-  // The int8 model keeps the source's task, labels and preprocessing.
+  // The int8 model keeps the source's task, labels, preprocessing and detector head.
   const auto src_model = source.model();
   capnp::MallocMessageBuilder message;
   auto model = message.initRoot<engine::schema::Model>();
@@ -303,6 +303,7 @@ int run(const Request& r) {
   model.setTask(src_model.getTask());
   model.setLabels(src_model.getLabels());
   model.setPreprocess(src_model.getPreprocess());
+  if (src_model.hasDetector()) model.setDetector(src_model.getDetector());
   auto prov = model.initProvenance();
   prov.setSource(src_model.getProvenance().getSource());
   prov.setSourceSha256(src_model.getProvenance().getSourceSha256());
