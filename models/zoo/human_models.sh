@@ -11,9 +11,14 @@
 # sha256 is right; a wrong one is fetched again once, then refused.
 # Idempotent: running it again rewrites the same files.
 #
+# Then converts and quantises them with huddle (see convert() below for the
+# files and how they are made).
+#
 # Options: --out DIR (default build/models/tfjs), --cache DIR (default
 # models/cache, gitignored; outside build/ so that wiping a build keeps it),
-# -h/--help. Needs npm (Debian's npm package) and darknet (for the labels).
+# --huddle PATH (default build/native/tools/huddle), --fetch-only, -h/--help.
+# Needs npm (Debian's npm package), darknet (labels, a photo) and
+# python3-skimage (photos).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -26,8 +31,12 @@ readonly LABELS=/usr/share/darknet/data/coco.names
 
 out=build/models/tfjs
 cache=models/cache
+huddle=build/native/tools/huddle
+fetch_only=0
 while [ $# -gt 0 ]; do
   case $1 in
+    --huddle) huddle=${2:?--huddle needs a path}; shift 2 ;;
+    --fetch-only) fetch_only=1; shift ;;
     --out) out=${2:?--out needs a directory}; shift 2 ;;
     --cache) cache=${2:?--cache needs a directory}; shift 2 ;;
     -h|--help) sed -n '2,/^set /p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -94,13 +103,40 @@ extract() {
 }
 
 # --- convert: TensorFlow.js -> huddle ---------------------------------------
-# Reserved for the importer's author: `huddle convert` of each <out>/<model>.json
-# and `huddle quantize` on the inputs of models/zoo/detect_inputs.py go here.
-# Until then this step does nothing.
+# <out>/centernet.hdm       fp32, the default detector (README: why): the raw
+#                           heads (heat map, box sides), letterboxed 512x512
+#                           input, 0..255 RGB, COCO labels
+# <out>/centernet.int8.hdm  int8, calibrated on photos the tests never check
+#                           (skimage's astronaut, camera, coins, hubble, ihc,
+#                           motorcycle, rocket; darknet's scream), the layers
+#                           that lose most kept fp32 until the calibration
+#                           cosine reaches 0.99 (--keep-float auto)
+# <out>/nanodet.hdm, nanodet.int8.hdm   the other COCO detector (416x416), for comparison
+# <out>/emotion.hdm         the second model: 7 facial expressions, 64x64 gray
 convert() {
-  :
+  [ -x "$huddle" ] || die "no huddle binary at $huddle (build first, or give --huddle PATH)"
+  local skimage=/usr/lib/python3/dist-packages/skimage/data calib=$out/calib
+  rm -rf "$calib"
+  mkdir -p "$calib"
+  for f in astronaut.png camera.png coins.png hubble_deep_field.jpg ihc.png motorcycle_left.png rocket.jpg; do
+    [ -f "$skimage/$f" ] || die "missing $skimage/$f (Debian python3-skimage)"
+    ln -s "$skimage/$f" "$calib/$f"
+  done
+  ln -s /usr/share/darknet/data/scream.jpg "$calib/scream.jpg"
+  printf '%s\n' angry disgust fear happy sad surprise neutral >"$out/emotion.names"
+
+  "$huddle" convert "$out/centernet.json" -o "$out/centernet.hdm" --outputs tower_0/keypoints,tower_0/wh \
+    --detector centernet --score-threshold 0.25 --size 512x512 --resize letterbox --labels "$out/coco.names"
+  "$huddle" convert "$out/nanodet.json" -o "$out/nanodet.hdm" --nhwc-input --detector nanodet \
+    --score-threshold 0.25 --size 416x416 --std 255,255,255 --resize letterbox --labels "$out/coco.names"
+  "$huddle" convert "$out/emotion.json" -o "$out/emotion.hdm" --task classify --colour gray --size 64x64 \
+    --std 255 --labels "$out/emotion.names"
+  "$huddle" quantize "$out/centernet.hdm" --calib "$calib" -o "$out/centernet.int8.hdm" --keep-float auto \
+    --target 0.99 --quiet --report "$out/centernet.int8.json" | sed -n '1,2p;/^calibration/,$p'
+  "$huddle" quantize "$out/nanodet.hdm" --calib "$calib" -o "$out/nanodet.int8.hdm" --quiet \
+    --report "$out/nanodet.int8.json" | sed -n '1,2p;/^calibration/,$p'
 }
 
 fetch
 extract
-convert
+[ "$fetch_only" -eq 1 ] || convert
