@@ -110,7 +110,8 @@ extract() {
 #                           (skimage's astronaut, camera, coins, hubble, ihc,
 #                           motorcycle, rocket; darknet's scream), the layers
 #                           that lose most kept fp32 until the calibration
-#                           cosine reaches 0.99 (--keep-float auto)
+#                           cosine reaches 0.99 (--keep-float auto), and the
+#                           heads' last layers fp32
 # <out>/nanodet.hdm, nanodet.int8.hdm   the other COCO detector (416x416), for comparison
 # <out>/emotion.hdm         the second model: 7 facial expressions, 64x64 gray
 convert() {
@@ -131,8 +132,13 @@ convert() {
     --score-threshold 0.25 --size 416x416 --std 255,255,255 --resize letterbox --labels "$out/coco.names"
   "$huddle" convert "$out/emotion.json" -o "$out/emotion.hdm" --task classify --colour gray --size 64x64 \
     --std 255 --labels "$out/emotion.names"
+  # The two heads' last layers stay fp32: box sides and peak scores are the answer (per-tensor int8 moves a
+  # small box's sides by pixels); --float-weights f16 loses nothing (the TF.js weights are float16 already).
+  local head=tower_0/CenternetHead
   "$huddle" quantize "$out/centernet.hdm" --calib "$calib" -o "$out/centernet.int8.hdm" --keep-float auto \
-    --target 0.99 --quiet --report "$out/centernet.int8.json" | sed -n '1,2p;/^calibration/,$p'
+    --target 0.99 --float-weights f16 --quiet --report "$out/centernet.int8.json" \
+    --keep-float "$head/centernet_wh_output/BiasAdd,tower_0/mul,$head/centernet_cls_output/BiasAdd,tower_0/Sigmoid,$head/centernet_wh_output/separable_conv2d/depthwise,$head/centernet_cls_output/separable_conv2d/depthwise" |
+    sed -n '1,2p;/^calibration/,$p'
   "$huddle" quantize "$out/nanodet.hdm" --calib "$calib" -o "$out/nanodet.int8.hdm" --quiet \
     --report "$out/nanodet.int8.json" | sed -n '1,2p;/^calibration/,$p'
 }
