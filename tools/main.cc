@@ -1,4 +1,6 @@
 // The `huddle` command-line entry point: dispatches to subcommands.
+#include <malloc.h>
+
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -64,6 +66,13 @@ int print_version() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Every image a node or `huddle run` decodes needs buffers of megabytes
+  // (a 1352x900 photo: 3.6 MB of pixels, more for the decoder's rows). With
+  // glibc's defaults each is a fresh mmap, page-faulted in and unmapped on
+  // free, for every image: darknet's kite.jpg decoded in 44 ms instead of 15.
+  // Kept on the heap instead, freed buffers serve the next image.
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 128 << 20);
   if (argc < 2) {
     std::fputs(kUsage, stderr);
     return 2;

@@ -203,7 +203,10 @@ NanoDetOutputs nanodet_outputs(std::span<const engine::Shape> outputs, uint32_t 
     if (outputs[i].size() == 3 && outputs[i][0] == 1 && outputs[i][1] > 0 && outputs[i][2] > 0)
       by_cells[outputs[i][1]].push_back(i);
   NanoDetOutputs o;
-  for (const auto& [cells, indices] : by_cells) {
+  for (const auto& level : by_cells) {
+    // Named copies: clang 14 does not let a lambda capture structured bindings.
+    const int64_t cells = level.first;
+    const std::vector<size_t>& indices = level.second;
     uint32_t stride = 0;
     for (uint32_t s = 4; s <= 128 && !stride; s *= 2)
       if (int64_t{(input_width + s - 1) / s} * ((input_height + s - 1) / s) == cells) stride = s;
