@@ -14,6 +14,14 @@ const Tensor& PrepareContext::input(size_t i) const {
 }
 
 void PrepareContext::set_output(size_t i, DType dtype, Shape shape) const {
+  // No shape an op infers may overflow the element count (a hostile model's attributes).
+  constexpr int64_t kMaxElements = int64_t{1} << 40;
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0 || d > kMaxElements) fail("output " + std::to_string(i) + " would have shape " + shape_text(shape));
+    if (d != 0 && n > kMaxElements / d) fail("output " + std::to_string(i) + " " + shape_text(shape) + " has more than 2^40 elements");
+    n *= d;
+  }
   Tensor& t = output(i);
   t.dtype = dtype;
   t.shape = std::move(shape);

@@ -199,7 +199,12 @@ F32ConvShape conv_geometry(PrepareContext& ctx, const Tensor& x, const Tensor& w
   const auto dilations = ints_attr(ctx, "dilations", 2, 1, {1, 1});
   const auto pads = ints_attr(ctx, "pads", 4, 0, {0, 0, 0, 0});
   const int64_t g = ctx.node().attr_int("group", 1);
+  // Geometry beyond any image (the indirection buffers grow with it) is refused before it is built.
+  constexpr int64_t kMaxSide = 65536;
+  for (int64_t v : {strides[0], strides[1], dilations[0], dilations[1], pads[0], pads[1], pads[2], pads[3]})
+    if (v > kMaxSide) ctx.fail("strides, dilations and pads must be at most 65536");
   const int64_t n = x.shape[0], h = x.shape[1], wd = x.shape[2], c = x.shape[3];
+  if (h > kMaxSide || wd > kMaxSide) ctx.fail("input " + shape_text(x.shape) + " is larger than 65536 pixels a side");
   const int64_t o = w.shape[0], kh = w.shape[1], kw = w.shape[2], cg = w.shape[3];
   if (g < 1 || c % g != 0 || o % g != 0 || cg != c / g)
     ctx.fail("weights " + shape_text(w.shape) + " and group " + std::to_string(g) + " do not fit input " +
@@ -215,6 +220,12 @@ F32ConvShape conv_geometry(PrepareContext& ctx, const Tensor& x, const Tensor& w
   if (s.out_h() == 0 || s.out_w() == 0)
     ctx.fail("the dilated kernel " + shape_text({kh, kw}) + " is larger than the padded input " +
              shape_text(x.shape));
+  // The indirect convolution keeps one pointer per output pixel and kernel tap.
+  const double taps = static_cast<double>(n) * static_cast<double>(s.out_h()) * static_cast<double>(s.out_w()) *
+                      static_cast<double>(kh) * static_cast<double>(kw);
+  if (taps > static_cast<double>(int64_t{1} << 27))
+    ctx.fail("output " + shape_text({n, static_cast<int64_t>(s.out_h()), static_cast<int64_t>(s.out_w()), o}) +
+             " with a " + shape_text({kh, kw}) + " kernel needs more than 2^27 input taps");
   ctx.set_output(0, dtype, {n, static_cast<int64_t>(s.out_h()), static_cast<int64_t>(s.out_w()), o});
   *group = g;
   return s;

@@ -593,6 +593,7 @@ std::unique_ptr<OpKernel> prepare_pad(PrepareContext& ctx) {
   std::vector<int64_t> begin(pads.begin(), pads.begin() + static_cast<std::ptrdiff_t>(rank));
   for (size_t d = 0; d < rank; ++d) {
     const int64_t len = x.shape[d], b = pads[d], e = pads[rank + d];
+    if (b > (int64_t{1} << 40) || e > (int64_t{1} << 40)) ctx.fail("pads beyond 2^40");
     if (mode == PadMode::reflect && (b || e) && (b >= len || e >= len))
       ctx.fail("mode 'reflect' needs pads below the axis length: axis " + std::to_string(d) + " of " +
                shape_text(x.shape) + " has pads " + std::to_string(b) + ", " + std::to_string(e));

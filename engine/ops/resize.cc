@@ -1,5 +1,5 @@
 // Resize (fp32, NHWC): X [N, H, W, C] -> Y [N, OH, OW, C], attr size [OH, OW]
-// (each >= 1), attr scales [sh, sw] (optional, each > 0; default OH / H and
+// (each 1 .. 65536), attr scales [sh, sw] (optional, each > 0; default OH / H and
 // OW / W: the importer passes ONNX's scales when they were given, since the
 // coordinates use them, not the rounded sizes). ONNX semantics per axis, in
 // double precision, with x_resized an output coordinate, x the input
@@ -110,6 +110,9 @@ std::unique_ptr<OpKernel> prepare_resize(PrepareContext& ctx) {
   const Node& node = ctx.node();
   if (!node.has_attr("size")) ctx.fail("attribute 'size' is missing");
   const auto size = ints_attr(ctx, "size", 2, 1, {});
+  // Coordinate tables are built per output row and column: a size beyond any image is refused first.
+  if (size[0] > 65536 || size[1] > 65536)
+    ctx.fail("attribute 'size' [" + std::to_string(size[0]) + ", " + std::to_string(size[1]) + "] exceeds 65536");
   const std::string mode = node.attr_text("mode", "nearest");
   const std::string ctm = node.attr_text("coordinate_transformation_mode", "half_pixel");
   const std::string nearest_mode = node.attr_text("nearest_mode", "round_prefer_floor");

@@ -28,6 +28,16 @@ using Json = capnp::JsonValue::Reader;
 constexpr size_t kMaxJsonBytes = size_t{256} << 20;
 constexpr uint64_t kMaxWeightBytes = uint64_t{2} << 30;
 constexpr size_t kMaxRank = 8;
+// Values computed at import time (shape arithmetic) are small; a larger one
+// is refused rather than built in memory.
+constexpr int64_t kMaxHostElements = int64_t{1} << 24;
+
+int64_t host_elements(const Shape& shape, const std::string& what) {
+  const int64_t n = checked_elements(shape, what);
+  if (n > kMaxHostElements)
+    unsupported(what + " " + shape_text(shape) + " is too large to compute at import time");
+  return n;
+}
 
 // ---------------------------------------------------------------- JSON access
 
@@ -565,7 +575,7 @@ Value Importer::binary(const std::string& op, Value& a, Value& b, const std::str
   const Shape out = broadcast_shape(a.shape, b.shape);
   if (a.kind == Value::Kind::host && b.kind == Value::Kind::host) {
     const Host &x = a.host, &y = b.host;
-    checked_elements(out, "the result");
+    host_elements(out, "the result");
     if (x.is_float != y.is_float) unsupported("mixes float and integer operands");
     if (x.is_float) {
       std::function<float(float, float)> fn;
@@ -687,8 +697,11 @@ void Importer::conv(const TfNode& n, const NodeAttrs& a) {
     unsupported("strides " + shape_text(strides));
   if (dilations.size() != 4 || dilations[0] != 1 || dilations[3] != 1 || dilations[1] < 1 || dilations[2] < 1)
     unsupported("dilations " + shape_text(dilations));
+  for (int64_t d : filter.shape)
+    if (d < 1) unsupported("the filter " + shape_text(filter.shape) + " has an empty dimension");
   const int64_t kh = filter.shape[0], kw = filter.shape[1], fin = filter.shape[2], fout = filter.shape[3];
   const int64_t c = x.shape[3];
+  if (c < 1) unsupported("the input " + shape_text(x.shape) + " has no channels");
   Host w;
   int64_t group = 1, out_channels = 0;
   if (depthwise) {
@@ -945,6 +958,7 @@ void Importer::concat(const TfNode& n, const NodeAttrs&) {
   }
   checked_elements(out, "the result");
   if (all_host) {
+    host_elements(out, "the result");
     // outer x (inputs' axis x inner) blocks.
     int64_t outer = 1, inner = 1;
     for (size_t d = 0; d < axis; ++d) outer *= out[d];
@@ -995,6 +1009,7 @@ void Importer::pack(const TfNode& n, const NodeAttrs& a) {
     const int t = add_node1("Concat", n.name, inputs, {{"axis", static_cast<int64_t>(axis)}});
     return set_output(n, 0, engine_value(t, out));
   }
+  host_elements(out, "the result");
   int64_t outer = 1, inner = 1;
   for (size_t d = 0; d < axis; ++d) outer *= out[d];
   for (size_t d = axis + 1; d < out.size(); ++d) inner *= out[d];
@@ -1087,8 +1102,10 @@ void Importer::pad(const TfNode& n, const NodeAttrs& a) {
     pads[k] = p.i[2 * k];
     pads[k + rank] = p.i[2 * k + 1];
     if (pads[k] < 0 || pads[k + rank] < 0) unsupported("negative paddings");
+    if (pads[k] > kMaxElements || pads[k + rank] > kMaxElements) unsupported("paddings beyond 2^28");
     shape[k] += pads[k] + pads[k + rank];
   }
+  checked_elements(shape, "the output");
   Attrs attrs = {{"pads", pads}, {"mode", std::string("constant")}, {"value", 0.0f}};
   if (n.op == "PadV2" && n.inputs.size() > 2) attrs["value"] = constant(n, 2, "the value").as_scalar_float("the value");
   if (n.op == "MirrorPad") {
@@ -1105,6 +1122,7 @@ void Importer::resize(const TfNode& n, const NodeAttrs& a) {
   if (x.shape.size() != 4) unsupported("input has rank " + std::to_string(x.shape.size()) + ", not 4");
   const auto size = constant(n, 1, "the size").as_ints("the size");
   if (size.size() != 2 || size[0] < 1 || size[1] < 1) unsupported("the size must be two positive integers");
+  checked_elements({x.shape[0], size[0], size[1], x.shape[3]}, "the output");
   const bool align = a.b("align_corners", false), half = a.b("half_pixel_centers", false);
   if (align && half) unsupported("align_corners and half_pixel_centers together");
   const bool bilinear = n.op == "ResizeBilinear";
@@ -1192,7 +1210,7 @@ void Importer::strided_slice(const TfNode& n, const NodeAttrs& a) {
   if (x.kind == Value::Kind::host) {
     const Host& h = x.host;
     const auto in_strides = strides_of(x.shape);
-    const auto count = static_cast<size_t>(checked_elements(shape, "the slice"));
+    const auto count = static_cast<size_t>(host_elements(shape, "the slice"));
     Host r = h.is_float ? Host::floats(out_shape, {}) : Host::ints(out_shape, {});
     std::vector<int64_t> idx(rank, 0);
     for (size_t e = 0; e < count; ++e) {
@@ -1261,7 +1279,7 @@ void Importer::fill(const TfNode& n, const NodeAttrs&) {
   const Shape dims = constant(n, 0, "the dims").as_ints("the dims");
   const Host& v = constant(n, 1, "the value");
   if (v.size() != 1) unsupported("the value must be a scalar");
-  const auto count = static_cast<size_t>(checked_elements(dims, "the result"));
+  const auto count = static_cast<size_t>(host_elements(dims, "the result"));
   set_output(n, 0, host_value(v.is_float ? Host::floats(dims, std::vector<float>(count, v.f[0]))
                                          : Host::ints(dims, std::vector<int64_t>(count, v.i[0]))));
 }
@@ -1284,7 +1302,7 @@ void Importer::gather(const TfNode& n, const NodeAttrs& a) {
   Shape out(params.shape.begin(), params.shape.begin() + static_cast<std::ptrdiff_t>(ax));
   out.insert(out.end(), ishape.begin(), ishape.end());
   out.insert(out.end(), params.shape.begin() + static_cast<std::ptrdiff_t>(ax) + 1, params.shape.end());
-  checked_elements(out, "the result");
+  host_elements(out, "the result");
   Host r = params.is_float ? Host::floats(out, {}) : Host::ints(out, {});
   const int64_t len = params.shape[ax];
   for (int64_t o = 0; o < outer; ++o)
@@ -1306,7 +1324,7 @@ void Importer::sparse_to_dense(const TfNode& n, const NodeAttrs&) {
   const Host& values = constant(n, 2, "the values");
   const Host& fallback = constant(n, 3, "the default value");
   if (fallback.size() != 1) unsupported("the default value must be a scalar");
-  const auto count = static_cast<size_t>(checked_elements(dims, "the output shape"));
+  const auto count = static_cast<size_t>(host_elements(dims, "the output shape"));
   const auto indices = idx.as_ints("the indices");
   const size_t rank = dims.size();
   const size_t entries = rank ? indices.size() / std::max<size_t>(rank, 1) : 0;
@@ -1335,7 +1353,7 @@ void Importer::range(const TfNode& n, const NodeAttrs&) {
   const float delta = constant(n, 2, "delta").as_scalar_float("delta");
   if (delta == 0) unsupported("delta 0");
   const double count = std::ceil((limit - start) / delta);
-  if (!(count <= static_cast<double>(kMaxElements))) unsupported("too many elements");
+  if (!(count <= static_cast<double>(kMaxHostElements))) unsupported("too many elements to compute at import time");
   const auto c = static_cast<size_t>(std::max(0.0, count));
   const bool is_float = input(n, 0).host.is_float;
   Host r = is_float ? Host::floats({static_cast<int64_t>(c)}, {}) : Host::ints({static_cast<int64_t>(c)}, {});
