@@ -32,6 +32,12 @@ int producer(const Graph& graph, int tensor) {
   return -1;
 }
 
+// The node that writes `tensor` when nothing else reads it (one use, no graph output), or -1.
+int sole_producer(const Graph& graph, const std::vector<int>& uses, int tensor) {
+  if (tensor == kNoTensor || uses[static_cast<size_t>(tensor)] != 1) return -1;
+  return producer(graph, tensor);
+}
+
 // The node after `after` that reads `tensor` first, or -1.
 int consumer(const Graph& graph, int tensor, size_t after) {
   for (size_t j = after + 1; j < graph.nodes.size(); ++j)
@@ -448,9 +454,7 @@ size_t fuse_activations(Graph& graph) {
   for (size_t j = 0; j < graph.nodes.size(); ++j) {
     const Node& act = graph.nodes[j];
     if ((act.op != "Relu" && act.op != "Clip") || act.inputs.size() != 1 || act.outputs.size() != 1) continue;
-    const int x = act.inputs[0];
-    if (x == kNoTensor || uses[static_cast<size_t>(x)] != 1) continue;
-    const int p = producer(graph, x);
+    const int p = sole_producer(graph, uses, act.inputs[0]);
     if (p < 0) continue;
     Node& prev = graph.nodes[static_cast<size_t>(p)];
     if ((prev.op != "Conv2D" && prev.op != "FullyConnected") || prev.outputs.size() != 1) continue;
@@ -476,8 +480,8 @@ size_t fuse_silu(Graph& graph) {
     if (mul.op != "Mul" || mul.inputs.size() != 2 || mul.outputs.size() != 1) continue;
     for (int side = 0; side < 2; ++side) {
       const int s = mul.inputs[static_cast<size_t>(side)], x = mul.inputs[static_cast<size_t>(1 - side)];
-      if (s == kNoTensor || x == kNoTensor || uses[static_cast<size_t>(s)] != 1) continue;
-      const int p = producer(graph, s);
+      if (x == kNoTensor) continue;
+      const int p = sole_producer(graph, uses, s);
       if (p < 0) continue;
       const Node& sig = graph.nodes[static_cast<size_t>(p)];
       if (sig.op != "Sigmoid" || sig.inputs.size() != 1 || sig.inputs[0] != x) continue;
@@ -511,8 +515,7 @@ bool near(std::optional<float> v, float want) { return v && std::fabs(*v - want)
 // The node reading only `x` + 3 and clamping to [0, 6] that writes `t`
 // (read once, as are its Add), or -1; *x gets the Add's other operand.
 int relu6_of_x_plus_3(const Graph& graph, const std::vector<int>& uses, int t, int* x) {
-  if (t == kNoTensor || uses[static_cast<size_t>(t)] != 1) return -1;
-  const int c = producer(graph, t);
+  const int c = sole_producer(graph, uses, t);
   if (c < 0) return -1;
   const Node& clip = graph.nodes[static_cast<size_t>(c)];
   if (clip.op != "Clip" || clip.inputs.size() != 1 || clip.attr_float("min", -1) != 0.0f ||
@@ -540,66 +543,60 @@ void erase_nodes(Graph& graph, std::vector<int> nodes) {
 size_t fuse_hard_activations(Graph& graph) {
   size_t fused = 0;
   std::vector<int> uses = use_counts(graph);
+  const auto clip_and_add = [&graph](int clip) {
+    return std::vector<int>{clip, producer(graph, graph.nodes[static_cast<size_t>(clip)].inputs[0])};
+  };
   for (size_t j = 0; j < graph.nodes.size(); ++j) {
     const Node& mul = graph.nodes[j];
     if (mul.op != "Mul" || mul.inputs.size() != 2 || mul.outputs.size() != 1) continue;
-    for (int side = 0; side < 2; ++side) {
-      const int p = mul.inputs[static_cast<size_t>(side)], q = mul.inputs[static_cast<size_t>(1 - side)];
-      int x = kNoTensor;
-      std::vector<int> gone;
-      std::string op;
-      if (near(scalar_constant(graph, p), 1.0f / 6.0f)) {
-        const int clip = relu6_of_x_plus_3(graph, uses, q, &x);
-        if (clip >= 0) {  // relu6(x + 3) * 1/6
-          op = "HardSigmoid";
-          gone = {clip, producer(graph, graph.nodes[static_cast<size_t>(clip)].inputs[0])};
-        } else if (q != kNoTensor && uses[static_cast<size_t>(q)] == 1 && producer(graph, q) >= 0) {
-          // (x * relu6(x + 3)) * 1/6
-          const int inner = producer(graph, q);
-          const Node& m2 = graph.nodes[static_cast<size_t>(inner)];
-          if (m2.op != "Mul" || m2.inputs.size() != 2) continue;
-          for (int s2 = 0; s2 < 2 && op.empty(); ++s2) {
-            int y = kNoTensor;
-            const int c2 = relu6_of_x_plus_3(graph, uses, m2.inputs[static_cast<size_t>(s2)], &y);
-            if (c2 >= 0 && y == m2.inputs[static_cast<size_t>(1 - s2)]) {
-              op = "HardSwish";
-              x = y;
-              gone = {inner, c2, producer(graph, graph.nodes[static_cast<size_t>(c2)].inputs[0])};
-            }
-          }
-        }
-      } else if (p != kNoTensor && uses[static_cast<size_t>(p)] == 1 && producer(graph, p) >= 0) {
-        // (x * 1/6) * relu6(x + 3)
-        const int scaled = producer(graph, p);
-        const Node& m2 = graph.nodes[static_cast<size_t>(scaled)];
-        if (m2.op != "Mul" || m2.inputs.size() != 2) continue;
-        for (int s2 = 0; s2 < 2 && op.empty(); ++s2) {
-          if (!near(scalar_constant(graph, m2.inputs[static_cast<size_t>(s2)]), 1.0f / 6.0f)) continue;
+    int x = kNoTensor;
+    std::vector<int> gone;
+    std::string op;
+    // relu6(x + 3) * 1/6
+    for (int side = 0; side < 2 && op.empty(); ++side) {
+      if (!near(scalar_constant(graph, mul.inputs[static_cast<size_t>(side)]), 1.0f / 6.0f)) continue;
+      const int clip = relu6_of_x_plus_3(graph, uses, mul.inputs[static_cast<size_t>(1 - side)], &x);
+      if (clip >= 0) {
+        op = "HardSigmoid";
+        gone = clip_and_add(clip);
+      }
+    }
+    // x * 1/6 * relu6(x + 3) in any grouping: one operand a Mul read only here, the three factors
+    // x, the constant 1/6 and relu6(x + 3).
+    for (int side = 0; side < 2 && op.empty(); ++side) {
+      const int inner = sole_producer(graph, uses, mul.inputs[static_cast<size_t>(side)]);
+      if (inner < 0) continue;
+      const Node& m2 = graph.nodes[static_cast<size_t>(inner)];
+      if (m2.op != "Mul" || m2.inputs.size() != 2) continue;
+      const int factors[3] = {m2.inputs[0], m2.inputs[1], mul.inputs[static_cast<size_t>(1 - side)]};
+      for (int c = 0; c < 3 && op.empty(); ++c) {
+        if (!near(scalar_constant(graph, factors[c]), 1.0f / 6.0f)) continue;
+        for (int r = 0; r < 3 && op.empty(); ++r) {
           int y = kNoTensor;
-          const int c2 = relu6_of_x_plus_3(graph, uses, q, &y);
-          if (c2 >= 0 && y == m2.inputs[static_cast<size_t>(1 - s2)]) {
+          const int clip = r == c ? -1 : relu6_of_x_plus_3(graph, uses, factors[r], &y);
+          if (clip >= 0 && y == factors[3 - c - r]) {
             op = "HardSwish";
             x = y;
-            gone = {scaled, c2, producer(graph, graph.nodes[static_cast<size_t>(c2)].inputs[0])};
+            gone = clip_and_add(clip);
+            gone.push_back(inner);
           }
         }
       }
-      if (op.empty()) continue;
-      Node& m = graph.nodes[j];
-      m.op = op;
-      m.inputs = {x};
-      m.attrs.clear();
-      if (op == "HardSigmoid") {
-        m.attrs["alpha"] = 1.0f / 6.0f;
-        m.attrs["beta"] = 0.5f;
-      }
-      // Every erased node comes before the Mul.
-      j -= gone.size();
-      erase_nodes(graph, gone);
-      uses = use_counts(graph);
-      ++fused;
-      break;
     }
+    if (op.empty()) continue;
+    Node& m = graph.nodes[j];
+    m.op = op;
+    m.inputs = {x};
+    m.attrs.clear();
+    if (op == "HardSigmoid") {
+      m.attrs["alpha"] = 1.0f / 6.0f;
+      m.attrs["beta"] = 0.5f;
+    }
+    // Every erased node comes before the Mul.
+    j -= gone.size();
+    erase_nodes(graph, gone);
+    uses = use_counts(graph);
+    ++fused;
   }
   return fused;
 }
@@ -612,9 +609,9 @@ size_t fold_bias_adds(Graph& graph) {
     if (add.op != "Add" || add.inputs.size() != 2 || add.outputs.size() != 1) continue;
     for (int side = 0; side < 2; ++side) {
       const int x = add.inputs[static_cast<size_t>(side)], c = add.inputs[static_cast<size_t>(1 - side)];
-      if (x == kNoTensor || c == kNoTensor || uses[static_cast<size_t>(x)] != 1) continue;
+      if (c == kNoTensor) continue;
       const Tensor& ct = graph.tensors[static_cast<size_t>(c)];
-      const int p = producer(graph, x);
+      const int p = sole_producer(graph, uses, x);
       if (p < 0 || !ct.is_constant() || ct.dtype != DType::f32) continue;
       const Node& conv = graph.nodes[static_cast<size_t>(p)];
       if (conv.op != "Conv2D" || conv.outputs.size() != 1 || conv.inputs.size() < 2) continue;
@@ -660,10 +657,8 @@ size_t fold_pads(Graph& graph) {
   for (size_t j = 0; j < graph.nodes.size(); ++j) {
     const Node& node = graph.nodes[j];
     const bool conv = node.op == "Conv2D", pool = node.op == "MaxPool2D";
-    if ((!conv && !pool) || node.inputs.empty() || node.inputs[0] == kNoTensor) continue;
-    const int x = node.inputs[0];
-    if (uses[static_cast<size_t>(x)] != 1) continue;
-    const int p = producer(graph, x);
+    if ((!conv && !pool) || node.inputs.empty()) continue;
+    const int p = sole_producer(graph, uses, node.inputs[0]);
     if (p < 0) continue;
     const Node& pad = graph.nodes[static_cast<size_t>(p)];
     if (pad.op != "Pad" || pad.inputs.size() != 1 || pad.attr_text("mode", "constant") != "constant") continue;

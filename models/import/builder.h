@@ -68,6 +68,23 @@ class GraphBuilder {
   int add_node1(const std::string& op, const std::string& name, std::vector<int> inputs, Attrs attrs = {}) {
     return add_node(op, name, std::move(inputs), std::move(attrs), {name})[0];
   }
+  // Makes tensor `t` the next graph output, named `name`. A tensor named
+  // otherwise (an alias: Identity), a constant, or one that is already an
+  // input or output (`taken`) is first copied into a tensor of its own (a
+  // Reshape to the same shape); any other tensor of that name gives it up.
+  void add_output(int t, const std::string& name, std::set<int>& taken) {
+    const engine::Tensor& tensor = graph_.tensors[static_cast<size_t>(t)];
+    if (tensor.name != name || taken.count(t) || tensor.is_constant()) {
+      if (names_.count(name)) {
+        for (auto& other : graph_.tensors)
+          if (other.name == name) other.name = unique_name(name + "/src");
+        names_.erase(name);
+      }
+      t = add_node1("Reshape", name, {t}, {{"shape", engine_shape(t)}});
+    }
+    taken.insert(t);
+    graph_.outputs.push_back(t);
+  }
   const Shape& engine_shape(int t) const { return graph_.tensors[static_cast<size_t>(t)].shape; }
   const std::string& tensor_name(int t) const { return graph_.tensors[static_cast<size_t>(t)].name; }
 

@@ -1447,22 +1447,7 @@ void Importer::set_graph_outputs() {
     Value& v = it->second;
     if (v.kind == Value::Kind::bad) continue;  // its producer is already reported
     try {
-      int t = tensor_of(v, false, out.name());
-      engine::Tensor& tensor = graph_.tensors[static_cast<size_t>(t)];
-      if (tensor.name != out.name() || taken.count(t) || tensor.is_constant()) {
-        // An alias of another value (Identity) or a constant: copy it into a tensor of its own name.
-        if (tensor.name == out.name())
-          names_.erase(tensor.name), tensor.name = unique_name(out.name() + "/src");
-        if (names_.count(out.name())) {
-          // Some other tensor has the name: rename it out of the way.
-          for (auto& other : graph_.tensors)
-            if (other.name == out.name()) other.name = unique_name(out.name() + "/src");
-          names_.erase(out.name());
-        }
-        t = add_node1("Reshape", out.name(), {t}, {{"shape", engine_shape(t)}});
-      }
-      taken.insert(t);
-      graph_.outputs.push_back(t);
+      add_output(tensor_of(v, false, out.name()), out.name(), taken);
     } catch (const Unsupported& e) {
       problems_.push_back("graph output '" + out.name() + "': " + e.what());
     }

@@ -1473,17 +1473,7 @@ void Importer::set_graph_outputs(const std::vector<std::string>& outputs) {
     const std::string out_name = key_of(node, k);
     try {
       if (v.kind == Value::Kind::host && !v.host.is_float) unsupported("an integer constant");
-      int t = tensor_of(v, out_name);
-      engine::Tensor& tensor = graph_.tensors[static_cast<size_t>(t)];
-      if (tensor.name != out_name || taken.count(t) || tensor.is_constant()) {
-        if (names_.count(out_name))
-          for (auto& other : graph_.tensors)
-            if (other.name == out_name) other.name = unique_name(out_name + "/src");
-        names_.erase(out_name);
-        t = add_node1("Reshape", out_name, {t}, {{"shape", engine_shape(t)}});
-      }
-      taken.insert(t);
-      graph_.outputs.push_back(t);
+      add_output(tensor_of(v, out_name), out_name, taken);
     } catch (const Unsupported& e) {
       problems_.push_back("output '" + ref + "': " + e.what());
     }
