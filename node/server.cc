@@ -253,6 +253,9 @@ void Server::handle_request() {
                             " frames after its envelope");
       return answer_status(route, header.id);
     }
+    if (header.kind != schema::Request::Body::RUN)
+      throw ProtocolError("this is a node serving '" + options_.task +
+                          "': it answers run and status requests (recognize requests go to a coordinator)");
     if (parts != 2)
       throw ProtocolError("run request of " + std::to_string(parts) +
                           " frames (the envelope, then the image as its own frame)");
