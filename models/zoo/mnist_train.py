@@ -3,7 +3,7 @@
 digits with Debian's PyTorch (seeded, CPU, about a minute), and exports it as
 ONNX: a model with real trained weights for huddle's importer and quantiser.
 
-usage: mnist_train.py --digits DIR --out DIR [--epochs N] [--seed S]
+usage: mnist_train.py --digits DIR --out DIR [--epochs N] [--seed S] [--init-seed S]
 
   --digits DIR   the package's src/digits folder (0.json .. 9.json: 'data' is
                  a flat list of 28x28 images, pixel values 0..1)
@@ -13,6 +13,10 @@ usage: mnist_train.py --digits DIR --out DIR [--epochs N] [--seed S]
                  int64), calib/digits.npy (256 training digits, what the
                  quantiser calibrates on) and mnist.json (sizes, seed,
                  PyTorch's held-out accuracy)
+  --seed S       fixes the split, the calibration digits and (without
+                 --init-seed) the weights' initialisation and batch order
+  --init-seed S  the initialisation and batch order only: another network on
+                 the same split (bench/run pool's ensemble of two)
 
 The split is fixed by the seed: 20 % of each digit class is held out and never
 trained on.
@@ -58,11 +62,13 @@ def main():
     ap.add_argument("--out", required=True, type=pathlib.Path)
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--init-seed", type=int)
     args = ap.parse_args()
     if not (args.digits / "0.json").is_file():
         sys.exit(f"mnist_train.py: no 0.json in {args.digits} (give the mnist package's src/digits)")
     args.out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(args.seed)
+    init_seed = args.seed if args.init_seed is None else args.init_seed
+    torch.manual_seed(init_seed)
     torch.set_num_threads(2)
     rng = np.random.default_rng(args.seed)
 
@@ -108,6 +114,8 @@ def main():
     np.save(args.out / "heldout-torch.npy", logits.astype(np.float32))
     info = {"train": int(len(train_x)), "heldout": int(len(held_x)), "epochs": args.epochs, "seed": args.seed,
             "torch_heldout_accuracy": accuracy, "torch": torch.__version__}
+    if args.init_seed is not None:
+        info["init_seed"] = args.init_seed
     (args.out / "mnist.json").write_text(json.dumps(info, indent=1) + "\n")
     print(f"mnist: trained on {len(train_x)}, PyTorch accuracy on {len(held_x)} held-out digits {accuracy:.4f}")
 
