@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <utility>
 
 #include "discovery/roster.h"
 
@@ -468,6 +469,7 @@ struct Browser::Impl {
     InstanceKey key;
     AvahiServiceResolver* resolver = nullptr;
     AvahiTimeout* retry = nullptr;
+    bool said_failure = false;  // a failure to resolve is logged once per instance
   };
 
   std::function<void(const Event&)> on_event;
@@ -590,8 +592,10 @@ struct Browser::Impl {
     if (event == AVAHI_RESOLVER_FAILURE) {
       // Usually a timeout: the host does not answer (yet). Try again later
       // while the instance is listed.
-      impl.say("cannot resolve '" + r.key.name +
-               "': " + error_text(avahi_client_errno(avahi_service_resolver_get_client(resolver))));
+      if (!std::exchange(r.said_failure, true))
+        impl.say("cannot resolve '" + r.key.name + "' (trying again every " +
+                 std::to_string(kResolveRetrySeconds) +
+                 " s): " + error_text(avahi_client_errno(avahi_service_resolver_get_client(resolver))));
       avahi_service_resolver_free(resolver);
       r.resolver = nullptr;
       impl.retry_later(r);

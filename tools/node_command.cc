@@ -123,6 +123,14 @@ std::string host_name() {
   return host;
 }
 
+// The port of "tcp://ADDRESS:PORT"; 0 for any other endpoint.
+uint16_t tcp_port(const std::string& endpoint) {
+  const size_t colon = endpoint.rfind(':');
+  if (!endpoint.starts_with("tcp://") || colon == std::string::npos) return 0;
+  const long port = std::strtol(endpoint.c_str() + colon + 1, nullptr, 10);
+  return port > 0 && port < 65536 ? static_cast<uint16_t>(port) : 0;
+}
+
 // The announcement of a node serving at `endpoint` ("tcp://ADDRESS:PORT").
 discovery::Announcement announcement(const Options& o, const node::TaskFactory& factory,
                                      const std::string& endpoint, bool ready) {
@@ -140,7 +148,7 @@ discovery::Announcement announcement(const Options& o, const node::TaskFactory& 
       if (last() >= 0xc0) a.instance.pop_back();
     }
   }
-  a.port = static_cast<uint16_t>(std::stoul(endpoint.substr(endpoint.rfind(':') + 1)));
+  a.port = tcp_port(endpoint);
   a.id = o.server.node_id;
   a.task = o.spec.task;
   a.model = factory.model_name();
@@ -188,7 +196,9 @@ int serve_node(int argc, char** argv) {
   // Announced once bound; withdrawn (destroyed) once serving ends. The
   // warm-up may finish on a worker after that: it holds only a weak reference.
   std::shared_ptr<discovery::Publisher> publisher;
-  if (o.announce) {
+  if (o.announce && tcp_port(server.endpoint()) == 0) {
+    std::fprintf(stderr, "huddle node: not announced: %s is not a TCP endpoint\n", server.endpoint().c_str());
+  } else if (o.announce) {
     try {
       publisher = std::make_shared<discovery::Publisher>(
           announcement(o, *factory, server.endpoint(), server.ready()),
