@@ -109,6 +109,11 @@ bool parse_options(int argc, char** argv, Options* o, int* status) {
       return false;
     }
   }
+  if (o->name.size() > 63) {
+    std::fprintf(stderr, "huddle node: --name '%s' is %zu bytes, over the 63 a service name may have\n",
+                 o->name.c_str(), o->name.size());
+    return false;
+  }
   if (o->spec.task.empty()) {
     std::fputs("huddle node: --task is required\n", stderr);
     std::fputs(kHelp, stderr);
