@@ -777,6 +777,8 @@ struct Pool::Impl {
         on_answer(n, reply, now);
       } catch (const std::exception& e) {
         log("node " + n.key + " sent an unreadable answer (" + e.what() + "); ignored");
+      } catch (const kj::Exception& e) {
+        log("node " + n.key + " sent an unreadable answer (" + std::string(e.getDescription().cStr()) + "); ignored");
       }
     }
   }

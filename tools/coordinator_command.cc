@@ -24,6 +24,7 @@
 #include <zmq.hpp>
 
 #include "coordinator/pool.h"
+#include "coordinator/remote.h"
 #include "protocol/envelope.h"
 #include "protocol/socket.h"
 #include "tools/arguments.h"
@@ -86,8 +87,6 @@ void install_stop_handlers() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-std::string text(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
-
 void send_response(zmq::socket_t& router, const zmq::message_t& route, capnp::MessageBuilder& message) {
   const kj::Array<capnp::word> words = protocol::frame_of(message);
   const kj::ArrayPtr<const kj::byte> bytes = words.asBytes();
@@ -100,24 +99,6 @@ void send_refusal(zmq::socket_t& router, const zmq::message_t& route, uint64_t i
   capnp::MallocMessageBuilder m;
   protocol::init_response(m, id, code, message);
   send_response(router, route, m);
-}
-
-// The frame a recognize request asks for. Throws ProtocolError for what the
-// coordinator cannot serve.
-coordinator::Frame frame_of_request(schema::RecognizeRequest::Reader r, uint32_t deadline_ms,
-                                    std::chrono::milliseconds fallback) {
-  if (r.getImage().which() != schema::RecognizeRequest::Image::ENCODED)
-    throw protocol::ProtocolError("the coordinator takes encoded images (PNG or JPEG) only");
-  coordinator::Frame f;
-  for (capnp::Text::Reader t : r.getTasks()) f.tasks.push_back(text(t));
-  const schema::TaskOptions::Reader o = r.getOptions();
-  f.top_k = o.getTopK();
-  f.colours = o.getColours();
-  f.min_score = o.getMinScore();
-  f.max_objects = o.getMaxObjects();
-  f.ensemble = r.getEnsemble();
-  f.deadline = deadline_ms > 0 ? std::chrono::milliseconds(deadline_ms) : fallback;
-  return f;
 }
 
 struct Done {
@@ -285,8 +266,7 @@ int coordinator_service(int argc, char** argv) {
       if (frames.size() != 3)
         throw protocol::ProtocolError("recognize request of " + std::to_string(frames.size() - 1) +
                                       " frames (the envelope, then the image as its own frame)");
-      coordinator::Frame frame =
-          frame_of_request(request.getBody().getRecognize(), header.deadline_ms, args.frame.deadline);
+      coordinator::Frame frame = coordinator::read_recognize_request(request, args.frame.deadline);
       if (in_flight >= static_cast<size_t>(max_frames)) {
         send_refusal(router, frames[0], header.id, schema::Code::OVERLOADED,
                      std::to_string(in_flight) + " frames being recognised, the coordinator's maximum");
@@ -306,6 +286,9 @@ int coordinator_service(int argc, char** argv) {
       });
     } catch (const std::exception& e) {
       send_refusal(router, frames[0], header.id, schema::Code::BAD_INPUT, e.what());
+    } catch (const kj::Exception& e) {
+      send_refusal(router, frames[0], header.id, schema::Code::BAD_INPUT,
+                   std::string("malformed request: ") + e.getDescription().cStr());
     }
   }
   std::fputs("huddle coordinator: stopped\n", stderr);

@@ -57,7 +57,7 @@ int parse_pool_arg(const char* command, int argc, char** argv, int* i, PoolArgs*
       try {
         (void)discovery::static_peer(value);
       } catch (const std::exception& e) {
-        std::fprintf(stderr, "huddle %s: --peer '%s': %s\n", command, value, e.what());
+        std::fprintf(stderr, "huddle %s: %s\n", command, e.what());
         return -1;
       }
       args->pool.peers.push_back(value);

@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "coordinator/pool.h"
+#include "coordinator/remote.h"
+#include "protocol/socket.h"
 #include "tools/arguments.h"
 #include "tools/commands.h"
 #include "tools/pool_options.h"
@@ -30,6 +32,8 @@ constexpr const char* kRecognizeHelp =
     "(timeout, nodeLost, overloaded, error, noNode, badInput, expired).\n";
 
 constexpr const char* kRecognizeHelpOutput =
+    "  --coordinator ENDPOINT  ask a running 'huddle coordinator' (tcp://HOST:PORT)\n"
+    "                      instead of finding the nodes here\n"
     "  --json              one JSON object per frame (the whole scene)\n"
     "  --json-lines        one compact JSON line per frame: frame, image, wall_ms,\n"
     "                      elapsed_ms, deadline_ms, complete, tasks (task, outcome,\n"
@@ -105,7 +109,7 @@ int recognize(int argc, char** argv) {
   PoolArgs args;
   bool json = false, json_lines = false;
   long repeat = 1, interval_ms = 0;
-  std::string annotate;
+  std::string annotate, remote;
   std::vector<std::string> images;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -120,12 +124,12 @@ int recognize(int argc, char** argv) {
       json = true;
     } else if (arg == "--json-lines") {
       json_lines = true;
-    } else if (arg == "--annotate") {
+    } else if (arg == "--annotate" || arg == "--coordinator") {
       if (!value || !*value) {
-        std::fputs("huddle recognize: --annotate needs a file name\n", stderr);
+        std::fprintf(stderr, "huddle recognize: %s needs a value\n", arg.c_str());
         return 2;
       }
-      annotate = value;
+      (arg == "--annotate" ? annotate : remote) = value;
       ++i;
     } else if (arg == "--repeat" || arg == "--interval-ms") {
       if (!parse_count("recognize", argv[i], value, arg == "--repeat" ? 1 : 0, 100000000,
@@ -157,16 +161,29 @@ int recognize(int argc, char** argv) {
     bytes.push_back(std::move(b));
   }
 
-  if (!args.verbose) args.pool.log = [](const std::string&) {};
-  coordinator::Pool pool(args.pool);
-  if (!pool.wait_ready(args.frame.tasks, std::chrono::milliseconds(args.wait_ms))) {
-    std::string have;
-    for (const coordinator::NodeView& n : pool.nodes())
-      if (n.in_rotation) have += " " + n.id + " (" + n.task + ")";
-    std::fprintf(stderr, "huddle recognize: after %ld ms, %s%s\n", args.wait_ms,
-                 args.frame.tasks.empty() ? "no node is ready" : "not every task asked for has a ready node; ready:",
-                 have.empty() ? (args.frame.tasks.empty() ? "" : " none") : have.c_str());
-    if (args.frame.tasks.empty()) return 1;
+  // Where frames go: a pool of our own, or a running coordinator.
+  std::unique_ptr<coordinator::Pool> pool;
+  zmq::context_t context(1);
+  std::unique_ptr<protocol::Client> client;
+  if (!remote.empty()) {
+    try {
+      client = std::make_unique<protocol::Client>(context, remote);
+    } catch (const zmq::error_t& e) {
+      std::fprintf(stderr, "huddle recognize: --coordinator '%s': %s\n", remote.c_str(), e.what());
+      return 2;
+    }
+  } else {
+    if (!args.verbose) args.pool.log = [](const std::string&) {};
+    pool = std::make_unique<coordinator::Pool>(args.pool);
+    if (!pool->wait_ready(args.frame.tasks, std::chrono::milliseconds(args.wait_ms))) {
+      std::string have;
+      for (const coordinator::NodeView& n : pool->nodes())
+        if (n.in_rotation) have += " " + n.id + " (" + n.task + ")";
+      std::fprintf(stderr, "huddle recognize: after %ld ms, %s%s\n", args.wait_ms,
+                   args.frame.tasks.empty() ? "no node is ready" : "not every task asked for has a ready node; ready:",
+                   have.empty() ? (args.frame.tasks.empty() ? "" : " none") : have.c_str());
+      if (args.frame.tasks.empty()) return 1;
+    }
   }
 
   struct sigaction sa = {};
@@ -186,7 +203,17 @@ int recognize(int argc, char** argv) {
       }
       coordinator::Frame frame = args.frame;
       frame.image = bytes[k];
-      const coordinator::Scene scene = pool.recognize(frame);
+      coordinator::Scene scene;
+      if (pool) {
+        scene = pool->recognize(frame);
+      } else {
+        try {
+          scene = coordinator::recognize_remote(*client, frame);
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "huddle recognize: %s: %s\n", remote.c_str(), e.what());
+          scene.summary = std::string("no scene: ") + e.what();
+        }
+      }
       ++frames;
       complete += scene.complete();
       late += scene.elapsed_us > static_cast<uint64_t>(deadline_ms + 100) * 1000;
