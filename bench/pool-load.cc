@@ -1,6 +1,7 @@
 // Load generator for `bench/run pool`: a coordinator::Pool of static peers
 // (no mDNS), driven as `huddle recognize` drives it, timed from the caller's
-// side. Wall clock (steady_clock). Every mode waits until every --peer is in
+// side. Wall clock (steady_clock). With --mdns the pool also browses mDNS.
+// Every mode waits until --expect nodes (default: one per --peer) are in
 // rotation, sends --warmup frames untimed, then:
 //
 //   frames      one frame at a time; one JSON line per frame: e2e_us (the
@@ -15,7 +16,8 @@
 //   throughput  --in-flight K frames outstanding for --seconds S; one JSON
 //               line: frames per second, complete frames, frames per node.
 //   join        frames one at a time through the pool of --peer and
-//               --new-peer (not listening yet); after --spawn-after-ms
+//               --new-peer (not listening yet; or, with --mdns, the node
+//               announced as --new-id); after --spawn-after-ms
 //               (default 2000: libzmq's reconnect interval has grown to its
 //               1 s maximum) spawns the command after -- (the new node) and
 //               reports, from the spawn: its endpoint line
@@ -28,7 +30,8 @@
 //               around it (until 1 s after the removal) that were incomplete
 //               or retried, and the slowest of them.
 //
-// usage: pool-load MODE --peer HOST:PORT... --tasks T,... [--image FILE | --list FILE]
+// usage: pool-load MODE (--peer HOST:PORT... | --mdns) --tasks T,... [--image FILE | --list FILE]
+//                  [--expect N]
 //                  [--frames N] [--warmup N] [--deadline-ms N] [--top-k K] [--min-score S]
 //                  [--ensemble] [--in-flight K] [--seconds S]
 //                  [--new-peer HOST:PORT --new-id ID [--spawn-after-ms N] -- CMD...]
@@ -83,7 +86,8 @@ struct Options {
   std::string image, list, new_peer, new_id, victim, run, signal = "KILL";
   long frames = 200, warmup = 20, deadline_ms = 2000, top_k = 5, in_flight = 2, pid = 0, spawn_after_ms = 2000;
   double seconds = 5, min_score = 0;
-  bool ensemble = false;
+  long expect = -1;  // default: one per --peer
+  bool ensemble = false, mdns = false;
 };
 
 struct Input {
@@ -128,11 +132,11 @@ std::string frame_line(const coordinator::Scene& s, double e2e_ms, const Input& 
 
 class Driver {
  public:
-  Driver(const Options& o, std::vector<std::string> peers, std::vector<Input> inputs)
-      : o_(o), inputs_(std::move(inputs)), peers_(peers.size()) {
+  Driver(const Options& o, std::vector<Input> inputs) : o_(o), inputs_(std::move(inputs)) {
     coordinator::PoolOptions po;
-    po.mdns = false;
-    po.peers = std::move(peers);
+    po.mdns = o.mdns;
+    po.peers = o.peers;
+    if (!o.new_peer.empty()) po.peers.push_back(o.new_peer);
     po.log = [this](const std::string& line) {
       std::lock_guard lock(log_mutex_);
       log_.push_back(std::to_string(ms_since(born_, Clock::now())) + " ms " + line);
@@ -161,17 +165,17 @@ class Driver {
     return {std::move(s), ms_since(t0, Clock::now())};
   }
 
-  // Every peer but `absent` in rotation (30 s at most), then the warm-up frames.
-  bool ready(size_t absent) {
+  // --expect nodes in rotation (30 s at most), then the warm-up frames.
+  bool ready() {
     const Clock::time_point limit = Clock::now() + std::chrono::seconds(30);
     for (;;) {
       const std::vector<coordinator::NodeView> v = pool_->nodes();
       if (static_cast<size_t>(std::count_if(v.begin(), v.end(), [](const coordinator::NodeView& n) {
             return n.in_rotation;
-          })) + absent >= peers_)
+          })) >= static_cast<size_t>(o_.expect))
         break;
       if (Clock::now() > limit) {
-        std::fprintf(stderr, "pool-load: the peers were not all in rotation within 30 s\n");
+        std::fprintf(stderr, "pool-load: not %ld nodes in rotation within 30 s\n", o_.expect);
         print_log();
         return false;
       }
@@ -198,7 +202,6 @@ class Driver {
  private:
   const Options& o_;
   std::vector<Input> inputs_;
-  size_t peers_;
   Clock::time_point born_ = Clock::now();
   std::mutex log_mutex_;
   std::vector<std::string> log_;
@@ -409,7 +412,8 @@ std::vector<std::string> split(const std::string& s) {
 
 int usage() {
   std::fputs(
-      "usage: pool-load frames|throughput|join|leave --peer HOST:PORT... --tasks T,... (--image FILE | --list FILE)\n"
+      "usage: pool-load frames|throughput|join|leave (--peer HOST:PORT... | --mdns) --tasks T,...\n"
+      "       (--image FILE | --list FILE) [--expect N]\n"
       "       [--frames N] [--warmup N] [--deadline-ms N] [--top-k K] [--min-score S] [--ensemble]\n"
       "       [--in-flight K] [--seconds S] [--new-peer HOST:PORT --new-id ID [--spawn-after-ms N] -- CMD...]\n"
       "       [--victim ID (--pid PID [--signal KILL|STOP] | --run CMD)]\n",
@@ -425,8 +429,8 @@ int main(int argc, char** argv) {
   o.mode = argv[1];
   for (int i = 2; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--ensemble") {
-      o.ensemble = true;
+    if (arg == "--ensemble" || arg == "--mdns") {
+      (arg == "--mdns" ? o.mdns : o.ensemble) = true;
       continue;
     }
     if (arg == "--") {
@@ -447,6 +451,7 @@ int main(int argc, char** argv) {
     else if (arg == "--in-flight") o.in_flight = std::atol(v);
     else if (arg == "--seconds") o.seconds = std::atof(v);
     else if (arg == "--new-peer") o.new_peer = v;
+    else if (arg == "--expect") o.expect = std::atol(v);
     else if (arg == "--new-id") o.new_id = v;
     else if (arg == "--spawn-after-ms") o.spawn_after_ms = std::atol(v);
     else if (arg == "--victim") o.victim = v;
@@ -456,8 +461,10 @@ int main(int argc, char** argv) {
     else return usage();
   }
   const bool modes = o.mode == "frames" || o.mode == "throughput" || o.mode == "join" || o.mode == "leave";
-  if (!modes || o.peers.empty() || o.tasks.empty() || o.image.empty() == o.list.empty() || o.frames < 1 ||
-      o.in_flight < 1 || (o.mode == "join" && (o.new_peer.empty() || o.new_id.empty() || o.command.empty())) ||
+  if (o.expect < 0) o.expect = static_cast<long>(o.peers.size());
+  if (!modes || (o.peers.empty() && !o.mdns) || o.tasks.empty() || o.image.empty() == o.list.empty() ||
+      o.frames < 1 || o.in_flight < 1 ||
+      (o.mode == "join" && ((o.new_peer.empty() && !o.mdns) || o.new_id.empty() || o.command.empty())) ||
       (o.mode == "leave" && (o.victim.empty() || (o.pid <= 0) == o.run.empty())))
     return usage();
   signal(SIGPIPE, SIG_IGN);
@@ -488,11 +495,8 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  std::vector<std::string> peers = o.peers;
-  if (o.mode == "join") peers.push_back(o.new_peer);
-  Driver d(o, peers, std::move(inputs));
-  // join: the new peer is not up yet; wait for the others only.
-  if (!d.ready(o.mode == "join" ? 1 : 0)) return 1;
+  Driver d(o, std::move(inputs));
+  if (!d.ready()) return 1;
   if (o.mode == "frames") return run_frames(d, o);
   if (o.mode == "throughput") return run_throughput(d, o);
   if (o.mode == "join") return run_join(d, o);

@@ -11,6 +11,9 @@ import sys
 from collections import defaultdict
 
 med = statistics.median
+# The columns of the join and leave tables (see events).
+JOIN = ([("endpoint printed", "endpoint_ms"), ("in rotation", "rotation_ms"), ("first frame answered", "first_frame_ms")],)
+LEAVE = ([("removed after", "removed_ms"), ("slowest frame", "slowest_ms")], ["frames", "incomplete", "retried"])
 
 
 def pct(values, p):
@@ -58,15 +61,10 @@ def events(rows, kind, label, heading, spreads, sums=()):
                   + "".join(f" {sum(r[f] for r in rs):10}" for f in sums))
 
 
-def main():
-    rows = defaultdict(list)  # (kind, config) -> lines, in order
-    for line in open(sys.argv[1]):
-        r = json.loads(line)
-        rows[r["kind"], r["config"]].append(r)
-    configs = lambda kind: [c for k, c in rows if k == kind]
-    torch_acc = [json.load(open(p))["torch_heldout_accuracy"] for p in sys.argv[2:4]]
-
-    print("1. end-to-end latency per frame, one frame at a time (ms, p50 p95 p99; frames of every round pooled)")
+def latency(rows, kind, title):
+    """The latency table of `kind` and its headline: the coordinator's overhead."""
+    print(f"{title}: end-to-end latency per frame, one frame at a time (ms, p50 p95 p99; frames of every round"
+          " pooled)")
     print("   e2e = the caller's Pool::recognize (submit to fused scene); node = the slowest task's node-reported")
     print("   decode + preprocess + inference + postprocess; rt = the slowest task's round trip at the pool (send to")
     print("   answer); overhead = e2e - node (transport + coordinator); coord = e2e - rt (the coordinator alone:")
@@ -76,8 +74,8 @@ def main():
     print(f"{'tasks':22} {'frames':>6} {'ok':>5} | {'e2e p50':>7} {'p95':>7} {'p99':>7} | {'node p50':>8} |"
           f" {'overhead p50':>12} {'p95':>7} {'p99':>7} | {'coord p50':>9} {'p95':>7} {'p99':>7}")
     heads = []
-    for c in configs("latency"):
-        fr = rows["latency", c]
+    for c in [c for k, c in rows if k == kind]:
+        fr = rows[kind, c]
         e2e = [f["e2e_us"] / 1000 for f in fr]
         node = [max(t["node_us"] for t in f["tasks"]) / 1000 for f in fr]
         rt = [max(t["latency_us"] for t in f["tasks"]) / 1000 for f in fr]
@@ -91,6 +89,17 @@ def main():
     worst = max(heads, key=lambda h: h[1])
     print(f"coordinator overhead (e2e - slowest node's task time), p50: at most {worst[1]:.2f} ms ({worst[0]});"
           f" the coordinator alone at most {max(h[2] for h in heads):.3f} ms (target: under 1 ms p50)")
+
+
+def main():
+    rows = defaultdict(list)  # (kind, config) -> lines, in order
+    for line in open(sys.argv[1]):
+        r = json.loads(line)
+        rows[r["kind"], r["config"]].append(r)
+    configs = lambda kind: [c for k, c in rows if k == kind]
+    torch_acc = [json.load(open(p))["torch_heldout_accuracy"] for p in sys.argv[2:4]]
+
+    latency(rows, "latency", "1. on loopback")
     print()
 
     print("2. throughput of 1, 2, 3 nodes of one task, 2 frames in flight per node (frames/s; median of the rounds)")
@@ -114,13 +123,13 @@ def main():
         "3. a node's start to its first frame (ms from the spawn, median (min-max) of the rounds), frames flowing",
         "   one at a time; static peer on loopback: the pool knows the address before the node listens, and",
         "   libzmq retries it (reconnect interval 200 ms doubling to 1 s; the node started 2 to 2.75 s in)"],
-        [("endpoint printed", "endpoint_ms"), ("in rotation", "rotation_ms"), ("first frame answered", "first_frame_ms")])
+        *JOIN)
     print()
     events(rows, "leave", "signal", [
         "4. a node's death to its removal from rotation (ms from the signal to Pool::nodes() not listing it in",
         "   rotation), two classify nodes, frames flowing one at a time; frames: those around it (until 1 s after",
         "   the removal), incomplete ones, ones retried on the other node, and the slowest frame's e2e"],
-        [("removed after", "removed_ms"), ("slowest frame", "slowest_ms")], ["frames", "incomplete", "retried"])
+        *LEAVE)
     print("   (SIGKILL: the kernel closes the connection, the pool's socket monitor sees it; SIGSTOP: the node is")
     print("   silent but connected, like a host cut off without a reset: out after 2.5 s without an answer)")
     print()
@@ -183,6 +192,22 @@ def main():
         lat = {c: med(f["e2e_us"] / 1000 for f in fr[c]) for c in fr}
         print(f"latency, e2e p50 over the photos: centernet {lat['centernet']:.1f} ms, nanodet {lat['nanodet']:.1f} ms,"
               f" both {lat['both']:.1f} ms")
+
+    if any(k.startswith("ns-") for k, _ in rows):
+        print()
+        print("7. across network namespaces (tests/multihost/hosts.sh): hosts h1-h4 joined by a bridge, each with")
+        print("   its own avahi-daemon; the coordinator (bench/pool-load) in h1, the nodes in h2-h4, over the veths")
+        latency(rows, "ns-latency", "7a")
+        print()
+        events(rows, "ns-join", "node", [
+            "7b. a node's start (in h3) to its first frame, found by mDNS (announced through h3's avahi-daemon,",
+            "   browsed through h1's), frames flowing one at a time through a classify node in h2"],
+            *JOIN)
+        print()
+        events(rows, "ns-leave", "death", [
+            "7c. a node's death (in h3) to its removal from rotation; SIGKILL: its connection closes (FIN over the",
+            "   veth); cut: h3's link down on both ends, nothing more gets out (the status heartbeat's path)"],
+            *LEAVE)
 
 
 if __name__ == "__main__":
