@@ -50,6 +50,7 @@
 #include <cstdlib>
 #include <deque>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <memory>
@@ -84,7 +85,8 @@ struct Options {
   std::string mode;
   std::vector<std::string> peers, tasks, command;
   std::string image, list, new_peer, new_id, victim, run, signal = "KILL";
-  long frames = 200, warmup = 20, deadline_ms = 2000, top_k = 5, in_flight = 2, pid = 0, spawn_after_ms = 2000;
+  long frames = 200, warmup = 20, deadline_ms = 2000, top_k = 5, in_flight = 2, pid = 0,
+       spawn_after_ms = 2000;
   double seconds = 5, min_score = 0;
   long expect = -1;  // default: one per --peer
   bool ensemble = false, mdns = false;
@@ -100,13 +102,15 @@ std::string frame_line(const coordinator::Scene& s, double e2e_ms, const Input& 
   std::string out = "{\"e2e_us\": " + std::to_string(static_cast<long>(e2e_ms * 1000)) +
                     ", \"elapsed_us\": " + std::to_string(s.elapsed_us) +
                     ", \"complete\": " + (s.complete() ? "true" : "false");
-  if (!in.label.empty()) out += ", \"image\": " + json_string(in.path) + ", \"label\": " + json_string(in.label);
+  if (!in.label.empty())
+    out += ", \"image\": " + json_string(in.path) + ", \"label\": " + json_string(in.label);
   out += ", \"tasks\": [";
   for (size_t i = 0; i < s.tasks.size(); ++i) {
     const coordinator::TaskReport& t = s.tasks[i];
     out += std::string(i ? ", " : "") + "{\"task\": " + json_string(t.task) + ", \"outcome\": \"" +
            coordinator::outcome_name(t.outcome) + "\", \"node\": " + json_string(t.node) +
-           ", \"nodes\": " + std::to_string(t.nodes.size()) + ", \"attempts\": " + std::to_string(t.attempts) +
+           ", \"nodes\": " + std::to_string(t.nodes.size()) +
+           ", \"attempts\": " + std::to_string(t.attempts) +
            ", \"latency_us\": " + std::to_string(t.latency_us) +
            ", \"node_us\": " + std::to_string(t.timings.total_us()) + "}";
   }
@@ -233,8 +237,8 @@ int run_throughput(Driver& d, const Options& o) {
   long complete = 0, total = 0;
   std::map<std::string, long> per_node;
   const Clock::time_point start = Clock::now();
-  const Clock::time_point until = start + std::chrono::duration_cast<Clock::duration>(
-                                              std::chrono::duration<double>(o.seconds));
+  const Clock::time_point until =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
   for (long k = 0; k < o.in_flight; ++k) submit();
   Clock::time_point last = start;
   while (outstanding > 0) {
@@ -260,7 +264,8 @@ int run_throughput(Driver& d, const Options& o) {
   for (const auto& [node, count] : per_node)
     nodes += (nodes.empty() ? "" : ", ") + json_string(node) + ": " + std::to_string(count);
   std::printf(
-      "{\"frames\": %ld, \"complete\": %ld, \"seconds\": %.3f, \"fps\": %.2f, \"in_flight\": %ld, \"per_node\": "
+      "{\"frames\": %ld, \"complete\": %ld, \"seconds\": %.3f, \"fps\": %.2f, \"in_flight\": %ld, "
+      "\"per_node\": "
       "{%s}}\n",
       total, complete, seconds, static_cast<double>(complete) / seconds, o.in_flight, nodes.c_str());
   return complete > 0 ? 0 : 1;
@@ -332,7 +337,8 @@ int run_join(Driver& d, const Options& o) {
     for (;;) {
       const ssize_t k = read(out[0], buf, sizeof buf);
       if (k <= 0) break;
-      if (endpoint_ms < 0 && std::find(buf, buf + k, '\n') != buf + k) endpoint_ms = ms_since(spawned, Clock::now());
+      if (endpoint_ms < 0 && std::find(buf, buf + k, '\n') != buf + k)
+        endpoint_ms = ms_since(spawned, Clock::now());
     }
     close(out[0]);
   });
@@ -352,8 +358,8 @@ int run_join(Driver& d, const Options& o) {
   int status = 0;
   waitpid(pid, &status, 0);
   reader.join();
-  std::printf("{\"endpoint_ms\": %.1f, \"rotation_ms\": %.1f, \"first_frame_ms\": %.1f}\n", endpoint_ms.load(),
-              rotation_ms, first_ms);
+  std::printf("{\"endpoint_ms\": %.1f, \"rotation_ms\": %.1f, \"first_frame_ms\": %.1f}\n",
+              endpoint_ms.load(), rotation_ms, first_ms);
   if (first_ms < 0) d.print_log();
   return first_ms < 0 ? 1 : 0;
 }
@@ -386,7 +392,8 @@ int run_leave(Driver& d, const Options& o) {
   flow.stop = true;
   long around = 0, incomplete = 0, retried = 0;
   double slowest = 0;
-  const Clock::time_point end = t0 + std::chrono::milliseconds(static_cast<long>(std::max(0.0, removed_ms)) + 1000);
+  const Clock::time_point end =
+      t0 + std::chrono::milliseconds(static_cast<long>(std::max(0.0, removed_ms)) + 1000);
   for (const Flow::Record& r : flow.snapshot()) {
     if (r.end < t0 || r.start > end) continue;
     ++around;
@@ -415,7 +422,8 @@ int usage() {
       "usage: pool-load frames|throughput|join|leave (--peer HOST:PORT... | --mdns) --tasks T,...\n"
       "       (--image FILE | --list FILE) [--expect N]\n"
       "       [--frames N] [--warmup N] [--deadline-ms N] [--top-k K] [--min-score S] [--ensemble]\n"
-      "       [--in-flight K] [--seconds S] [--new-peer HOST:PORT --new-id ID [--spawn-after-ms N] -- CMD...]\n"
+      "       [--in-flight K] [--seconds S] [--new-peer HOST:PORT --new-id ID [--spawn-after-ms N] -- "
+      "CMD...]\n"
       "       [--victim ID (--pid PID [--signal KILL|STOP] | --run CMD)]\n",
       stderr);
   return 2;
@@ -425,6 +433,28 @@ int usage() {
 
 int main(int argc, char** argv) {
   Options o;
+  // The options that take a value, and where each goes.
+  const std::map<std::string, std::function<void(const char*)>> setters = {
+      {"--peer", [&](const char* v) { o.peers.push_back(v); }},
+      {"--tasks", [&](const char* v) { o.tasks = split(v); }},
+      {"--image", [&](const char* v) { o.image = v; }},
+      {"--list", [&](const char* v) { o.list = v; }},
+      {"--frames", [&](const char* v) { o.frames = std::atol(v); }},
+      {"--warmup", [&](const char* v) { o.warmup = std::atol(v); }},
+      {"--deadline-ms", [&](const char* v) { o.deadline_ms = std::atol(v); }},
+      {"--top-k", [&](const char* v) { o.top_k = std::atol(v); }},
+      {"--min-score", [&](const char* v) { o.min_score = std::atof(v); }},
+      {"--in-flight", [&](const char* v) { o.in_flight = std::atol(v); }},
+      {"--seconds", [&](const char* v) { o.seconds = std::atof(v); }},
+      {"--new-peer", [&](const char* v) { o.new_peer = v; }},
+      {"--expect", [&](const char* v) { o.expect = std::atol(v); }},
+      {"--new-id", [&](const char* v) { o.new_id = v; }},
+      {"--spawn-after-ms", [&](const char* v) { o.spawn_after_ms = std::atol(v); }},
+      {"--victim", [&](const char* v) { o.victim = v; }},
+      {"--pid", [&](const char* v) { o.pid = std::atol(v); }},
+      {"--signal", [&](const char* v) { o.signal = v; }},
+      {"--run", [&](const char* v) { o.run = v; }},
+  };
   if (argc < 2) return usage();
   o.mode = argv[1];
   for (int i = 2; i < argc; ++i) {
@@ -439,26 +469,9 @@ int main(int argc, char** argv) {
     }
     const char* v = i + 1 < argc ? argv[++i] : nullptr;
     if (!v) return usage();
-    if (arg == "--peer") o.peers.push_back(v);
-    else if (arg == "--tasks") o.tasks = split(v);
-    else if (arg == "--image") o.image = v;
-    else if (arg == "--list") o.list = v;
-    else if (arg == "--frames") o.frames = std::atol(v);
-    else if (arg == "--warmup") o.warmup = std::atol(v);
-    else if (arg == "--deadline-ms") o.deadline_ms = std::atol(v);
-    else if (arg == "--top-k") o.top_k = std::atol(v);
-    else if (arg == "--min-score") o.min_score = std::atof(v);
-    else if (arg == "--in-flight") o.in_flight = std::atol(v);
-    else if (arg == "--seconds") o.seconds = std::atof(v);
-    else if (arg == "--new-peer") o.new_peer = v;
-    else if (arg == "--expect") o.expect = std::atol(v);
-    else if (arg == "--new-id") o.new_id = v;
-    else if (arg == "--spawn-after-ms") o.spawn_after_ms = std::atol(v);
-    else if (arg == "--victim") o.victim = v;
-    else if (arg == "--pid") o.pid = std::atol(v);
-    else if (arg == "--signal") o.signal = v;
-    else if (arg == "--run") o.run = v;
-    else return usage();
+    const auto setter = setters.find(arg);
+    if (setter == setters.end()) return usage();
+    setter->second(v);
   }
   const bool modes = o.mode == "frames" || o.mode == "throughput" || o.mode == "join" || o.mode == "leave";
   if (o.expect < 0) o.expect = static_cast<long>(o.peers.size());
