@@ -14,7 +14,8 @@
 //               --image FILE (--frames N times) or --list FILE (lines "PATH
 //               LABEL", each once; the label is echoed).
 //   throughput  --in-flight K frames outstanding for --seconds S; one JSON
-//               line: frames per second, complete frames, frames per node.
+//               line: frames per second, complete frames, frames per node,
+//               and this process's CPU time per frame (the coordinator's cost).
 //   join        frames one at a time through the pool of --peer and
 //               --new-peer (not listening yet; or, with --mdns, the node
 //               announced as --new-id); after --spawn-after-ms
@@ -48,6 +49,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <deque>
 #include <fstream>
 #include <functional>
@@ -72,6 +74,13 @@ using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+// This process's CPU time (every thread: the pool's and the caller's), ms.
+double process_cpu_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
 }
 
 bool read_file(const std::string& path, std::string* out) {
@@ -236,6 +245,7 @@ int run_throughput(Driver& d, const Options& o) {
   };
   long complete = 0, total = 0;
   std::map<std::string, long> per_node;
+  const double cpu_start = process_cpu_ms();
   const Clock::time_point start = Clock::now();
   const Clock::time_point until =
       start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
@@ -265,9 +275,9 @@ int run_throughput(Driver& d, const Options& o) {
     nodes += (nodes.empty() ? "" : ", ") + json_string(node) + ": " + std::to_string(count);
   std::printf(
       "{\"frames\": %ld, \"complete\": %ld, \"seconds\": %.3f, \"fps\": %.2f, \"in_flight\": %ld, "
-      "\"per_node\": "
-      "{%s}}\n",
-      total, complete, seconds, static_cast<double>(complete) / seconds, o.in_flight, nodes.c_str());
+      "\"cpu_us_per_frame\": %.1f, \"per_node\": {%s}}\n",
+      total, complete, seconds, static_cast<double>(complete) / seconds, o.in_flight,
+      1000 * (process_cpu_ms() - cpu_start) / static_cast<double>(std::max(1L, total)), nodes.c_str());
   return complete > 0 ? 0 : 1;
 }
 

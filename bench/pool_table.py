@@ -105,7 +105,9 @@ def main():
     print("2. throughput of 1, 2, 3 nodes of one task, 2 frames in flight per node (frames/s; median of the rounds)")
     print("   on this 2-core machine 3 single-threaded nodes (plus the coordinator and the nodes' I/O threads)")
     print("   cannot go past 2x one node: the third shares the cores")
-    print(f"{'task':9} {'nodes':>5} | {'frames/s':>8} {'(rounds)':>18} | {'speed-up':>8} | frames per node (last round)")
+    print("   coord CPU: the coordinator process's CPU time per frame (its pool thread and the caller), median")
+    print(f"{'task':9} {'nodes':>5} | {'frames/s':>8} {'(rounds)':>18} | {'speed-up':>8} | {'coord CPU':>9} |"
+          " frames per node (last round)")
     base = {}
     for c in configs("throughput"):
         task, n = c.split()
@@ -115,7 +117,8 @@ def main():
         incomplete = sum(r["frames"] - r["complete"] for r in rs)
         share = ", ".join(f"{k} {v}" for k, v in sorted(rs[-1]["per_node"].items()))
         rounds = "/".join(f"{r['fps']:.0f}" if r["fps"] >= 100 else f"{r['fps']:.1f}" for r in rs)
-        print(f"{task:9} {n:>5} | {fps:8.1f} {rounds:>18} | {fps / base[task]:7.2f}x | {share}"
+        cpu = med(r["cpu_us_per_frame"] for r in rs)
+        print(f"{task:9} {n:>5} | {fps:8.1f} {rounds:>18} | {fps / base[task]:7.2f}x | {cpu:6.0f} us | {share}"
               + (f"  ({incomplete} incomplete)" if incomplete else ""))
     print()
 
