@@ -191,12 +191,12 @@ n2=$node_pid
 wait_for "$work/n2.err" "announced as 'dup'" 5000 || fail "n2 not announced as 'dup': $(cat "$work/n2.err")"
 start_node n3 --task colour --node-id n3 --name dup
 n3=$node_pid
-if wait_for "$browse" "^join n2 .* dup\$" 5000 && wait_for "$browse" "^join n3 .* dup #2\$" 5000; then
+if wait_for "$browse" "^join n2 .* dup\$" 5000 && wait_for "$browse" "^join n3 .* dup #[0-9]+\$" 5000; then
   ok "same name twice: $(grep -E '^join n[23] ' "$browse" | tr '\n' ';')"
 else
   fail "same name twice: $(grep -E ' n[23] ' "$browse") / n3: $(cat "$work/n3.err")"
 fi
-grep -q "'dup' is taken: announcing as 'dup #2'" "$work/n3.err" && ok "n3 logged its rename" ||
+grep -q "'dup' is taken: announcing as 'dup #" "$work/n3.err" && ok "n3 logged its rename" ||
   fail "n3 did not log a rename: $(cat "$work/n3.err")"
 
 # --- a node that does not announce is not seen ---
