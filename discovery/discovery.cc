@@ -169,7 +169,7 @@ class Connection {
         hooks_.on_state(client, state);
         break;
       case AVAHI_CLIENT_CONNECTING:
-        unreachable("waiting for one");
+        unreachable("it is not running");
         break;
       case AVAHI_CLIENT_FAILURE: {
         // The daemon went away (or D-Bus did): this client is dead. Make a
