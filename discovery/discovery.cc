@@ -52,12 +52,13 @@ std::string error_text(int error) { return avahi_strerror(error); }
 
 using StringList = std::unique_ptr<AvahiStringList, decltype(&avahi_string_list_free)>;
 
+// A list to publish is kept last string first (adding prepends) and reversed
+// on the wire: the strings are added in wire order. (Checked on the wire.)
 StringList string_list(const std::vector<std::string>& strings) {
   AvahiStringList* list = nullptr;
-  // avahi_string_list_add_arbitrary prepends: add the last string first.
-  for (auto it = strings.rbegin(); it != strings.rend(); ++it) {
+  for (const std::string& s : strings) {
     AvahiStringList* longer =
-        avahi_string_list_add_arbitrary(list, reinterpret_cast<const uint8_t*>(it->data()), it->size());
+        avahi_string_list_add_arbitrary(list, reinterpret_cast<const uint8_t*>(s.data()), s.size());
     if (!longer) {
       avahi_string_list_free(list);
       throw std::bad_alloc();
@@ -67,6 +68,9 @@ StringList string_list(const std::vector<std::string>& strings) {
   return StringList(list, &avahi_string_list_free);
 }
 
+// The strings of a resolved TXT record, in wire order: a resolver's list
+// holds them first string first, unlike a list to publish (checked on the
+// wire; avahi_string_list_to_string, as in avahi-browse, shows them reversed).
 std::vector<std::string> strings_of(AvahiStringList* list) {
   std::vector<std::string> out;
   for (AvahiStringList* l = list; l; l = avahi_string_list_get_next(l))
