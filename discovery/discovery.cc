@@ -31,8 +31,6 @@ namespace huddle::discovery {
 
 namespace {
 
-// A DNS label: what a service instance name may hold.
-constexpr size_t kMaxInstanceBytes = 63;
 // How long to wait before asking for a daemon again when even D-Bus is
 // missing (with D-Bus, the client hears the daemon arrive by itself).
 constexpr int kRetrySeconds = 5;

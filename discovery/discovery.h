@@ -26,6 +26,8 @@ constexpr int kTxtVersion = 1;
 constexpr size_t kMaxTxtBytes = 200;
 // Longest TXT key.
 constexpr size_t kMaxTxtKey = 9;
+// Longest service instance name (a DNS label), in bytes.
+constexpr size_t kMaxInstanceBytes = 63;
 
 // What a node announces. `id` is the device id (stable across restarts and
 // renames: state is keyed on it, never on the instance name).
