@@ -54,7 +54,7 @@ constexpr const char* kCoordinatorHelp =
 
 constexpr const char* kDemoHelp =
     "usage: huddle demo [--detect-model M.hdm] [--classify-model M.hdm] [--annotate OUT.png]\n"
-    "                   [--json] [--deadline-ms N] [image]\n"
+    "                   [--json] [--deadline-ms N] [--verbose] [image]\n"
     "\n"
     "huddle's main job on one machine: starts one node per task (detect with the\n"
     "int8 detector, colour, and classify when a classifier is given) as separate\n"
@@ -66,6 +66,7 @@ constexpr const char* kDemoHelp =
     "  --classify-model M  also run a classify node with this model\n"
     "  --annotate OUT.png  draw the fused scene\n"
     "  --json              the scene as JSON\n"
+    "  --verbose           log the pool's changes (nodes in rotation) to stderr\n"
     "  --deadline-ms N     the frame's deadline (default 5000: the first frame\n"
     "                      includes each node's first decode)\n"
     "Exit status: 0 the scene is complete, 1 a node or a task failed, 2 usage error.\n";
@@ -130,10 +131,15 @@ Child start_node(const std::string& task, const std::vector<std::string>& extra,
   std::vector<std::string> args = {"huddle", "node", "--task", task, "--bind", "tcp://127.0.0.1:0",
                                    "--node-id", "demo-" + task, "--no-announce"};
   args.insert(args.end(), extra.begin(), extra.end());
+  // Its messages go to a file of their own, shown only if it fails to start.
+  char log_path[] = "/tmp/huddle-demo-node-XXXXXX";
+  const int log_fd = mkstemp(log_path);
+  if (log_fd >= 0) unlink(log_path);
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
     dup2(out[1], STDOUT_FILENO);
+    if (log_fd >= 0) dup2(log_fd, STDERR_FILENO);
     std::vector<char*> argv;
     for (std::string& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -158,10 +164,18 @@ Child start_node(const std::string& task, const std::vector<std::string>& extra,
     line += ch;
   }
   close(out[0]);
+  std::string messages;
+  if (c.endpoint.rfind("tcp://", 0) != 0 && log_fd >= 0) {
+    char buf[4096];
+    const ssize_t n = pread(log_fd, buf, sizeof buf, 0);
+    if (n > 0) messages.assign(buf, static_cast<size_t>(n));
+  }
+  if (log_fd >= 0) close(log_fd);
   if (c.endpoint.rfind("tcp://", 0) != 0) {
     kill(pid, SIGKILL);
     waitpid(pid, nullptr, 0);
-    throw std::runtime_error("the " + task + " node did not start (see its messages above)");
+    throw std::runtime_error("the " + task + " node did not start" +
+                             (messages.empty() ? std::string() : ":\n" + messages));
   }
   return c;
 }
@@ -297,7 +311,7 @@ int coordinator_service(int argc, char** argv) {
 
 int demo(int argc, char** argv) {
   std::string detect_model, classify_model, annotate, image = "/usr/share/darknet/data/dog.jpg";
-  bool json = false;
+  bool json = false, verbose = false;
   long deadline_ms = 5000;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -317,6 +331,8 @@ int demo(int argc, char** argv) {
       ++i;
     } else if (arg == "--json") {
       json = true;
+    } else if (arg == "--verbose" || arg == "-v") {
+      verbose = true;
     } else if (!arg.empty() && arg[0] == '-') {
       std::fprintf(stderr, "huddle demo: unknown option '%s' (see 'huddle demo --help')\n", arg.c_str());
       return 2;
@@ -344,6 +360,7 @@ int demo(int argc, char** argv) {
   std::vector<Child> children;
   PoolArgs args;
   args.pool.mdns = false;
+  if (!verbose) args.pool.log = [](const std::string&) {};
   try {
     const auto limit = std::chrono::seconds(60);
     children.push_back(start_node("detect", {"--model", detect_model}, limit));
