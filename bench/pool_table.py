@@ -93,6 +93,29 @@ def latency(rows, kind, title):
           " busy cores, most likely their wait for a core.)")
 
 
+def throughput(rows, kind, title):
+    """The throughput table of `kind`: frames per second and the speed-up over one node."""
+    print(f"{title}: throughput of 1, 2, 3 nodes of one task, 2 frames in flight per node (frames/s; median of the"
+          " rounds)")
+    print("   on this 2-core machine 3 single-threaded nodes (plus the coordinator and the nodes' I/O threads)")
+    print("   cannot go past 2x one node: the third shares the cores")
+    print("   coord CPU: the coordinator process's CPU time per frame (its pool thread and the caller), median")
+    print(f"{'task':9} {'nodes':>5} | {'frames/s':>8} {'(rounds)':>18} | {'speed-up':>8} | {'coord CPU':>9} |"
+          " frames per node (last round)")
+    base = {}
+    for c in [c for k, c in rows if k == kind]:
+        task, n = c.split()
+        rs = rows[kind, c]
+        fps = med(r["fps"] for r in rs)
+        base.setdefault(task, fps)
+        incomplete = sum(r["frames"] - r["complete"] for r in rs)
+        share = ", ".join(f"{k} {v}" for k, v in sorted(rs[-1]["per_node"].items()))
+        rounds = "/".join(f"{r['fps']:.0f}" if r["fps"] >= 100 else f"{r['fps']:.1f}" for r in rs)
+        cpu = med(r["cpu_us_per_frame"] for r in rs)
+        print(f"{task:9} {n:>5} | {fps:8.1f} {rounds:>18} | {fps / base[task]:7.2f}x | {cpu:6.0f} us | {share}"
+              + (f"  ({incomplete} incomplete)" if incomplete else ""))
+
+
 def main():
     rows = defaultdict(list)  # (kind, config) -> lines, in order
     for line in open(sys.argv[1]):
@@ -104,24 +127,7 @@ def main():
     latency(rows, "latency", "1. on loopback")
     print()
 
-    print("2. throughput of 1, 2, 3 nodes of one task, 2 frames in flight per node (frames/s; median of the rounds)")
-    print("   on this 2-core machine 3 single-threaded nodes (plus the coordinator and the nodes' I/O threads)")
-    print("   cannot go past 2x one node: the third shares the cores")
-    print("   coord CPU: the coordinator process's CPU time per frame (its pool thread and the caller), median")
-    print(f"{'task':9} {'nodes':>5} | {'frames/s':>8} {'(rounds)':>18} | {'speed-up':>8} | {'coord CPU':>9} |"
-          " frames per node (last round)")
-    base = {}
-    for c in configs("throughput"):
-        task, n = c.split()
-        rs = rows["throughput", c]
-        fps = med(r["fps"] for r in rs)
-        base.setdefault(task, fps)
-        incomplete = sum(r["frames"] - r["complete"] for r in rs)
-        share = ", ".join(f"{k} {v}" for k, v in sorted(rs[-1]["per_node"].items()))
-        rounds = "/".join(f"{r['fps']:.0f}" if r["fps"] >= 100 else f"{r['fps']:.1f}" for r in rs)
-        cpu = med(r["cpu_us_per_frame"] for r in rs)
-        print(f"{task:9} {n:>5} | {fps:8.1f} {rounds:>18} | {fps / base[task]:7.2f}x | {cpu:6.0f} us | {share}"
-              + (f"  ({incomplete} incomplete)" if incomplete else ""))
+    throughput(rows, "throughput", "2. on loopback")
     print()
 
     events(rows, "join", "node", [
@@ -204,13 +210,15 @@ def main():
         print("   its own avahi-daemon; the coordinator (bench/pool-load) in h1, the nodes in h2-h4, over the veths")
         latency(rows, "ns-latency", "7a")
         print()
+        throughput(rows, "ns-throughput", "7b")
+        print()
         events(rows, "ns-join", "node", [
-            "7b. a node's start (in h3) to its first frame, found by mDNS (announced through h3's avahi-daemon,",
+            "7c. a node's start (in h3) to its first frame, found by mDNS (announced through h3's avahi-daemon,",
             "   browsed through h1's), frames flowing one at a time through a classify node in h2"],
             *JOIN)
         print()
         events(rows, "ns-leave", "death", [
-            "7c. a node's death (in h3) to its removal from rotation; SIGKILL: its connection closes (FIN over the",
+            "7d. a node's death (in h3) to its removal from rotation; SIGKILL: its connection closes (FIN over the",
             "   veth); cut: h3's link down on both ends, nothing more gets out (the status heartbeat's path)"],
             *LEAVE)
 
