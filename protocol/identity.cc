@@ -198,6 +198,9 @@ std::optional<std::string> read_private_file(const fs::path& path, std::string_v
   if (!S_ISREG(st.st_mode))
     fail(file, " (", what, ") ", S_ISLNK(st.st_mode) ? "is a symbolic link" : "is not a regular file",
          ": it must be a regular file only you can read");
+  if (st.st_uid != ::geteuid())
+    fail(file, " (", what, ") belongs to uid ", std::to_string(st.st_uid), ", not to this user (uid ",
+         std::to_string(::geteuid()), "): use your own state directory, or chown it");
   if ((st.st_mode & 077) != 0)
     fail(file, " (", what, ") has mode ", octal_mode(st.st_mode),
          ": group or others may read or write it. Make it private: chmod 600 ", file);
@@ -244,10 +247,13 @@ Keypair load_or_create_identity(const fs::path& dir) {
   create_state_dir(dir);
   const fs::path secret_path = dir / kSecretFile;
   const fs::path public_path = dir / kPublicFile;
+  // Whether the public key file exists, looked at before the secret key: a
+  // process creating both meanwhile writes the secret key first.
+  std::error_code error;
+  const bool had_public = fs::exists(fs::symlink_status(public_path, error));
   std::optional<std::string> secret_text = read_private_file(secret_path, "secret key", kMaxKeyFileBytes);
   if (!secret_text) {
-    std::error_code error;
-    if (fs::exists(fs::symlink_status(public_path, error)))
+    if (had_public)
       fail(public_path.string(), " exists but its secret key ", secret_path.string(),
            " does not: restore the secret key, or remove ", public_path.string(),
            " to create a new identity (a new device id: pair again)");

@@ -52,9 +52,9 @@ void create_state_dir(const std::filesystem::path& dir);
 // the secret key file is published without replacing one that appeared
 // meanwhile. A public key file lost after a crash is written again from the
 // secret key. Throws IdentityError when the secret key file is not a regular
-// file, can be read or written by group or others (the message gives its
-// mode and `chmod 600 FILE`), does not hold a key, or when the public key
-// file does not match it.
+// file, belongs to another user, can be read or written by group or others
+// (the message gives its mode and `chmod 600 FILE`), does not hold a key, or
+// when the public key file does not match it.
 Keypair load_or_create_identity(const std::filesystem::path& dir);
 
 // Whether `text` is a CurveZMQ key in Z85 (40 characters that decode).
@@ -62,8 +62,9 @@ bool is_key_text(std::string_view text);
 
 // The content of a file that must stay private, nullopt when it does not
 // exist. Throws IdentityError naming the file when it is not a regular file
-// (a symbolic link is refused too), when group or others may read or write it
-// (the message gives its mode and the fix, `chmod 600 FILE`), when it is
+// (a symbolic link is refused too), when it belongs to another user, when
+// group or others may read or write it (the message gives its mode and the
+// fix, `chmod 600 FILE`), when it is
 // larger than `max_bytes`, or when it cannot be read. `what` says what the
 // file holds ("secret key", "paired devices").
 std::optional<std::string> read_private_file(const std::filesystem::path& path, std::string_view what,

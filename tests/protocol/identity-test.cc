@@ -12,6 +12,8 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <zmq.h>
 
@@ -133,6 +135,30 @@ TEST_CASE("a secret key others may read is refused with the fix") {
   }
   REQUIRE(::chmod(secret.c_str(), 0400) == 0);  // read-only for its owner is private enough
   CHECK_NOTHROW(load_or_create_identity(tmp.path));
+}
+
+TEST_CASE("a secret key of another user is refused") {
+  TempDir tmp;
+  load_or_create_identity(tmp.path);
+  const fs::path secret = tmp.path / "identity.key";
+  if (::chown(secret.c_str(), ::geteuid() + 1, static_cast<gid_t>(-1)) != 0) {
+    WARN("not root: cannot give the file to another user, skipped");
+    return;
+  }
+  CHECK_THROWS_WITH(load_or_create_identity(tmp.path),
+                    Contains(cat("belongs to uid ", std::to_string(::geteuid() + 1), ", not to this user")));
+}
+
+TEST_CASE("processes starting at once agree on one identity") {
+  TempDir tmp;
+  const fs::path dir = tmp.path / "state";
+  std::vector<std::string> keys(8);
+  std::vector<std::thread> threads;
+  for (std::string& key : keys)
+    threads.emplace_back([&key, &dir] { key = load_or_create_identity(dir).public_key; });
+  for (std::thread& t : threads) t.join();
+  for (const std::string& key : keys) CHECK(key == keys[0]);
+  CHECK(load_or_create_identity(dir).public_key == keys[0]);
 }
 
 TEST_CASE("a secret key that is not a regular file is refused") {
