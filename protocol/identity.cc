@@ -30,6 +30,10 @@ constexpr size_t kMaxKeyFileBytes = 256;
 constexpr std::string_view kIdAlphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 constexpr size_t kIdDataChars = kDeviceIdChars - 1;
 constexpr size_t kIdGroup = 6;
+// The cost of a pairing code: Argon2id over 16 MiB, two passes (about 0.1 s
+// on a laptop core, under a second on a small ARM board).
+constexpr unsigned long long kCodeOpsLimit = 2;
+constexpr size_t kCodeMemLimit = 16 << 20;
 // A well-formed id (its check character is right), for messages.
 constexpr std::string_view kExampleId = "7K2M9Q-XW4T0B-NH3RDZ";
 
@@ -338,10 +342,22 @@ std::string verification_code(std::string_view key_a_z85, std::string_view key_b
   int64_t window = unix_seconds / kVerificationWindowSeconds;
   if (unix_seconds % kVerificationWindowSeconds < 0) --window;
   constexpr std::string_view kDomain = "huddle pairing code v1";
-  std::array<uint8_t, 8> window_bytes;  // big-endian
-  for (size_t i = 0; i < 8; ++i) window_bytes[i] = static_cast<uint8_t>(static_cast<uint64_t>(window) >> (56 - 8 * i));
-  const auto hash = sha256({std::span(reinterpret_cast<const uint8_t*>(kDomain.data()), kDomain.size()), a, b,
-                            window_bytes});
+  std::array<uint8_t, kDomain.size() + 2 * 32 + 8> input;
+  std::copy(kDomain.begin(), kDomain.end(), input.begin());
+  std::copy(a.begin(), a.end(), input.begin() + kDomain.size());
+  std::copy(b.begin(), b.end(), input.begin() + kDomain.size() + 32);
+  for (size_t i = 0; i < 8; ++i)
+    input[kDomain.size() + 64 + i] = static_cast<uint8_t>(static_cast<uint64_t>(window) >> (56 - 8 * i));
+  // Argon2id, not a plain hash: a man in the middle who answers each device
+  // with a key of its own needs both devices to show the same digits, which
+  // takes about 10^6 tries of a key. With SHA-256 that is a minute of one
+  // core (a keypair costs ~70 us) and could be done while the user looks;
+  // at ~0.1 s a try it is days of CPU for every 30-second window.
+  const auto salt = sha256({input});
+  std::array<uint8_t, 16> hash;
+  if (crypto_pwhash(hash.data(), hash.size(), reinterpret_cast<const char*>(input.data()), input.size(), salt.data(),
+                    kCodeOpsLimit, kCodeMemLimit, crypto_pwhash_ALG_ARGON2ID13) != 0)
+    fail("not enough memory to compute a pairing code (", std::to_string(kCodeMemLimit >> 20), " MiB)");
   uint64_t value = 0;
   for (size_t i = 0; i < 8; ++i) value = value << 8 | hash[i];
   char code[8];

@@ -98,7 +98,10 @@ std::string parse_device_id(std::string_view text);
 // matter) and the 30-second window that `unix_seconds` falls in, so both
 // devices show the same digits and an old code is useless. A device may also
 // accept the code of the previous window (the pairing step straddling a
-// window's end).
+// window's end). Deliberately slow (Argon2id, about 0.1 s): a man in the
+// middle must find keys that give both devices the same code, and that
+// search must not fit in a window. Throws IdentityError for a key that is
+// not one.
 constexpr int64_t kVerificationWindowSeconds = 30;
 std::string verification_code(std::string_view key_a_z85, std::string_view key_b_z85, int64_t unix_seconds);
 

@@ -242,6 +242,10 @@ TEST_CASE("device ids: three groups of six, canonical however typed") {
   CHECK_THROWS_WITH(parse_device_id(cat("U", id.substr(1))), Contains("'U' at position 1"));
   CHECK_THROWS_WITH(parse_device_id(cat(id.substr(0, 4), "\x01", id.substr(5))), Contains("0x01 at position 5"));
   CHECK_THROWS_AS(device_id("not a key"), IdentityError);
+  // Known answers (computed independently: SHA-256 of the key's 32 bytes, 85
+  // bits in base32, the GF(32) check): the id is part of the protocol.
+  CHECK(device_id("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7") == "A8JG3X-77MRZP-3QBQD0");
+  CHECK(device_id("Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID") == "XESTYK-ESKKQZ-6VMZJX");
   // Two keys, two ids.
   CHECK(device_id(random_key(random)) != id);
 }
@@ -311,8 +315,14 @@ TEST_CASE("verification codes: six digits, the same on both devices, new every 3
   CHECK(verification_code(a, b, -1) != verification_code(a, b, 0));
   // Codes spread over all six digits: many windows give many codes.
   std::set<std::string> codes;
-  for (int w = 0; w < 200; ++w) codes.insert(verification_code(a, b, t + 30 * w));
-  CHECK(codes.size() > 190);
+  for (int w = 0; w < 40; ++w) codes.insert(verification_code(a, b, t + 30 * w));
+  CHECK(codes.size() >= 39);
+  // Known answers: the derivation is part of the protocol (both devices must
+  // compute the same digits, whatever huddle version each runs).
+  const std::string k1 = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+  const std::string k2 = "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID";
+  CHECK(verification_code(k1, k2, 1764950400) == "891356");
+  CHECK(verification_code(k1, k2, 1764950430) == "561352");
   CHECK_THROWS_AS(verification_code(a, "short", t), IdentityError);
 }
 
