@@ -186,7 +186,8 @@ void create_state_dir(const fs::path& dir) {
   std::error_code error;
   if (dir.has_parent_path()) fs::create_directories(dir.parent_path(), error);
   if (error) fail("cannot create the directory ", dir.parent_path().string(), ": ", error.message());
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) fail_errno("cannot create the state directory", dir);
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    fail_errno("cannot create the state directory", dir);
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0) fail_errno("cannot read the state directory", dir);
   if (!S_ISDIR(st.st_mode)) fail(dir.string(), ": not a directory (the state directory must be one)");
@@ -196,8 +197,10 @@ std::optional<std::string> read_private_file(const fs::path& path, std::string_v
   Fd f(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
   if (f.fd < 0 && errno == ENOENT) return std::nullopt;
   struct stat st;
-  if (f.fd < 0 && errno == ELOOP) st.st_mode = S_IFLNK;
-  else if (f.fd < 0 || ::fstat(f.fd, &st) != 0) fail_errno("cannot read", path);
+  if (f.fd < 0 && errno == ELOOP)
+    st.st_mode = S_IFLNK;
+  else if (f.fd < 0 || ::fstat(f.fd, &st) != 0)
+    fail_errno("cannot read", path);
   const std::string file = path.string();
   if (!S_ISREG(st.st_mode))
     fail(file, " (", what, ") ", S_ISLNK(st.st_mode) ? "is a symbolic link" : "is not a regular file",
@@ -288,7 +291,8 @@ Keypair load_or_create_identity(const fs::path& dir) {
   }
   if (key_in_file(std::move(*public_text), public_path, "CurveZMQ public key") != keys.public_key)
     fail(public_path.string(), " does not hold the public key of the secret key in ", secret_path.string(),
-         ": one of them was replaced. Remove ", public_path.string(), " to write it again from the secret key");
+         ": one of them was replaced. Remove ", public_path.string(),
+         " to write it again from the secret key");
   return keys;
 }
 
@@ -319,8 +323,10 @@ std::string parse_device_id(std::string_view text) {
     if (value == std::string_view::npos) {
       const unsigned char u = static_cast<unsigned char>(text[i]);
       char shown[8];
-      if (u >= 0x21 && u < 0x7f) std::snprintf(shown, sizeof shown, "'%c'", u);
-      else std::snprintf(shown, sizeof shown, "0x%02x", u);
+      if (u >= 0x21 && u < 0x7f)
+        std::snprintf(shown, sizeof shown, "'%c'", u);
+      else
+        std::snprintf(shown, sizeof shown, "0x%02x", u);
       fail("device id: the character ", shown, " at position ", std::to_string(i + 1),
            " cannot be in a device id (digits and letters other than U)");
     }
@@ -355,8 +361,8 @@ std::string verification_code(std::string_view key_a_z85, std::string_view key_b
   // at ~0.1 s a try it is days of CPU for every 30-second window.
   const auto salt = sha256({input});
   std::array<uint8_t, 16> hash;
-  if (crypto_pwhash(hash.data(), hash.size(), reinterpret_cast<const char*>(input.data()), input.size(), salt.data(),
-                    kCodeOpsLimit, kCodeMemLimit, crypto_pwhash_ALG_ARGON2ID13) != 0)
+  if (crypto_pwhash(hash.data(), hash.size(), reinterpret_cast<const char*>(input.data()), input.size(),
+                    salt.data(), kCodeOpsLimit, kCodeMemLimit, crypto_pwhash_ALG_ARGON2ID13) != 0)
     fail("not enough memory to compute a pairing code (", std::to_string(kCodeMemLimit >> 20), " MiB)");
   uint64_t value = 0;
   for (size_t i = 0; i < 8; ++i) value = value << 8 | hash[i];

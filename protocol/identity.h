@@ -64,9 +64,9 @@ bool is_key_text(std::string_view text);
 // exist. Throws IdentityError naming the file when it is not a regular file
 // (a symbolic link is refused too), when it belongs to another user, when
 // group or others may read or write it (the message gives its mode and the
-// fix, `chmod 600 FILE`), when it is
-// larger than `max_bytes`, or when it cannot be read. `what` says what the
-// file holds ("secret key", "paired devices").
+// fix, `chmod 600 FILE`), when it is larger than `max_bytes`, or when it
+// cannot be read. `what` says what the file holds ("secret key", "paired
+// devices").
 std::optional<std::string> read_private_file(const std::filesystem::path& path, std::string_view what,
                                              size_t max_bytes);
 

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <unordered_set>
@@ -20,10 +21,39 @@ constexpr std::string_view kFormatName = "huddle-paired ";
 // What is wrong with `name`, empty when nothing.
 std::string name_problem(std::string_view name) {
   if (name.size() > kMaxDeviceName)
-    return "name of " + std::to_string(name.size()) + " bytes (at most " + std::to_string(kMaxDeviceName) + ")";
+    return "name of " + std::to_string(name.size()) + " bytes (at most " + std::to_string(kMaxDeviceName) +
+           ")";
   for (char c : name)
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return "control character in the name";
   return {};
+}
+
+// `field` from the file for a message: quoted, at most 40 bytes shown,
+// anything but printable ASCII as \xNN (the file may hold anything).
+std::string quoted(std::string_view field) {
+  std::string text = "'";
+  for (size_t i = 0; i < field.size() && i < 40; ++i) {
+    const unsigned char c = static_cast<unsigned char>(field[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      text += static_cast<char>(c);
+    } else {
+      char code[8];
+      std::snprintf(code, sizeof code, "\\x%02x", c);
+      text += code;
+    }
+  }
+  text += field.size() > 40 ? "'..." : "'";
+  return text;
+}
+
+// Throws an IdentityError "WHAT 'FIELD' WHY".
+[[noreturn]] void refuse(std::string_view what, std::string_view field, std::string_view why) {
+  std::string message(what);
+  message += ' ';
+  message += quoted(field);
+  message += ' ';
+  message += why;
+  throw IdentityError(message);
 }
 
 // Cuts the next field (up to a space) off the front of `rest`.
@@ -54,16 +84,21 @@ PairedDevice parse_line(std::string_view line) {
   const std::string_view time = next_field(rest);
   device.public_key = next_field(rest);
   device.name = rest;
-  if (role == "node") device.role = PeerRole::node;
-  else if (role == "coordinator") device.role = PeerRole::coordinator;
-  else if (role.empty()) throw IdentityError("fields missing (device-id role paired-at public-key [name], one space apart)");
-  else throw IdentityError("role '" + std::string(role) + "' unknown (node or coordinator)");
+  if (role == "node")
+    device.role = PeerRole::node;
+  else if (role == "coordinator")
+    device.role = PeerRole::coordinator;
+  else if (role.empty())
+    throw IdentityError("fields missing (device-id role paired-at public-key [name], one space apart)");
+  else
+    refuse("role", role, "unknown (node or coordinator)");
   const std::optional<int64_t> paired_at = parse_time(time);
-  if (!paired_at) throw IdentityError("paired-at '" + std::string(time) + "' is not a time in unix seconds");
+  if (!paired_at) refuse("paired-at", time, "is not a time in unix seconds");
   device.paired_at = *paired_at;
-  if (!is_key_text(device.public_key)) throw IdentityError("public key is not a CurveZMQ key (40 Z85 characters)");
+  if (!is_key_text(device.public_key))
+    throw IdentityError("public key is not a CurveZMQ key (40 Z85 characters)");
   device.id = device_id(device.public_key);
-  if (id != device.id) throw IdentityError("device id " + std::string(id) + " is not the one of its key");
+  if (id != device.id) refuse("device id", id, "is not the one of its key");
   if (const std::string problem = name_problem(device.name); !problem.empty()) throw IdentityError(problem);
   return device;
 }
@@ -113,26 +148,23 @@ std::vector<PairedDevice> parse_paired(std::string_view text, std::string_view s
     const size_t end = text.find('\n');
     const std::string_view line = text.substr(0, end);
     text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
-    if (!format_seen) {
-      if (line == kFormatLine) {
-        format_seen = true;
-        continue;
-      }
-      if (line.starts_with(kFormatName))
-        fail_at(source, number, "format '" + std::string(line) + "' is not one this huddle reads (" +
-                                    std::string(kFormatLine) + ")");
-      fail_at(source, number, "not a paired devices file (its first line must be '" + std::string(kFormatLine) + "')");
-    }
-    if (line.empty() || line.front() == '#') continue;
     try {
-      devices.push_back(parse_line(line));
+      if (!format_seen) {
+        if (line.starts_with(kFormatName) && line != kFormatLine)
+          refuse("format", line, "is not one this huddle reads (huddle-paired 1)");
+        if (line != kFormatLine)
+          throw IdentityError("not a paired devices file (its first line must be 'huddle-paired 1')");
+        format_seen = true;
+      } else if (!line.empty() && line.front() != '#') {
+        devices.push_back(parse_line(line));
+        if (!keys.insert(devices.back().public_key).second)
+          refuse("device", devices.back().id, "is listed twice");
+      }
     } catch (const IdentityError& e) {
       fail_at(source, number, e.what());
     }
-    if (!keys.insert(devices.back().public_key).second)
-      fail_at(source, number, "device " + devices.back().id + " is listed twice");
   }
-  if (!format_seen) fail_at(source, 1, "empty (its first line must be '" + std::string(kFormatLine) + "')");
+  if (!format_seen) fail_at(source, 1, "empty (its first line must be 'huddle-paired 1')");
   return devices;
 }
 
@@ -216,14 +248,18 @@ void PairedKeys::rewrite(Change change) {
 }
 
 void PairedKeys::add(PairedDevice device) {
-  if (!is_key_text(device.public_key)) throw IdentityError("not a CurveZMQ public key (40 Z85 characters expected)");
+  if (!is_key_text(device.public_key))
+    throw IdentityError("not a CurveZMQ public key (40 Z85 characters expected)");
   if (const std::string problem = name_problem(device.name); !problem.empty()) throw IdentityError(problem);
   device.id = device_id(device.public_key);
   rewrite([&device](std::vector<PairedDevice>& devices) {
-    const auto same = std::find_if(devices.begin(), devices.end(),
-                                   [&device](const PairedDevice& d) { return d.public_key == device.public_key; });
-    if (same != devices.end()) *same = std::move(device);
-    else devices.push_back(std::move(device));
+    const auto same = std::find_if(devices.begin(), devices.end(), [&device](const PairedDevice& d) {
+      return d.public_key == device.public_key;
+    });
+    if (same != devices.end())
+      *same = std::move(device);
+    else
+      devices.push_back(std::move(device));
     return true;
   });
 }
@@ -232,8 +268,8 @@ std::optional<PairedDevice> PairedKeys::remove(std::string_view id) {
   const std::string canonical = parse_device_id(id);
   std::optional<PairedDevice> removed;
   rewrite([&canonical, &removed](std::vector<PairedDevice>& devices) {
-    const auto it =
-        std::find_if(devices.begin(), devices.end(), [&canonical](const PairedDevice& d) { return d.id == canonical; });
+    const auto it = std::find_if(devices.begin(), devices.end(),
+                                 [&canonical](const PairedDevice& d) { return d.id == canonical; });
     if (it == devices.end()) return false;
     removed = std::move(*it);
     devices.erase(it);

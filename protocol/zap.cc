@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 
 #include "protocol/socket.h"
 
@@ -17,6 +18,14 @@ constexpr int kStopPollMs = 100;
 std::string_view text_of(const zmq::message_t& frame) {
   return {static_cast<const char*>(frame.data()), frame.size()};
 }
+
+// The monitor events a HandshakeWatch asks for, and what each means.
+constexpr std::pair<uint16_t, HandshakeResult> kHandshakeEvents[] = {
+    {ZMQ_EVENT_HANDSHAKE_SUCCEEDED, HandshakeResult::succeeded},
+    {ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL, HandshakeResult::no_detail},
+    {ZMQ_EVENT_HANDSHAKE_FAILED_AUTH, HandshakeResult::refused},
+    {ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL, HandshakeResult::protocol_error},
+};
 
 // The name of each watch's monitor endpoint.
 std::atomic<uint64_t> watches{0};
@@ -68,11 +77,16 @@ void ZapHandler::run(zmq::context_t& context, std::promise<void>& bound) {
       if (request.empty()) continue;
       const std::vector<std::string> reply = answer(request);
       for (size_t i = 0; i < reply.size(); ++i)
-        socket->send(zmq::buffer(reply[i]), i + 1 < reply.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+        socket->send(zmq::buffer(reply[i]),
+                     i + 1 < reply.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
     }
   } catch (const zmq::error_t&) {
     // ETERM while receiving or sending: the context is being shut down.
   }
+  // Unbinding frees the endpoint at once (closing frees it later, on
+  // libzmq's reaper thread), so that another handler can bind it right away.
+  // After ETERM it fails, and the context goes anyway.
+  zmq_unbind(socket->handle(), kZapEndpoint);
   socket.reset();
   running_ = false;
 }
@@ -110,6 +124,7 @@ void make_curve_server(zmq::socket_t& socket, const Keypair& keys, const ZapHand
   socket.set(zmq::sockopt::curve_server, true);
   socket.set(zmq::sockopt::curve_secretkey, keys.secret_key);
   socket.set(zmq::sockopt::zap_domain, kZapDomain);
+  socket.set(zmq::sockopt::handshake_ivl, kHandshakeTimeoutMs);
 }
 
 void make_curve_client(zmq::socket_t& socket, const Keypair& keys, std::string_view server_public_z85) {
@@ -118,12 +133,15 @@ void make_curve_client(zmq::socket_t& socket, const Keypair& keys, std::string_v
   socket.set(zmq::sockopt::curve_serverkey, server_public_z85);
   socket.set(zmq::sockopt::curve_publickey, keys.public_key);
   socket.set(zmq::sockopt::curve_secretkey, keys.secret_key);
+  socket.set(zmq::sockopt::handshake_ivl, kHandshakeTimeoutMs);
 }
 
 std::string describe(const HandshakeEvent& event) {
   switch (event.result) {
-    case HandshakeResult::succeeded: return "handshake succeeded";
-    case HandshakeResult::no_detail: return "handshake failed: its key is not the one paired";
+    case HandshakeResult::succeeded:
+      return "handshake succeeded";
+    case HandshakeResult::no_detail:
+      return "handshake failed: its key is not the one paired";
     case HandshakeResult::refused:
       return "handshake refused (status " + std::to_string(event.value) + "): our key is not paired there";
     case HandshakeResult::protocol_error:
@@ -139,10 +157,9 @@ std::string describe(const HandshakeEvent& event) {
 HandshakeWatch::HandshakeWatch(zmq::context_t& context, zmq::socket_t& socket)
     : events_(context, zmq::socket_type::pair) {
   const std::string endpoint = "inproc://huddle.handshake." + std::to_string(++watches);
-  if (zmq_socket_monitor(socket.handle(), endpoint.c_str(),
-                         ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-                             ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0)
-    throw zmq::error_t();
+  int events = 0;
+  for (const auto& entry : kHandshakeEvents) events |= entry.first;
+  if (zmq_socket_monitor(socket.handle(), endpoint.c_str(), events) != 0) throw zmq::error_t();
   events_.set(zmq::sockopt::linger, 0);
   events_.connect(endpoint);
 }
@@ -151,7 +168,8 @@ std::optional<HandshakeEvent> HandshakeWatch::next(std::chrono::milliseconds tim
   const auto until = std::chrono::steady_clock::now() + timeout;
   zmq::pollitem_t item{events_.handle(), 0, ZMQ_POLLIN, 0};
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
     const int rc = zmq_poll(&item, 1, std::max<long>(0, static_cast<long>(left.count())));
     if (rc < 0 && zmq_errno() == EINTR) continue;
     if (rc < 0) throw zmq::error_t();
@@ -165,13 +183,12 @@ std::optional<HandshakeEvent> HandshakeWatch::next(std::chrono::milliseconds tim
       std::memcpy(&event, frames[0].data(), 2);
       std::memcpy(&e.value, static_cast<const char*>(frames[0].data()) + 2, 4);
       e.endpoint = text_of(frames[1]);
-      switch (event) {
-        case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: e.result = HandshakeResult::succeeded; return e;
-        case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL: e.result = HandshakeResult::no_detail; return e;
-        case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: e.result = HandshakeResult::refused; return e;
-        case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL: e.result = HandshakeResult::protocol_error; return e;
-        default: break;  // another event (the monitor stopping): not a handshake
+      for (const auto& [code, result] : kHandshakeEvents) {
+        if (code != event) continue;
+        e.result = result;
+        return e;
       }
+      // Another event (the monitor stopping): not a handshake.
     }
     if (std::chrono::steady_clock::now() >= until) return std::nullopt;
   }

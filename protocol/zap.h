@@ -80,12 +80,18 @@ class ZapHandler {
   std::thread thread_;
 };
 
-// A CURVE server end: our secret key, ZAP domain kZapDomain. `zap` must be
+// How long either end of a CURVE connection waits for the handshake to
+// complete before dropping it (ZMQ_HANDSHAKE_IVL; libzmq's default is 30 s):
+// a peer that connects and says nothing holds a connection only this long.
+constexpr int kHandshakeTimeoutMs = 5000;
+
+// A CURVE server end: our secret key, ZAP domain kZapDomain, the handshake
+// timeout. `zap` must be
 // the running handler of the socket's context (it is what refuses unpaired
 // clients); throws std::logic_error when it is not running.
 void make_curve_server(zmq::socket_t& socket, const Keypair& keys, const ZapHandler& zap);
 // A CURVE client end that talks only to the server whose public key is
-// `server_public_z85`. Throws IdentityError when that is not a key.
+// `server_public_z85`, with the handshake timeout. Throws IdentityError when that is not a key.
 void make_curve_client(zmq::socket_t& socket, const Keypair& keys, std::string_view server_public_z85);
 
 // How a handshake on a monitored socket ended.

@@ -22,11 +22,11 @@
 namespace {
 
 using namespace huddle::protocol;
+using Catch::Matchers::Contains;
 using huddle::test::cat;
 using huddle::test::mode_of;
 using huddle::test::TempDir;
 using huddle::test::write_text;
-using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
 std::string read_text(const fs::path& path) {
@@ -49,12 +49,16 @@ struct Env {
   std::optional<std::string> old;
   Env(std::string n, const char* value) : name(std::move(n)) {
     if (const char* v = std::getenv(name.c_str())) old = v;
-    if (value) ::setenv(name.c_str(), value, 1);
-    else ::unsetenv(name.c_str());
+    if (value)
+      ::setenv(name.c_str(), value, 1);
+    else
+      ::unsetenv(name.c_str());
   }
   ~Env() {
-    if (old) ::setenv(name.c_str(), old->c_str(), 1);
-    else ::unsetenv(name.c_str());
+    if (old)
+      ::setenv(name.c_str(), old->c_str(), 1);
+    else
+      ::unsetenv(name.c_str());
   }
 };
 
@@ -112,7 +116,8 @@ TEST_CASE("the first start creates a private keypair; later starts load it") {
     char other_public[kKeyTextSize + 1], other_secret[kKeyTextSize + 1];
     REQUIRE(zmq_curve_keypair(other_public, other_secret) == 0);
     write_text(dir / "identity.pub", std::string(other_public) + "\n");
-    CHECK_THROWS_WITH(load_or_create_identity(dir), Contains("does not hold the public key of the secret key"));
+    CHECK_THROWS_WITH(load_or_create_identity(dir),
+                      Contains("does not hold the public key of the secret key"));
   }
   SECTION("a public key without its secret key is refused, not replaced") {
     fs::remove(dir / "identity.key");
@@ -129,9 +134,9 @@ TEST_CASE("a secret key others may read is refused with the fix") {
     REQUIRE(::chmod(secret.c_str(), mode) == 0);
     char expected[8];
     std::snprintf(expected, sizeof expected, "%04o", mode);
-    CHECK_THROWS_WITH(load_or_create_identity(tmp.path),
-                      Contains(secret.string()) && Contains(std::string("mode ") + expected) &&
-                          Contains(cat("chmod 600 ", secret.string())));
+    CHECK_THROWS_WITH(load_or_create_identity(tmp.path), Contains(secret.string()) &&
+                                                             Contains(std::string("mode ") + expected) &&
+                                                             Contains(cat("chmod 600 ", secret.string())));
   }
   REQUIRE(::chmod(secret.c_str(), 0400) == 0);  // read-only for its owner is private enough
   CHECK_NOTHROW(load_or_create_identity(tmp.path));
@@ -177,13 +182,13 @@ TEST_CASE("a damaged secret key is refused") {
   const Keypair keys = load_or_create_identity(tmp.path);
   const fs::path secret = tmp.path / "identity.key";
   const std::string damaged[] = {
-      "",                                       // empty
-      keys.secret_key.substr(0, 39) + "\n",     // one character short
-      keys.secret_key + "x\n",                  // one too many
-      std::string(40, '~') + "\n",              // not Z85
-      std::string(40, '#') + "\n",              // Z85 characters, but groups that overflow 32 bits
-      keys.secret_key + "\n\n",                 // more than one line
-      std::string(300, 'a'),                    // far too large
+      "",                                    // empty
+      keys.secret_key.substr(0, 39) + "\n",  // one character short
+      keys.secret_key + "x\n",               // one too many
+      std::string(40, '~') + "\n",           // not Z85
+      std::string(40, '#') + "\n",           // Z85 characters, but groups that overflow 32 bits
+      keys.secret_key + "\n\n",              // more than one line
+      std::string(300, 'a'),                 // far too large
   };
   for (const std::string& text : damaged) {
     write_text(secret, text);
@@ -210,7 +215,8 @@ TEST_CASE("private files are replaced whole, with mode 0600") {
   CHECK(read_private_file(file, "test", 16) == "two");
   CHECK_FALSE(read_private_file(tmp.path / "missing", "test", 16).has_value());
   CHECK_THROWS_WITH(read_private_file(file, "test", 2), Contains("larger than 2 bytes"));
-  CHECK_THROWS_WITH(write_private_file(tmp.path / "no" / "dir", "x"), Contains("cannot create a temporary file"));
+  CHECK_THROWS_WITH(write_private_file(tmp.path / "no" / "dir", "x"),
+                    Contains("cannot create a temporary file"));
 }
 
 TEST_CASE("device ids: three groups of six, canonical however typed") {
@@ -240,7 +246,8 @@ TEST_CASE("device ids: three groups of six, canonical however typed") {
   CHECK_THROWS_WITH(parse_device_id(id + "7"), Contains("19 characters, 18 expected"));
   CHECK_THROWS_WITH(parse_device_id(""), Contains("0 characters"));
   CHECK_THROWS_WITH(parse_device_id(cat("U", id.substr(1))), Contains("'U' at position 1"));
-  CHECK_THROWS_WITH(parse_device_id(cat(id.substr(0, 4), "\x01", id.substr(5))), Contains("0x01 at position 5"));
+  CHECK_THROWS_WITH(parse_device_id(cat(id.substr(0, 4), "\x01", id.substr(5))),
+                    Contains("0x01 at position 5"));
   CHECK_THROWS_AS(device_id("not a key"), IdentityError);
   // Known answers (computed independently: SHA-256 of the key's 32 bytes, 85
   // bits in base32, the GF(32) check): the id is part of the protocol.

@@ -18,11 +18,11 @@
 namespace {
 
 using namespace huddle::protocol;
+using Catch::Matchers::Contains;
 using huddle::test::cat;
 using huddle::test::mode_of;
 using huddle::test::TempDir;
 using huddle::test::write_text;
-using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
 std::string new_key() {
@@ -140,7 +140,8 @@ TEST_CASE("a paired file others may read is refused; a running process then trus
   keys.add(device(key, "laptop", PeerRole::coordinator));
   REQUIRE(::chmod(keys.path().c_str(), 0644) == 0);
   const std::string path = keys.path().string();
-  CHECK_THROWS_WITH(PairedKeys(tmp.path), Contains(path) && Contains("mode 0644") && Contains(cat("chmod 600 ", path)));
+  CHECK_THROWS_WITH(PairedKeys(tmp.path),
+                    Contains(path) && Contains("mode 0644") && Contains(cat("chmod 600 ", path)));
   // chmod changes the file's ctime: the running process notices and fails closed.
   CHECK_THROWS_WITH(keys.reload_if_changed(), Contains("chmod 600"));
   CHECK_FALSE(keys.find_by_key(key).has_value());
@@ -174,18 +175,24 @@ TEST_CASE("a malformed paired file is refused with the line and the problem") {
       {"", "paired:1: empty"},
       {"hello\n", "paired:1: not a paired devices file"},
       {"huddle-paired 2\n", "paired:1: format 'huddle-paired 2' is not one this huddle reads"},
+      {"huddle-paired 1\r\n", "paired:1: format 'huddle-paired 1\\x0d' is not one"},
+      {cat("huddle-paired 1\n", id, " \x1b[31m 1 ", key), "paired:2: role '\\x1b[31m' unknown"},
+      {cat("huddle-paired 1\n", id, " node ", std::string(50, '9'), " ", key),
+       cat("'", std::string(40, '9'), "'...")},
       {cat("# comment first\nhuddle-paired 1\n", good), "paired:1: not a paired devices file"},
       {cat("huddle-paired 1\n\n# comment\n", id), "paired:4: fields missing"},
       {cat("huddle-paired 1\n", id, " server 1 ", key), "paired:2: role 'server' unknown"},
       {cat("huddle-paired 1\n", id, " node -5 ", key), "paired:2: paired-at '-5' is not a time"},
       {cat("huddle-paired 1\n", id, " node 99999999999999999999 ", key), "is not a time"},
       {cat("huddle-paired 1\n", id, " node 1 ", key.substr(1)), "paired:2: public key is not a CurveZMQ key"},
-      {cat("huddle-paired 1\n", other_id, " node 1 ", key), cat("paired:2: device id ", other_id, " is not the one")},
+      {cat("huddle-paired 1\n", other_id, " node 1 ", key),
+       cat("paired:2: device id '", other_id, "' is not the one")},
       {cat("huddle-paired 1\n", id, "  node 1 ", key), "paired:2: fields missing"},
-      {cat("huddle-paired 1\n", id, " node 1 ", key, " ", std::string(64, 'x')), "paired:2: name of 64 bytes"},
+      {cat("huddle-paired 1\n", id, " node 1 ", key, " ", std::string(64, 'x')),
+       "paired:2: name of 64 bytes"},
       {cat("huddle-paired 1\n", id, " node 1 ", key, " tab\there"), "paired:2: control character"},
       {cat("huddle-paired 1\n", good, "\r\n"), "paired:2: control character"},
-      {cat("huddle-paired 1\n", good, "\n", good, "\n"), cat("paired:3: device ", id, " is listed twice")},
+      {cat("huddle-paired 1\n", good, "\n", good, "\n"), cat("paired:3: device '", id, "' is listed twice")},
   };
   for (const Case& c : cases) {
     INFO(c.text);

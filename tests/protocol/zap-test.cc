@@ -108,6 +108,9 @@ TEST_CASE("a paired client is answered; an unpaired one is refused and the serve
   CHECK(server.user_ids[0] == keys.paired.public_key);
   CHECK(zap.accepted() == 1);
   CHECK(zap.refused() == 0);
+  CHECK(server.socket.get(zmq::sockopt::handshake_ivl) == kHandshakeTimeoutMs);
+  CHECK(paired.get(zmq::sockopt::handshake_ivl) == kHandshakeTimeoutMs);
+  CHECK(server.socket.get(zmq::sockopt::zap_domain) == kZapDomain);
 
   zmq::socket_t stranger = curve_client(context, keys.stranger, keys.node.public_key);
   HandshakeWatch stranger_watch(context, stranger);
@@ -132,7 +135,8 @@ TEST_CASE("a paired client is answered; an unpaired one is refused and the serve
   again.connect(server.endpoint);
   CHECK(ask(server, again, "three", 3s) == "re: three");
   CHECK(zap.accepted() == 2);
-  CHECK(std::find(server.user_ids.begin(), server.user_ids.end(), keys.stranger.public_key) == server.user_ids.end());
+  CHECK(std::find(server.user_ids.begin(), server.user_ids.end(), keys.stranger.public_key) ==
+        server.user_ids.end());
 }
 
 TEST_CASE("a client given the wrong server key learns it within a second") {
@@ -199,7 +203,8 @@ std::vector<std::string> zap_request(zmq::context_t& context, const std::vector<
   req.set(zmq::sockopt::rcvtimeo, 2000);
   req.connect(kZapEndpoint);
   for (size_t i = 0; i < frames.size(); ++i)
-    req.send(zmq::buffer(frames[i]), i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    req.send(zmq::buffer(frames[i]),
+             i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
   std::vector<std::string> reply;
   zmq::message_t frame;
   do {
@@ -219,7 +224,8 @@ TEST_CASE("the ZAP handler refuses every request but a CURVE key it accepts") {
     return key == paired.public_key;
   });
   const std::string domain(kZapDomain);
-  const std::vector<std::string> ok = zap_request(context, {"1.0", "7", domain, "127.0.0.1", "", "CURVE", raw});
+  const std::vector<std::string> ok =
+      zap_request(context, {"1.0", "7", domain, "127.0.0.1", "", "CURVE", raw});
   CHECK(ok == std::vector<std::string>{"1.0", "7", "200", "OK", paired.public_key, ""});
 
   struct Case {
