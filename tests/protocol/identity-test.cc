@@ -23,10 +23,7 @@ namespace {
 
 using namespace huddle::protocol;
 using Catch::Matchers::Contains;
-using huddle::test::cat;
-using huddle::test::mode_of;
-using huddle::test::TempDir;
-using huddle::test::write_text;
+using namespace huddle::test;
 namespace fs = std::filesystem;
 
 std::string read_text(const fs::path& path) {
