@@ -8,6 +8,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <optional>
@@ -15,7 +18,9 @@
 #include <thread>
 #include <vector>
 
+#include "protocol/paired.h"
 #include "protocol/socket.h"
+#include "tests/protocol/test_util.h"
 
 namespace {
 
@@ -137,6 +142,60 @@ TEST_CASE("a paired client is answered; an unpaired one is refused and the serve
   CHECK(zap.accepted() == 2);
   CHECK(std::find(server.user_ids.begin(), server.user_ids.end(), keys.stranger.public_key) ==
         server.user_ids.end());
+}
+
+TEST_CASE("a node's policy: the coordinators its paired file lists now") {
+  Keys keys;
+  huddle::test::TempDir tmp;
+  PairedDevice laptop;
+  laptop.public_key = keys.paired.public_key;
+  laptop.role = PeerRole::coordinator;
+  PairedDevice camera;  // paired, but as a node: not let in as a coordinator
+  camera.public_key = keys.stranger.public_key;
+  camera.role = PeerRole::node;
+  PairedKeys(tmp.path).add(laptop);
+  PairedKeys(tmp.path).add(camera);
+
+  PairedKeys paired(tmp.path);
+  zmq::context_t context;
+  ZapHandler zap(context, [&paired](const std::string& key) {
+    paired.reload_if_changed();  // throws for a damaged file: refused (500)
+    const std::optional<PairedDevice> device = paired.find_by_key(key);
+    return device && device->role == PeerRole::coordinator;
+  });
+  EchoServer server(context, keys.node, zap);
+  server.bind();
+  auto handshake = [&](const Keypair& client_keys, zmq::socket_t& client) {
+    client = curve_client(context, client_keys, keys.node.public_key);
+    HandshakeWatch watch(context, client);
+    client.connect(server.endpoint);
+    const std::optional<HandshakeEvent> event = watch.next(2s);
+    return event ? event->result : HandshakeResult::protocol_error;
+  };
+  zmq::socket_t coordinator, node;
+  CHECK(handshake(keys.paired, coordinator) == HandshakeResult::succeeded);
+  CHECK(ask(server, coordinator, "one", 3s) == "re: one");
+  CHECK(handshake(keys.stranger, node) == HandshakeResult::refused);
+
+  // `huddle unpair` in another process.
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    const bool removed = PairedKeys(tmp.path).remove(device_id(keys.paired.public_key)).has_value();
+    ::_exit(removed ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  // Its next connection is refused...
+  zmq::socket_t again;
+  CHECK(handshake(keys.paired, again) == HandshakeResult::refused);
+  // ...but ZAP only sees handshakes: the connection made before goes on
+  // until the node closes it. Every message says who sent it (User-Id), so
+  // the node can drop those of a key no longer paired.
+  CHECK(ask(server, coordinator, "two", 3s) == "re: two");
+  CHECK(server.user_ids.back() == keys.paired.public_key);
+  CHECK_FALSE(paired.find_by_key(server.user_ids.back()).has_value());
 }
 
 TEST_CASE("a client given the wrong server key learns it within a second") {
