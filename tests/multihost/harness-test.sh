@@ -39,7 +39,7 @@ for h in h1 h2 h3; do
   mh_exec "$h" ip -4 -o addr show eth0 | grep -q " $(mh_addr "$h")/24 " || fail "$h: no $(mh_addr "$h") on eth0"
   for d in dbus avahi; do
     ns=$(readlink "/proc/$(cat "$MH_DIR/$h/$d.pid")/ns/net")
-    [ -n "$ns" ] && [ "$ns" != "$root_ns" ] || fail "$h: $d-daemon is not in the host's namespace ($ns)"
+    if [ -z "$ns" ] || [ "$ns" = "$root_ns" ]; then fail "$h: $d-daemon is not in the host's namespace ($ns)"; fi
   done
 done
 ok "each host has its address; its daemons run in its namespace"

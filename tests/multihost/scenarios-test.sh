@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# The pool on a LAN of network namespaces (hosts.sh): nodes on h1..h4, each
+# announcing itself through its own host's avahi-daemon, the coordinator
+# (`huddle recognize`) on h5. One PASS/FAIL line per scenario, with what was
+# measured:
+#  1 three task nodes on three hosts: all found and used, the scene fused
+#    (detect + colour + classify on dog.jpg when the models are built);
+#  2 a node started while frames flow is used within 2 s;
+#  3 a node SIGKILLed mid-stream: no frame lost (late or missing), every task
+#    answered or marked nodeLost/timeout, out of rotation within 3 s;
+#  4 the same for a host cut off (link down, then everything in it killed:
+#    no FIN, no mDNS goodbye): only heartbeats can tell;
+#  5 two nodes of one task share the frames; one is killed, the other takes
+#    every frame;
+#  6 the killed node restarted with the same id is used again within 3 s;
+#  7 chaos: 1,000 frames while nodes are killed and restarted at random.
+#
+# usage: scenarios-test.sh HUDDLE SOURCE_ROOT WORK   (needs root)
+# Models: build/models/tfjs/centernet.int8.hdm (models/zoo/human_models.sh)
+# and build/models/mnist/mnist.onnx (scripts/mnist) when present; without
+# them scenario 1 uses colour nodes in their place and says so.
+set -u
+if [ "$(id -u)" != 0 ]; then
+  echo "SKIP: needs root (network namespaces, bind mounts)"
+  exit 77
+fi
+huddle=$(readlink -f "$1") root=$(readlink -f "$2") work=$3
+here=$(cd "$(dirname "$0")" && pwd)
+rm -rf "$work"
+mkdir -p "$work"
+work=$(readlink -f "$work")
+MH_PREFIX=${MH_PREFIX:-hmh-scen} MH_SUBNET=${MH_SUBNET:-10.77.2} MH_DIR=$work/hosts
+# shellcheck source=hosts.sh
+source "$here/hosts.sh"
+trap mh_teardown EXIT
+py=/usr/bin/python3
+coordinator=h5
+deadline=500
+interval=50
+fails=0
+start=$(mh_now_ms)
+
+# report NAME CHECK ARGS...: runs frames.py CHECK, prints PASS/FAIL NAME and its figures.
+report() {
+  local name=$1 out
+  shift
+  if out=$($py "$here/frames.py" "$@" 2>&1); then echo "PASS $name: $out"; else
+    echo "FAIL $name: $out"
+    fails=$((fails + 1))
+  fi
+}
+fail() { echo "FAIL $*"; fails=$((fails + 1)); }
+
+# sleep_until MS: sleeps until the Unix time MS (milliseconds).
+sleep_until() {
+  local d=$(($1 - $(mh_now_ms)))
+  [ "$d" -le 0 ] || sleep "$((d / 1000)).$(printf %03d $((d % 1000)))"
+}
+
+# start_node H ID ARGS...: `huddle node` on host H with id ID; waits for its
+# endpoint. Records its pid, host, arguments and start time (started[ID],
+# taken before the process starts).
+declare -A node_pid node_host node_args started runs
+start_node() {
+  local h=$1 id=$2
+  shift 2
+  runs[$id]=$((${runs[$id]:-0} + 1))
+  local log=$work/node-$id.${runs[$id]}
+  started[$id]=$(mh_now_ms)
+  mh_spawn "$h" "$log" "$huddle" node --bind tcp://0.0.0.0:0 --node-id "$id" "$@"
+  node_pid[$id]=$MH_PID node_host[$id]=$h node_args[$id]="$*"
+  if ! mh_wait_for 30 grep -q '^tcp://' "$log"; then
+    fail "node $id on $h printed no endpoint: $(tail -3 "$log.err")"
+    return 1
+  fi
+}
+# restart_node ID: the same node again (a new process, a new port).
+# shellcheck disable=SC2086
+restart_node() { start_node "${node_host[$1]}" "$1" ${node_args[$1]}; }
+# kill_node ID: SIGKILL; sets killed (after it has exited).
+kill_node() {
+  mh_kill "${node_pid[$1]}"
+  killed=$(mh_now_ms)
+}
+# stop_nodes: SIGTERM to every node still running (they withdraw their mDNS
+# services), SIGKILL after 5 s.
+stop_nodes() {
+  local id
+  for id in "${!node_pid[@]}"; do kill -TERM "${node_pid[$id]}" 2>/dev/null; done
+  for id in "${!node_pid[@]}"; do mh_wait_exit "${node_pid[$id]}" 5 || mh_kill "${node_pid[$id]}"; done
+  node_pid=()
+}
+
+# stream NAME FRAMES ARGS...: `huddle recognize --json-lines` on the
+# coordinator host in the background (colour on the small image, FRAMES
+# frames every $interval ms); waits for its first frame and sets t0 then.
+stream() {
+  local name=$1 frames=$2
+  shift 2
+  mh_spawn "$coordinator" "$work/$name.jsonl" timeout 180 "$huddle" recognize --wait-ms 5000 \
+    --deadline-ms "$deadline" --tasks colour --repeat "$frames" --interval-ms "$interval" --json-lines "$@" \
+    "$work/small.png"
+  rec_pid=$MH_PID
+  mh_wait_for 20 test -s "$work/$name.jsonl" || fail "$name: no frame within 20 s: $(tail -3 "$work/$name.jsonl.err")"
+  t0=$(mh_now_ms)
+}
+# end_stream NAME: waits for the coordinator to finish; prints its last line.
+end_stream() {
+  mh_wait_exit "$rec_pid" 180 || { fail "$1: recognize still runs"; mh_kill "$rec_pid"; }
+  echo "  $1: $(grep '^recognize:' "$work/$1.jsonl.err" | tail -1)"
+}
+# nodes_json FILE: what a fresh `huddle nodes` on the coordinator host sees.
+nodes_json() {
+  nodes_at=$(mh_now_ms)
+  mh_exec "$coordinator" timeout 30 "$huddle" nodes --wait-ms 1500 --json >"$1" 2>"$1.err"
+}
+
+"$huddle" recognize --help >/dev/null 2>&1 || { echo "SKIP: this huddle has no 'recognize' command yet"; exit 77; }
+$py -c "from PIL import Image; Image.new('RGB', (64, 48), (255, 0, 0)).save('$work/small.png')" ||
+  { echo "FAIL: writing small.png"; exit 1; }
+t=$(mh_now_ms)
+mh_setup 5 || { echo "FAIL: mh_setup 5"; exit 1; }
+echo "  5 hosts up in $(($(mh_now_ms) - t)) ms"
+
+# --- 1: three task nodes, three hosts ---------------------------------------
+detect_model=$root/build/models/tfjs/centernet.int8.hdm
+mnist=$root/build/models/mnist
+dog=/usr/share/darknet/data/dog.jpg
+checks=()
+if [ -f "$detect_model" ] && [ -f "$dog" ]; then
+  image=$dog
+  start_node h1 s1-detect --task detect --model "$detect_model" && checks+=(--node detect=s1-detect)
+  checks+=(--objects dog,bicycle)
+else
+  image=$work/small.png
+  echo "  1: no $detect_model: a colour node on h1 in place of detect"
+  start_node h1 s1-colour-b --task colour && checks+=(--node colour=s1-colour-b --words red)
+fi
+start_node h2 s1-colour --task colour && checks+=(--node colour=s1-colour)
+seq 0 9 >"$work/digits.txt"
+if [ -f "$mnist/mnist.onnx" ] && "$huddle" convert "$mnist/mnist.onnx" -o "$work/mnist.hdm" \
+     --input-shape input=1,1,28,28 --task classify --size 28x28 --colour gray --mean 0 --std 255 \
+     --labels "$work/digits.txt" >"$work/convert.log" 2>&1; then
+  start_node h3 s1-classify --task classify --model "$work/mnist.hdm" && checks+=(--node classify=s1-classify)
+else
+  echo "  1: no MNIST model ($mnist/mnist.onnx): a colour node on h3 in place of classify"
+  start_node h3 s1-colour-c --task colour && checks+=(--node colour=s1-colour-c)
+fi
+tasks=$(printf '%s\n' "${checks[@]}" | sed -n 's/=.*//p' | sort -u | paste -sd,)
+echo "  1: tasks $tasks on h1-h3: ${!node_pid[*]}"
+# Three frames: with two nodes of a task, each gets one.
+mh_exec "$coordinator" timeout 120 "$huddle" recognize --wait-ms 10000 --deadline-ms 5000 --tasks "$tasks" \
+  --repeat 3 --json-lines "$image" >"$work/s1.jsonl" 2>"$work/s1.jsonl.err"
+report "1 three nodes, three hosts" scene "${checks[@]}" "$work/s1.jsonl"
+stop_nodes
+
+# --- 2 and 3: a node joins a stream, then is killed --------------------------
+start_node h1 s2-a --task colour
+stream s23 180
+sleep_until $((t0 + 1500))
+start_node h2 s2-b --task colour
+sleep_until $((t0 + 5000))
+kill_node s2-b
+sleep_until $((killed + 3200))
+nodes_json "$work/s3-nodes.json"
+end_stream s23
+report "2 node added mid-stream" join --node s2-b --since "${started[s2-b]}" --within 2000 "$work/s23.jsonl"
+report "3 node SIGKILLed mid-stream" loss --node s2-b --at "$killed" --frames 180 \
+  --nodes-json "$work/s3-nodes.json" --nodes-at "$nodes_at" "$work/s23.jsonl"
+stop_nodes
+
+# --- 4: a host cut off: no FIN, no goodbye ------------------------------------
+start_node h1 s4-a --task colour
+start_node h3 s4-c --task colour
+stream s4 160
+sleep_until $((t0 + 2000))
+cut=$(mh_now_ms)
+mh_cut h3
+unset "node_pid[s4-c]"
+sleep_until $((cut + 3200))
+nodes_json "$work/s4-nodes.json"
+end_stream s4
+report "4 host cut (avahi and node killed, link down)" loss --node s4-c --at "$cut" --frames 160 \
+  --nodes-json "$work/s4-nodes.json" --nodes-at "$nodes_at" "$work/s4.jsonl"
+stop_nodes
+# h3 comes back; the coordinator host's daemon forgets the dead host's
+# service (mDNS would list it for minutes).
+mh_revive h3 || fail "h3 did not come back"
+mh_kill_avahi "$coordinator"
+mh_start_avahi "$coordinator" || fail "$coordinator's avahi-daemon did not restart"
+
+# --- 5 and 6: two nodes share a task; one is killed, then restarted -----------
+start_node h1 s5-a --task colour
+start_node h2 s5-b --task colour
+stream s56 200
+sleep_until $((t0 + 3000))
+kill_node s5-b
+kill5=$killed
+sleep_until $((t0 + 5000))
+restart_node s5-b
+end_stream s56
+report "5 two nodes of one task, one killed" spread --nodes s5-a,s5-b --kill "$kill5" \
+  --restart "${started[s5-b]}" --frames 200 "$work/s56.jsonl"
+report "6 node restarted with the same id" join --node s5-b --since "${started[s5-b]}" --within 3000 \
+  "$work/s56.jsonl"
+stop_nodes
+
+# --- 7: chaos -------------------------------------------------------------------
+chaos=(c7-1 c7-2 c7-3)
+start_node h1 c7-1 --task colour
+start_node h2 c7-2 --task colour
+start_node h3 c7-3 --task colour
+interval=20
+stream s7 1000
+kills=0
+# ms_between A B: a random whole number of milliseconds in [A, B].
+ms_between() { echo $(($1 + RANDOM % ($2 - $1 + 1))); }
+while mh_alive "$rec_pid"; do
+  sleep_until $(($(mh_now_ms) + $(ms_between 500 2000)))
+  mh_alive "$rec_pid" || break
+  victim=${chaos[RANDOM % 3]}
+  kill_node "$victim"
+  kills=$((kills + 1))
+  sleep_until $(($(mh_now_ms) + $(ms_between 500 2000)))
+  restart_node "$victim"
+done
+end_stream s7
+echo "  7: $kills nodes killed and restarted while the frames flowed"
+report "7 chaos: 1000 frames, $kills kills" chaos --frames 1000 "$work/s7.jsonl"
+stop_nodes
+
+mh_teardown
+echo "scenarios-test: $fails failures, $(($(mh_now_ms) - start)) ms"
+[ "$fails" -eq 0 ]
