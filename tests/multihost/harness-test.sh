@@ -16,6 +16,7 @@ MH_DIR=${1:-${TMPDIR:-/tmp}/huddle-mh-self}
 # shellcheck source=hosts.sh
 source "$here/hosts.sh"
 trap mh_teardown EXIT
+trap "exit 143" TERM INT
 
 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }

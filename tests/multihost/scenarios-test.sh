@@ -33,6 +33,7 @@ MH_PREFIX=${MH_PREFIX:-hmh-scen} MH_SUBNET=${MH_SUBNET:-10.77.2} MH_DIR=$work/ho
 # shellcheck source=hosts.sh
 source "$here/hosts.sh"
 trap mh_teardown EXIT
+trap "exit 143" TERM INT
 py=/usr/bin/python3
 coordinator=h5
 deadline=500
