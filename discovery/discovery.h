@@ -5,7 +5,10 @@
 // listed for minutes): the coordinator's heartbeats decide who is alive.
 //
 // Threads: Publisher and Browser each run one Avahi threaded poll; the
-// Browser's callback runs on that thread and must not block.
+// Browser's callback runs on that thread and must not block. Every Avahi call
+// happens on that thread or under its lock; the Log and event callbacks run on
+// it with the lock held, so they must not call back into the object that
+// called them (nor destroy it).
 #pragma once
 
 #include <cstdint>
@@ -55,11 +58,13 @@ struct Service {
   bool static_peer = false;
   // "tcp://ADDRESS:PORT"
   std::string endpoint() const;
+  bool operator==(const Service&) const = default;
 };
 
 // Parses "host:port" (a name or IPv4 address, port 1..65535) into a static
 // peer; the host name is resolved with getaddrinfo (IPv4). Throws
-// std::invalid_argument naming the problem.
+// std::invalid_argument naming the problem, as "--peer 'HOST_PORT': what is
+// wrong" (a command prints it after "huddle: ").
 Service static_peer(const std::string& host_port);
 
 // Writes one line to the program's log (stderr by default).
@@ -69,13 +74,17 @@ using Log = std::function<void(const std::string&)>;
 // avahi-daemon is reachable it logs that once and keeps waiting for one
 // (AVAHI_CLIENT_NO_FAIL); when the daemon restarts it publishes again; on a
 // name collision it takes Avahi's alternative name and publishes again.
+// Never blocks on the daemon: connecting happens on the publisher's thread.
 class Publisher {
  public:
+  // Throws std::invalid_argument for an announcement txt_record refuses, an
+  // instance name that is empty or over 63 bytes, or port 0.
   Publisher(Announcement announcement, Log log = {});
   ~Publisher();
   Publisher(const Publisher&) = delete;
   Publisher& operator=(const Publisher&) = delete;
-  // Updates the TXT record's state in place (no withdraw/re-announce).
+  // Updates the TXT record's state in place (no withdraw/re-announce); the
+  // same state again does nothing. Throws as txt_record does. Not from `log`.
   void set_state(const std::string& state);
   // The instance name in use now (after a collision it differs from the one asked for).
   std::string instance() const;
@@ -89,6 +98,9 @@ class Publisher {
 
 enum class EventKind { join, update, leave };
 
+// "join", "update", "leave".
+const char* kind_name(EventKind kind);
+
 struct Event {
   EventKind kind;
   Service service;
@@ -99,10 +111,14 @@ struct Event {
 // one node): join when first resolved, update when its address, port or TXT
 // changes, leave when its last instance is withdrawn. A service without an
 // `id` is keyed on its instance name. When no avahi-daemon is reachable it
-// logs that once and keeps waiting for one.
+// logs that once and keeps waiting for one; the nodes it knew stay listed
+// meanwhile, and those the daemon no longer lists once it is back (at its
+// first "all for now") leave then.
 class Browser {
  public:
-  // `on_event` runs on the browser's own thread.
+  // `on_event` runs on the browser's own thread with the browser's lock held:
+  // it must not call this Browser (nor destroy it) and must not block. An
+  // exception it throws is logged and dropped.
   Browser(std::function<void(const Event&)> on_event, Log log = {});
   ~Browser();
   Browser(const Browser&) = delete;

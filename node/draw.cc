@@ -1,6 +1,7 @@
 #include "node/draw.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <stdexcept>
@@ -157,6 +158,48 @@ long draw_text(Image& canvas, long x, long y, std::string_view text, long scale,
     pen += (kGlyphWidth + 1) * scale;
   });
   return text_width(text, scale);
+}
+
+Rgb class_colour(uint32_t index) {
+  const double hue = std::fmod(index * 137.508, 360.0) / 60.0, sat = 0.85, val = 0.95;
+  // HSV to RGB: channel n is val - val * sat * clamp(min(k, 4 - k), 0, 1), k = (n + hue) mod 6.
+  const auto channel = [&](double n) {
+    const double k = std::fmod(n + hue, 6.0);
+    return static_cast<uint8_t>(
+        std::lround(255 * (val - val * sat * std::clamp(std::min(k, 4 - k), 0.0, 1.0))));
+  };
+  return {channel(5), channel(3), channel(1)};
+}
+
+void draw_labelled_boxes(Image& canvas, std::span<const LabelledBox> boxes) {
+  const long side = std::min<long>(canvas.width, canvas.height);
+  const long s = std::max(1L, side / 240), line = std::max(2L, side / 160);  // font pixel size, line width
+  const auto corners = [](const LabelledBox& b) {
+    return std::array<long, 4>{std::lround(b.x0), std::lround(b.y0), std::lround(b.x1), std::lround(b.y1)};
+  };
+  for (auto it = boxes.rbegin(); it != boxes.rend(); ++it) {
+    const auto [x0, y0, x1, y1] = corners(*it);
+    outline_rect(canvas, x0 - 1, y0 - 1, x1 + 1, y1 + 1, 1, {0, 0, 0});
+    outline_rect(canvas, x0, y0, x1, y1, line, it->colour);
+    outline_rect(canvas, x0 + line, y0 + line, x1 - line, y1 - line, 1, {0, 0, 0});
+  }
+  std::vector<std::array<long, 4>> placed;
+  const auto overlaps = [&](long x, long y, long w, long h) {
+    return std::any_of(placed.begin(), placed.end(), [&](const std::array<long, 4>& t) {
+      return x < t[2] && t[0] < x + w && y < t[3] && t[1] < y + h;
+    });
+  };
+  for (const LabelledBox& b : boxes) {
+    const auto [x0, y0, x1, y1] = corners(b);
+    const long tag_w = text_width(b.caption, s) + 4 * s, tag_h = text_height(s) + 4 * s;
+    const long tx = std::max(0L, std::min(x0, static_cast<long>(canvas.width) - tag_w));
+    long ty = y0 - tag_h >= 0 ? y0 - tag_h : y0;
+    while (overlaps(tx, ty, tag_w, tag_h) && ty + 2 * tag_h <= std::max(y1, y0 + tag_h)) ty += tag_h;
+    placed.push_back({tx, ty, tx + tag_w, ty + tag_h});
+    fill_rect(canvas, tx, ty, tx + tag_w, ty + tag_h, b.colour);
+    const bool light = 0.299 * b.colour.r + 0.587 * b.colour.g + 0.114 * b.colour.b > 140;
+    draw_text(canvas, tx + 2 * s, ty + 2 * s, b.caption, s, light ? Rgb{0, 0, 0} : Rgb{255, 255, 255});
+  }
 }
 
 }  // namespace huddle::node

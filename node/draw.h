@@ -8,6 +8,8 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
+#include <string>
 #include <string_view>
 
 #include "node/image.h"
@@ -38,5 +40,23 @@ constexpr long text_height(long scale) { return kGlyphHeight * scale; }
 // Draws `text` with its top-left corner at (x, y), each font pixel a scale x
 // scale square. Returns text_width(text, scale).
 long draw_text(Image& canvas, long x, long y, std::string_view text, long scale, Rgb colour);
+
+// A colour per class, far apart for neighbouring indices (hue steps of the
+// golden angle), saturated and bright enough to stand out on most photos.
+Rgb class_colour(uint32_t index);
+
+// A box to draw with a caption ("dog 0.87") in `colour`.
+struct LabelledBox {
+  float x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+  std::string caption;
+  Rgb colour;
+};
+
+// Each box outlined in its colour between thin black lines, line width and
+// font scaled to the canvas; then per box, in the given order (best first), a
+// tag in its colour holding the caption above its top-left corner (inside the
+// box when there is no room above), moved down past the tags already placed
+// so none hides another. Text is black on light colours, white on dark ones.
+void draw_labelled_boxes(Image& canvas, std::span<const LabelledBox> boxes);
 
 }  // namespace huddle::node

@@ -151,6 +151,7 @@ Server::Server(std::shared_ptr<const TaskFactory> factory, ServerOptions options
 
   if (pipe2(stop_pipe_, O_CLOEXEC | O_NONBLOCK) != 0)
     throw std::runtime_error(std::string("cannot make a pipe: ") + std::strerror(errno));
+  warming_ = options_.warm_up ? options_.workers : 0;
   for (size_t i = 0; i < options_.workers; ++i) workers_.emplace_back([this, i] { worker(i); });
 }
 
@@ -169,6 +170,40 @@ void Server::stop() noexcept {
   const char byte = 1;
   const ssize_t n = write(stop_pipe_[1], &byte, 1);
   (void)n;  // a full pipe already holds a stop request
+}
+
+void Server::when_ready(std::function<void()> fn) {
+  {
+    std::lock_guard lock(ready_mutex_);
+    if (!ready()) {
+      on_ready_.push_back(std::move(fn));
+      return;
+    }
+  }
+  fn();
+}
+
+void Server::warm_up(Task& task) {
+  // A 96x96 colour gradient: small, yet every stage of every task runs on it.
+  Image image;
+  image.width = image.height = 96;
+  image.format = PixelFormat::rgb;
+  image.pixels.resize(size_t{96} * 96 * 3);
+  for (size_t i = 0; i < image.pixels.size(); ++i)
+    image.pixels[i] = static_cast<uint8_t>((i * 7) ^ (i / 288));
+  try {
+    Timings timings;
+    task.run(image, TaskOptions{}, timings);
+  } catch (...) {
+    // A task may refuse this image; the run still warmed what it touched.
+  }
+  if (warming_.fetch_sub(1) != 1) return;
+  std::vector<std::function<void()>> callbacks;
+  {
+    std::lock_guard lock(ready_mutex_);
+    callbacks.swap(on_ready_);
+  }
+  for (const auto& fn : callbacks) fn();
 }
 
 void Server::run() {
@@ -221,7 +256,9 @@ void Server::answer_status(std::vector<zmq::message_t>& route, uint64_t id) {
   s.setTask(options_.task);
   s.setModel(factory_->model_name());
   s.setModelSha256(factory_->model_sha256());
-  s.setState(stopping_ ? schema::NodeState::STOPPING : schema::NodeState::READY);
+  s.setState(stopping_ ? schema::NodeState::STOPPING
+             : ready() ? schema::NodeState::READY
+                       : schema::NodeState::WARMING);
   s.setInFlight(static_cast<uint16_t>(std::min<size_t>(in_flight_, 65535)));
   s.setMaxInFlight(static_cast<uint16_t>(std::min<size_t>(options_.max_in_flight, 65535)));
   s.setWorkers(static_cast<uint16_t>(std::min<size_t>(options_.workers, 65535)));
@@ -253,6 +290,9 @@ void Server::handle_request() {
                             " frames after its envelope");
       return answer_status(route, header.id);
     }
+    if (header.kind != schema::Request::Body::RUN)
+      throw ProtocolError("this is a node serving '" + options_.task +
+                          "': it answers run and status requests (recognize requests go to a coordinator)");
     if (parts != 2)
       throw ProtocolError("run request of " + std::to_string(parts) +
                           " frames (the envelope, then the image as its own frame)");
@@ -292,6 +332,7 @@ void Server::worker(size_t index) {
   out.set(zmq::sockopt::linger, 0);
   out.connect(done_endpoint_);
   const DecodeLimits limits{.max_pixels = options_.max_pixels, .max_file_bytes = options_.max_image_bytes};
+  if (options_.warm_up) warm_up(task);
   for (;;) {
     std::unique_ptr<Job> job;
     {

@@ -13,6 +13,11 @@
 // the size limit makes libzmq drop the sender's connection. stop() (safe in a
 // signal handler) stops accepting run requests (`overloaded`, "stopping"),
 // lets the in-flight ones finish and be answered, then run() returns.
+//
+// Warm-up: each worker first runs its Task once on a small synthetic image
+// (the first run pays for page faults and caches); until every worker has,
+// status answers say `warming` (run requests wait in the queue meanwhile),
+// then `ready`.
 #pragma once
 
 #include <atomic>
@@ -21,6 +26,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -46,6 +52,7 @@ struct ServerOptions {
   uint64_t max_pixels = DecodeLimits{}.max_pixels;
   std::string node_id;   // status: which node this is
   std::string software;  // status: huddle's version
+  bool warm_up = true;   // each worker runs its task once before the node is ready
 };
 
 // A run request's fields, checked.
@@ -86,12 +93,18 @@ class Server {
   void run();
   // Asks run() to finish. Async-signal-safe; callable from any thread.
   void stop() noexcept;
+  // True once every worker has warmed up (at once without warm-up).
+  bool ready() const { return warming_.load() == 0; }
+  // Runs `fn` once when the node is ready: at once, on this thread, if it is
+  // already, else on the worker thread that finishes the warm-up last.
+  void when_ready(std::function<void()> fn);
 
  private:
   struct Job;
   void handle_request();
   void forward_answer();
   void worker(size_t index);
+  void warm_up(Task& task);
   void answer_now(std::vector<zmq::message_t>& route, uint64_t id, protocol::schema::Code code,
                   const std::string& message);
   void answer_status(std::vector<zmq::message_t>& route, uint64_t id);
@@ -115,6 +128,10 @@ class Server {
   size_t in_flight_ = 0;  // I/O thread only
   bool stopping_ = false;
   std::atomic<uint64_t> served_{0};
+
+  std::atomic<size_t> warming_{0};  // workers not yet warmed up
+  std::mutex ready_mutex_;
+  std::vector<std::function<void()>> on_ready_;
 };
 
 }  // namespace huddle::node

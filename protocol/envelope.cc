@@ -56,6 +56,25 @@ Envelope::Envelope(std::span<const uint8_t> frame, size_t max_bytes) {
   }
 }
 
+namespace {
+
+// A run or recognize request's image: encoded or raw (both unions number
+// their members alike).
+template <typename Which>
+void check_image_kind(const char* request, Which which) {
+  switch (which) {
+    case Which::ENCODED:
+    case Which::RAW:
+      return;
+    case Which::UNSET:
+      throw ProtocolError(std::string(request) + " request's image kind is unset (neither encoded nor raw)");
+  }
+  throw ProtocolError(std::string(request) + " request's image kind " + std::to_string(static_cast<int>(which)) +
+                      " is unknown to this reader (protocol version " + std::to_string(kVersion) + ")");
+}
+
+}  // namespace
+
 void read_request_header(const Envelope& envelope, RequestHeader& header) {
   using schema::Request;
   try {
@@ -71,18 +90,10 @@ void read_request_header(const Envelope& envelope, RequestHeader& header) {
         throw ProtocolError("request body is unset (neither run nor status)");
       case Request::Body::STATUS:
         return;
-      case Request::Body::RUN: {
-        const auto image = r.getBody().getRun().getImage();
-        switch (image.which()) {
-          case schema::RunRequest::Image::ENCODED:
-          case schema::RunRequest::Image::RAW:
-            return;
-          case schema::RunRequest::Image::UNSET:
-            throw ProtocolError("run request's image kind is unset (neither encoded nor raw)");
-        }
-        throw ProtocolError("run request's image kind " + std::to_string(static_cast<int>(image.which())) +
-                            " is unknown to this node (protocol version " + std::to_string(kVersion) + ")");
-      }
+      case Request::Body::RUN:
+        return check_image_kind("run", r.getBody().getRun().getImage().which());
+      case Request::Body::RECOGNIZE:
+        return check_image_kind("recognize", r.getBody().getRecognize().getImage().which());
     }
     throw ProtocolError("request kind " + std::to_string(static_cast<int>(kind)) +
                         " is unknown to this node (protocol version " + std::to_string(kVersion) + ")");
@@ -101,9 +112,8 @@ ResponseHeader read_response_header(const Envelope& envelope) {
     h.code = r.getCode();
     h.message = std::string(r.getMessage().cStr(), r.getMessage().size());
     if (h.version == 0) throw ProtocolError("response without a protocol version (version 0)");
-    if (h.code == schema::Code::OK && r.getBody().which() != Response::Body::RESULT &&
-        r.getBody().which() != Response::Body::STATUS)
-      throw ProtocolError("ok response without a result or status");
+    if (h.code == schema::Code::OK && r.getBody().which() == Response::Body::UNSET)
+      throw ProtocolError("ok response without a result, status or scene");
     return h;
   } catch (const kj::Exception& e) {
     throw ProtocolError("malformed response: " + kj_text(e));

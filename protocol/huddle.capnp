@@ -60,6 +60,20 @@ struct RunRequest {
   }
 }
 
+# What a client asks a coordinator (`huddle coordinator`): recognise one
+# image with the pool's nodes. The image travels as its own frame, as for a
+# run request.
+struct RecognizeRequest {
+  tasks @0 :List(Text);       # the tasks wanted; empty = every task present in the pool
+  options @1 :TaskOptions;
+  ensemble @2 :Bool;          # send each task to every node serving it and combine
+  image :union {
+    unset @3 :Void;
+    encoded @4 :Void;
+    raw @5 :RawImage;
+  }
+}
+
 struct Request {
   version @0 :UInt16;
   id @1 :UInt64;              # echoed in the response
@@ -70,6 +84,7 @@ struct Request {
     unset @3 :Void;
     run @4 :RunRequest;
     status @5 :Void;          # asks for the node's NodeStatus
+    recognize @6 :RecognizeRequest;  # to a coordinator: the fused scene of an image
   }
 }
 
@@ -160,6 +175,55 @@ struct NodeStatus {
   software @9 :Text;          # huddle's version
 }
 
+# How one task of a recognised frame went.
+enum Outcome {
+  unset @0;
+  ok @1;
+  timeout @2;                 # no answer by the frame's deadline
+  nodeLost @3;                # the node serving it went away (connection closed, heartbeats stopped)
+  overloaded @4;              # every node of the task refused: too many requests in flight
+  error @5;                   # the node failed or answered something unreadable; message says what
+  noNode @6;                  # no node in the pool serves the task
+  badInput @7;                # the node refused the image as malformed
+  expired @8;                 # the node found the deadline spent before it could run
+}
+
+struct TaskReport {
+  task @0 :Text;
+  outcome @1 :Outcome;
+  message @2 :Text;           # for any outcome but ok: what happened, for a person
+  node @3 :Text;              # the id of the node that answered (or was asked last)
+  nodes @4 :List(Text);       # ensemble: every node whose answer was combined
+  timings @5 :Timings;        # the answering node's own stages
+  latencyUs @6 :UInt32;       # from sending to the answer, at the coordinator
+  attempts @7 :UInt8;         # requests sent for this task (a retry makes 2)
+}
+
+# An object of the scene: found by a detector (or, without one, the image
+# itself classified), with what the other tasks say of its box.
+struct SceneObject {
+  box @0 :Box;
+  index @1 :UInt32;
+  name @2 :Text;
+  score @3 :Float32;
+  node @4 :Text;              # who found it
+  colours @5 :List(Colour);   # of its box, largest share first; empty when no colour node answered
+  colourNode @6 :Text;
+}
+
+struct Scene {
+  width @0 :UInt32;           # the image as seen (after EXIF orientation); 0 if no node decoded it
+  height @1 :UInt32;
+  objects @2 :List(SceneObject);  # best score first
+  labels @3 :List(Label);     # classify: the scene's labels, best first
+  labelNode @4 :Text;
+  colours @5 :List(Colour);   # the whole image's colours
+  colourNode @6 :Text;
+  tasks @7 :List(TaskReport); # one per task asked for, in the order asked
+  summary @8 :Text;           # "dog (0.91, brown) and bicycle (0.84, red)"
+  elapsedUs @9 :UInt32;       # at the coordinator, from receiving the image to the fused scene
+}
+
 struct Response {
   version @0 :UInt16;
   id @1 :UInt64;              # the request's id (0 if the request was unreadable)
@@ -170,5 +234,6 @@ struct Response {
     unset @5 :Void;
     result @6 :Result;        # answer to a run request
     status @7 :NodeStatus;    # answer to a status request
+    scene @8 :Scene;          # a coordinator's answer to a recognize request
   }
 }

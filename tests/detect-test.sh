@@ -130,4 +130,23 @@ else
   done
 fi
 
+# --- huddle demo: a detect node and a colour node fused ------------------------
+# dog.jpg shows a dog, a bicycle and a car (darknet's own caption for it); the
+# scene must name the dog and the bicycle, each with the colours of its box.
+if timeout 300 "$huddle" demo --detect-model "$out/centernet.int8.hdm" --json --annotate "$work/demo.png" \
+     "$darknet/dog.jpg" >"$work/demo.json" 2>"$work/demo.err"; then
+  /usr/bin/python3 - "$work/demo.json" <<'EOF' || fail "huddle demo: the fused scene lacks a coloured dog or bicycle"
+import json, sys
+scene = json.load(open(sys.argv[1]))
+names = {o["name"]: o for o in scene["objects"]}
+ok = all(n in names and names[n]["colours"] for n in ("dog", "bicycle"))
+ok = ok and [t["outcome"] for t in scene["tasks"]] == ["ok", "ok"] and scene["colours"]
+print(f"huddle demo: {scene['summary']} (fused in {scene['elapsed_ms']:.1f} ms)")
+sys.exit(0 if ok else 1)
+EOF
+  [ -s "$work/demo.png" ] || fail "huddle demo --annotate wrote nothing"
+else
+  fail "huddle demo failed: $(cat "$work/demo.err")"
+fi
+
 if [ $fails -eq 0 ]; then echo "detect: all checks passed"; else echo "detect: $fails checks failed"; exit 1; fi

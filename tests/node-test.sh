@@ -195,5 +195,55 @@ if start_node colour --task colour; then
   stop_node colour
 fi
 
+# --- the pool on loopback: huddle recognize, nodes, coordinator ----------------
+# A classify node and two colour nodes as static peers (no mDNS here: the
+# multi-host tests cover discovery). The scene must hold the digit's label
+# (the engine's, as above) and its colours; frames spread over both colour
+# nodes; a colour node killed with SIGKILL leaves the other to serve.
+peers=()
+pool_pids=()
+pool_ok=1
+for spec in "classify --task classify --model $work/mnist.hdm --node-id pool-classify" \
+            "colour-a --task colour --node-id pool-colour-a" "colour-b --task colour --node-id pool-colour-b"; do
+  # shellcheck disable=SC2086
+  if start_node $spec --no-announce; then peers+=(--peer "${endpoint#tcp://}"); pool_pids+=("$node_pid"); else pool_ok=0; fi
+done
+if [ "$pool_ok" = 1 ]; then
+  expect 0 'pool-colour-b  *colour .*ready' -- "$huddle" nodes --no-mdns "${peers[@]}" --wait-ms 1500
+  out=$(timeout 60 "$huddle" recognize --no-mdns "${peers[@]}" --json-lines --repeat 4 "$work/digit3.png" 2>&1)
+  status=$?
+  summary=$(/usr/bin/python3 -c '
+import json, sys
+lines = [json.loads(l) for l in sys.stdin if l.startswith("{")]
+nodes = {t["node"] for l in lines for t in l["tasks"] if t["task"] == "colour"}
+print(len(lines), all(l["complete"] for l in lines), sorted(t["task"] for t in lines[0]["tasks"]),
+      lines[0]["summary"].split(" (")[0], len(nodes))' <<<"$out")
+  if [ "$status" -eq 0 ] && [ "$summary" = "4 True ['classify', 'colour'] ${expected[3]} 2" ]; then
+    ok "huddle recognize: 4 frames complete, the digit labelled ${expected[3]}, frames spread over 2 colour nodes"
+  else
+    fail "huddle recognize (exit $status, got '$summary'):"; echo "$out" | head -10 | sed 's/^/    /'
+  fi
+  "$huddle" coordinator --no-mdns "${peers[@]}" >"$work/coordinator.out" 2>"$work/coordinator.err" &
+  coordinator_pid=$!
+  pids+=("$coordinator_pid")
+  for _ in $(seq 100); do [ -s "$work/coordinator.out" ] && break; sleep 0.1; done
+  coordinator=$(head -1 "$work/coordinator.out")
+  expect 0 "colour: ok from pool-colour-" -- "$huddle" recognize --coordinator "$coordinator" --tasks colour,classify \
+    "$work/red.png"
+  expect 1 "detect: noNode: no node in rotation serves 'detect'" -- "$huddle" recognize --coordinator "$coordinator" \
+    --tasks detect,colour "$work/red.png"
+  kill -TERM "$coordinator_pid"
+  wait "$coordinator_pid" && ok "huddle coordinator: SIGTERM, exit 0" || fail "huddle coordinator did not exit 0"
+  kill -KILL "${pool_pids[2]}"
+  expect 0 'colour: ok from pool-colour-a' -- "$huddle" recognize --no-mdns "${peers[@]}" --tasks colour --repeat 3 \
+    --wait-ms 3000 "$work/red.png"
+fi
+for p in "${pool_pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+expect 2 "--peer 'localhost:99999': port must be 1..65535" -- "$huddle" recognize --peer localhost:99999 "$work/red.png"
+expect 2 'no image given' -- "$huddle" recognize --no-mdns
+expect 1 "cannot read image '$work/missing.png'" -- "$huddle" recognize --no-mdns "$work/missing.png"
+expect 1 'no nodes found' -- "$huddle" nodes --no-mdns --wait-ms 100
+expect 2 "unknown option '--frobnicate'" -- "$huddle" recognize --frobnicate
+
 echo "node-test: $fails failures"
 [ "$fails" -eq 0 ]

@@ -14,5 +14,9 @@ int quantize(int argc, char** argv);
 int run(int argc, char** argv);
 int serve_node(int argc, char** argv);  // huddle node
 int ask(int argc, char** argv);
+int recognize(int argc, char** argv);
+int nodes(int argc, char** argv);
+int coordinator_service(int argc, char** argv);  // huddle coordinator
+int demo(int argc, char** argv);
 
 }  // namespace huddle::tools

@@ -37,6 +37,11 @@ constexpr const char* kUsage =
     "  run        run a recognition task (classify, ...) on images, standalone\n"
     "  node       serve one task to coordinators over ZeroMQ\n"
     "  ask        send images to a node and print its answers\n"
+    "  recognize  recognise images with the pool's nodes (found over mDNS) and\n"
+    "             print the fused scene\n"
+    "  nodes      list the pool's nodes: task, model, address, state, load\n"
+    "  coordinator serve the pool to other programs over ZeroMQ\n"
+    "  demo       start a pool of task nodes on this machine and recognise a photo\n"
     "\n"
     "Run 'huddle <command> --help' for a command's options.\n"
     "Environment: HUDDLE_ISA=ref|avx2|avx512vnni|neon|neondot|i8mm forces a kernel variant.\n";
@@ -95,6 +100,10 @@ int main(int argc, char** argv) {
     if (cmd == "run") return huddle::tools::run(argc - 1, argv + 1);
     if (cmd == "node") return huddle::tools::serve_node(argc - 1, argv + 1);
     if (cmd == "ask") return huddle::tools::ask(argc - 1, argv + 1);
+    if (cmd == "recognize") return huddle::tools::recognize(argc - 1, argv + 1);
+    if (cmd == "nodes") return huddle::tools::nodes(argc - 1, argv + 1);
+    if (cmd == "coordinator") return huddle::tools::coordinator_service(argc - 1, argv + 1);
+    if (cmd == "demo") return huddle::tools::demo(argc - 1, argv + 1);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "huddle: %s\n", e.what());
     return 1;

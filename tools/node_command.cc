@@ -1,5 +1,6 @@
 // `huddle node`: serve one task over ZeroMQ (node/server.h) until SIGINT or
-// SIGTERM, which finish the requests in flight and exit 0.
+// SIGTERM, which finish the requests in flight and exit 0; announce it over
+// mDNS meanwhile (discovery/discovery.h).
 #include <signal.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "discovery/discovery.h"
 #include "node/server.h"
 #include "node/task.h"
 #include "tools/arguments.h"
@@ -21,12 +23,22 @@ namespace {
 constexpr const char* kHelp =
     "usage: huddle node --task T [--model M.hdm] [--bind ENDPOINT] [--workers N]\n"
     "                   [--max-in-flight N] [--threads N] [--max-image-bytes N] [--node-id NAME]\n"
+    "                   [--name NAME] [--no-announce]\n"
     "\n"
     "Serves one recognition task to coordinators and 'huddle ask' over ZeroMQ\n"
     "(a ROUTER; one Cap'n Proto envelope frame, then the image frame, per request).\n"
     "Prints the endpoint it bound as the first line of its output, then serves\n"
-    "until SIGINT or SIGTERM, which finish the requests in flight and exit 0\n"
-    "(a second signal exits at once).\n"
+    "until SIGINT or SIGTERM, which finish the requests in flight, withdraw the\n"
+    "announcement and exit 0 (a second signal exits at once).\n"
+    "Each worker first runs the task once on a synthetic image: status answers\n"
+    "say 'warming' until all have, then 'ready'.\n"
+    "Once bound, the node announces itself over mDNS (through avahi-daemon) as a\n"
+    "_huddle._tcp service on the bound port, with the TXT keys id (--node-id),\n"
+    "task, model (the model's file name), proto and state (warming, then ready);\n"
+    "coordinators find it by that. Without a reachable avahi-daemon it says so in\n"
+    "one line and serves anyway (announcing when a daemon appears). A node bound\n"
+    "to 127.0.0.1 announces too, but only its own host (or a network namespace\n"
+    "with only loopback) can reach it: bind tcp://*:PORT to serve the LAN.\n"
     "  --task T            the task to serve (the list is below)\n"
     "  --model M.hdm       the task's model, for a task that takes one\n"
     "  --bind ENDPOINT     where to listen (default tcp://127.0.0.1:0: loopback only,\n"
@@ -38,13 +50,20 @@ constexpr const char* kHelp =
     "  --threads N         engine threads per worker (default: cores / workers)\n"
     "  --max-image-bytes N largest image frame (default 33554432); a larger frame\n"
     "                      makes the node drop the sender's connection\n"
-    "  --node-id NAME      the name status answers give (default: the host name)\n"
+    "  --node-id NAME      the name status answers and the announcement give\n"
+    "                      (default: the host name); keep it stable per device\n"
+    "  --name NAME         the announced service name (default 'huddle TASK on HOST';\n"
+    "                      at most 63 bytes); a name taken on the network becomes\n"
+    "                      'NAME #2'\n"
+    "  --no-announce       do not announce over mDNS\n"
     "Exit status: 0 stopped by a signal, 1 the task or the endpoint failed, 2 usage error.\n";
 
 struct Options {
   node::TaskSpec spec;
   node::ServerOptions server;
   bool threads_given = false;
+  bool announce = true;
+  std::string name;  // the service instance name; empty: the default
 };
 
 bool parse_options(int argc, char** argv, Options* o, int* status) {
@@ -60,7 +79,10 @@ bool parse_options(int argc, char** argv, Options* o, int* status) {
       std::printf("tasks in this build:%s\n", names.empty() ? " none" : names.c_str());
       *status = 0;
       return false;
-    } else if (arg == "--task" || arg == "--model" || arg == "--bind" || arg == "--node-id") {
+    } else if (arg == "--no-announce") {
+      o->announce = false;
+    } else if (arg == "--task" || arg == "--model" || arg == "--bind" || arg == "--node-id" ||
+               arg == "--name") {
       if (!value || !*value) {
         std::fprintf(stderr, "huddle node: %s needs a value (see 'huddle node --help')\n", arg.c_str());
         return false;
@@ -68,6 +90,7 @@ bool parse_options(int argc, char** argv, Options* o, int* status) {
       (arg == "--task"    ? o->spec.task
        : arg == "--model" ? o->spec.model
        : arg == "--bind"  ? o->server.bind
+       : arg == "--name"  ? o->name
                           : o->server.node_id) = value;
       ++i;
     } else if (arg == "--workers" || arg == "--max-in-flight" || arg == "--threads") {
@@ -86,12 +109,56 @@ bool parse_options(int argc, char** argv, Options* o, int* status) {
       return false;
     }
   }
+  if (o->name.size() > 63) {
+    std::fprintf(stderr, "huddle node: --name '%s' is %zu bytes, over the 63 a service name may have\n",
+                 o->name.c_str(), o->name.size());
+    return false;
+  }
   if (o->spec.task.empty()) {
     std::fputs("huddle node: --task is required\n", stderr);
     std::fputs(kHelp, stderr);
     return false;
   }
   return true;
+}
+
+std::string host_name() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return host;
+}
+
+// The port of "tcp://ADDRESS:PORT"; 0 for any other endpoint.
+uint16_t tcp_port(const std::string& endpoint) {
+  const size_t colon = endpoint.rfind(':');
+  if (!endpoint.starts_with("tcp://") || colon == std::string::npos) return 0;
+  const long port = std::strtol(endpoint.c_str() + colon + 1, nullptr, 10);
+  return port > 0 && port < 65536 ? static_cast<uint16_t>(port) : 0;
+}
+
+// The announcement of a node serving at `endpoint` ("tcp://ADDRESS:PORT").
+discovery::Announcement announcement(const Options& o, const node::TaskFactory& factory,
+                                     const std::string& endpoint, bool ready) {
+  discovery::Announcement a;
+  a.instance = o.name;
+  if (a.instance.empty()) {
+    a.instance = "huddle " + o.spec.task;
+    a.instance += " on ";
+    a.instance += host_name();
+    // A DNS label holds at most 63 bytes; a cut must not split a UTF-8 character.
+    if (a.instance.size() > 63) {
+      a.instance.resize(63);
+      const auto last = [&] { return static_cast<unsigned char>(a.instance.back()); };
+      while ((last() & 0xc0) == 0x80) a.instance.pop_back();
+      if (last() >= 0xc0) a.instance.pop_back();
+    }
+  }
+  a.port = tcp_port(endpoint);
+  a.id = o.server.node_id;
+  a.task = o.spec.task;
+  a.model = factory.model_name();
+  a.state = ready ? "ready" : "warming";
+  return a;
 }
 
 // The server a signal stops; set while it runs.
@@ -113,11 +180,7 @@ int serve_node(int argc, char** argv) {
     o.spec.threads = std::max<size_t>(1, std::thread::hardware_concurrency() / o.server.workers);
   o.server.task = o.spec.task;
   o.server.software = std::string("huddle ") + HUDDLE_VERSION;
-  if (o.server.node_id.empty()) {
-    char host[256] = {};
-    gethostname(host, sizeof host - 1);
-    o.server.node_id = host;
-  }
+  if (o.server.node_id.empty()) o.server.node_id = host_name();
   // The handlers go in first: a signal while the task loads is kept for the
   // server to see once it exists.
   struct sigaction sa = {};
@@ -135,7 +198,27 @@ int serve_node(int argc, char** argv) {
       stderr, "huddle node: serving %s on %s (%zu workers, %zu engine threads each, at most %zu in flight)\n",
       o.spec.task.c_str(), server.endpoint().c_str(), o.server.workers, o.spec.threads,
       o.server.max_in_flight);
+  // Announced once bound; withdrawn (destroyed) once serving ends. The
+  // warm-up may finish on a worker after that: it holds only a weak reference.
+  std::shared_ptr<discovery::Publisher> publisher;
+  if (o.announce && tcp_port(server.endpoint()) == 0) {
+    std::fprintf(stderr, "huddle node: not announced: %s is not a TCP endpoint\n", server.endpoint().c_str());
+  } else if (o.announce) {
+    try {
+      publisher = std::make_shared<discovery::Publisher>(
+          announcement(o, *factory, server.endpoint(), server.ready()),
+          [](const std::string& line) { std::fprintf(stderr, "huddle node: %s\n", line.c_str()); });
+    } catch (const std::invalid_argument& e) {
+      std::fprintf(stderr, "huddle node: cannot announce: %s (--no-announce serves without)\n", e.what());
+      g_server = nullptr;
+      return 2;
+    }
+    server.when_ready([weak = std::weak_ptr(publisher)] {
+      if (const auto p = weak.lock()) p->set_state("ready");
+    });
+  }
   server.run();
+  publisher.reset();
   sa.sa_handler = SIG_DFL;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);

@@ -258,19 +258,6 @@ double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
-// A colour per class, far apart for neighbouring indices (hue steps of the
-// golden angle), saturated and bright enough to stand out on most photos.
-Rgb class_colour(uint32_t index) {
-  const double hue = std::fmod(index * 137.508, 360.0) / 60.0, sat = 0.85, val = 0.95;
-  // HSV to RGB: channel n is val - val * sat * clamp(min(k, 4 - k), 0, 1), k = (n + hue) mod 6.
-  const auto channel = [&](double n) {
-    const double k = std::fmod(n + hue, 6.0);
-    return static_cast<uint8_t>(
-        std::lround(255 * (val - val * sat * std::clamp(std::min(k, 4 - k), 0.0, 1.0))));
-  };
-  return {channel(5), channel(3), channel(1)};
-}
-
 struct Object {
   Detection d;
   std::string name;  // the label, empty for a model without labels
@@ -310,43 +297,15 @@ class DetectResult final : public Result {
     return out + line;
   }
 
-  // Each box outlined in its class's colour between thin black lines; then
-  // per box, best first, a tag in that colour holding "label 0.87" above its
-  // top-left corner (inside the box when there is no room above), moved down
-  // past the tags already placed so none hides another.
+  // Boxes and tags as draw.h's draw_labelled_boxes draws them: "label 0.87".
   void annotate(Image& canvas) const override {
-    const long side = std::min<long>(canvas.width, canvas.height);
-    const long s = std::max(1L, side / 240), line = std::max(2L, side / 160);  // font pixel size, line width
-    const auto corners = [](const Box& b) {
-      return std::array<long, 4>{std::lround(b.x0), std::lround(b.y0), std::lround(b.x1), std::lround(b.y1)};
-    };
-    for (auto it = objects_.rbegin(); it != objects_.rend(); ++it) {
-      const auto [x0, y0, x1, y1] = corners(it->d.box);
-      outline_rect(canvas, x0 - 1, y0 - 1, x1 + 1, y1 + 1, 1, {0, 0, 0});
-      outline_rect(canvas, x0, y0, x1, y1, line, class_colour(it->d.index));
-      outline_rect(canvas, x0 + line, y0 + line, x1 - line, y1 - line, 1, {0, 0, 0});
-    }
-    std::vector<std::array<long, 4>> placed;
-    const auto overlaps = [&](long x, long y, long w, long h) {
-      return std::any_of(placed.begin(), placed.end(), [&](const std::array<long, 4>& t) {
-        return x < t[2] && t[0] < x + w && y < t[3] && t[1] < y + h;
-      });
-    };
+    std::vector<LabelledBox> boxes;
     for (const Object& o : objects_) {
-      const auto [x0, y0, x1, y1] = corners(o.d.box);
       char score[16];
       std::snprintf(score, sizeof score, " %.2f", o.d.score);
-      const std::string caption = name(o) + score;
-      const long tag_w = text_width(caption, s) + 4 * s, tag_h = text_height(s) + 4 * s;
-      const long tx = std::max(0L, std::min(x0, static_cast<long>(canvas.width) - tag_w));
-      long ty = y0 - tag_h >= 0 ? y0 - tag_h : y0;
-      while (overlaps(tx, ty, tag_w, tag_h) && ty + 2 * tag_h <= std::max(y1, y0 + tag_h)) ty += tag_h;
-      placed.push_back({tx, ty, tx + tag_w, ty + tag_h});
-      const Rgb colour = class_colour(o.d.index);
-      fill_rect(canvas, tx, ty, tx + tag_w, ty + tag_h, colour);
-      const bool light = 0.299 * colour.r + 0.587 * colour.g + 0.114 * colour.b > 140;
-      draw_text(canvas, tx + 2 * s, ty + 2 * s, caption, s, light ? Rgb{0, 0, 0} : Rgb{255, 255, 255});
+      boxes.push_back({o.d.box.x0, o.d.box.y0, o.d.box.x1, o.d.box.y1, name(o) + score, class_colour(o.d.index)});
     }
+    draw_labelled_boxes(canvas, boxes);
   }
 
  private:

@@ -1,5 +1,5 @@
 // node/server.h on loopback with a probe task written here: round trips,
-// refusals, the flood, overload, expiry and graceful shutdown.
+// refusals, the flood, overload, expiry, graceful shutdown and the warm-up.
 //
 // The probe task's answer is computed from the image by a formula the test
 // applies to the pixels it made (top label = the image's width), so a wrong
@@ -12,6 +12,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <future>
@@ -111,8 +112,12 @@ struct Running {
   Gate gate;
   std::unique_ptr<node::Server> server;
   std::future<void> done;
-  explicit Running(node::ServerOptions options) {
+  // The gate counts runs: warm-up runs would count too, so they are off
+  // unless a test asks for them; then the gate starts closed, holding them.
+  explicit Running(node::ServerOptions options, bool warm_up = false) {
     options.task = "probe";
+    options.warm_up = warm_up;
+    if (warm_up) gate.close();
     server = std::make_unique<node::Server>(std::make_shared<ProbeFactory>(gate), options);
     done = std::async(std::launch::async, [this] { server->run(); });
   }
@@ -394,4 +399,30 @@ TEST_CASE("stop() finishes the requests in flight, answers them and returns") {
   CHECK(top_label(answer(client, a)) == 12);
   CHECK(top_label(answer(client, b)) == 13);
   CHECK(node->done.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+}
+
+TEST_CASE("status says warming until every worker has run the task once, then ready") {
+  node::ServerOptions options;
+  options.workers = 2;
+  Running node(options, true);
+  zmq::context_t context;
+  protocol::Client client(context, node.server->endpoint());
+  REQUIRE(node.gate.wait_entered(2));  // each worker's warm-up run, held
+  CHECK(!node.server->ready());
+  CHECK(status_of(answer(client, send_status(client))).getState() == schema::NodeState::WARMING);
+  std::atomic<int> fired{0};
+  node.server->when_ready([&] { ++fired; });
+  CHECK(fired == 0);
+  // A run request waits for a warm worker.
+  const uint64_t run = send_run(client, 21);
+  node.gate.release();
+  CHECK(top_label(answer(client, run)) == 21);
+  for (int i = 0; i < 1000 && !node.server->ready(); ++i) std::this_thread::sleep_for(milliseconds(10));
+  REQUIRE(node.server->ready());
+  CHECK(fired == 1);
+  CHECK(status_of(answer(client, send_status(client))).getState() == schema::NodeState::READY);
+  node.server->when_ready([&] { ++fired; });  // already ready: runs at once
+  CHECK(fired == 2);
+  std::lock_guard lock(node.gate.mutex);
+  CHECK(node.gate.entered == 3);  // two warm-up runs, one request
 }
