@@ -1,18 +1,22 @@
 """Checks on `huddle recognize --json-lines` output for the multi-host scenarios.
 
 usage: frames.py CHECK FILE [options]   (run with /usr/bin/python3)
+       frames.py stamp < LOG > STAMPED   (each line prefixed with Unix ms)
 
 Each check prints one line of measured figures, then one line per problem,
 and exits 1 if there was a problem. Times are Unix milliseconds (the frames'
-wall_ms and the test's own clock: every namespace shares the one clock).
+wall_ms, the stamped coordinator log and the test's own clock: every
+namespace shares the one clock).
 """
 import argparse
 import collections
 import json
 import re
 import sys
+import time
 
 LATE_MS = 100  # a frame answered later than its deadline plus this is lost
+GRACE_MS = 50  # between the test's clock reading and its signal
 
 
 def load(path):
@@ -23,6 +27,24 @@ def load(path):
             if line.startswith("{"):
                 frames.append(json.loads(line))
     return frames
+
+
+def stamp():
+    for line in sys.stdin:
+        sys.stdout.write(f"{int(time.time() * 1000)} {line}")
+        sys.stdout.flush()
+
+
+def log_event(path, node, what, since):
+    """(ms, line) of the first stamped log line after `since` saying `node ... what`."""
+    if not path:
+        return None
+    with open(path) as f:
+        for line in f:
+            ms, _, text = line.partition(" ")
+            if ms.isdigit() and int(ms) >= since and f"node {node} " in text and what in text:
+                return int(ms), text.strip()
+    return None
 
 
 def named(frame, node, ok_only=False):
@@ -103,7 +125,9 @@ def check_join(a, frames):
         return [f"no frame after the start names {a.node}"], "never used"
     delay = hit["wall_ms"] - a.since
     problems = [] if delay <= a.within else [f"used {delay} ms after its start, more than {a.within} ms"]
-    return problems, f"{a.node} used {delay} ms after its start (frame {hit['frame']})"
+    steps = [(what, log_event(a.log, a.node, what, a.since)) for what in ("found", "in rotation")]
+    steps = "".join(f", {what} +{event[0] - a.since} ms" for what, event in steps if event)
+    return problems, f"{a.node} started{steps}, first frame +{delay} ms (frame {hit['frame']})"
 
 
 def nodes_problems(path, node):
@@ -119,20 +143,26 @@ def check_loss(a, frames):
     problems = stream_problems(frames, a.frames, ["nodeLost", "timeout"])
     before = served([f for f in frames if f["wall_ms"] < a.at], a.node)
     if before == 0:
-        problems.append(f"{a.node} served no frame before it was killed: the check proves nothing")
+        problems.append(f"{a.node} served no frame before it was lost: the check proves nothing")
     after = [f for f in frames if f["wall_ms"] > a.at]
     if not after:
-        problems.append("no frame after the kill")
+        problems.append("no frame after the loss")
     naming = [f for f in after if named(f, a.node)]
     last = max((f["wall_ms"] - a.at for f in naming), default=None)
     too_late = [f for f in naming if f["wall_ms"] > a.at + a.within]
     if too_late:
-        problems.append(f"{len(too_late)} frames more than {a.within} ms after the kill still name {a.node}, "
+        problems.append(f"{len(too_late)} frames more than {a.within} ms after the loss still name {a.node}, "
                         f"the last at +{last} ms")
     hurt = [f for f in after if not f["complete"]]
+    out = log_event(a.log, a.node, "out of rotation", a.at)
+    if a.log and not out:
+        problems.append(f"the coordinator's log never takes {a.node} out of rotation")
+    elif out and out[0] - a.at > a.within:
+        problems.append(f"out of rotation {out[0] - a.at} ms after the loss, more than {a.within} ms")
     figures = (f"{len(frames)} frames, {sum(map(late, frames))} late, max elapsed "
-               f"{max((f['elapsed_ms'] for f in frames), default=0):.0f} ms; {a.node} served {before} before the kill; "
-               f"after it, last frame naming it at "
+               f"{max((f['elapsed_ms'] for f in frames), default=0):.0f} ms; {a.node} served {before} before the loss; "
+               + (f"out of rotation +{out[0] - a.at} ms ({out[1].split(': ', 2)[-1]}); " if out else "")
+               + "after the loss, last frame naming it at "
                + (f"+{last} ms" if last is not None else "none")
                + f", {len(hurt)} frames incomplete"
                + (f" (+{hurt[0]['wall_ms'] - a.at} .. +{hurt[-1]['wall_ms'] - a.at} ms)" if hurt else "")
@@ -146,12 +176,18 @@ def check_loss(a, frames):
 
 def check_spread(a, frames):
     problems = stream_problems(frames, a.frames, ["nodeLost", "timeout"])
-    both = [f for f in frames if f["wall_ms"] < a.kill]
+    # From the first frame at which both had answered (the second may join
+    # the pool a little after the stream starts) to the kill.
+    firsts = [first_naming(frames, n, 0) for n in a.nodes]
+    since = max(f["wall_ms"] for f in firsts) if all(firsts) else a.kill
+    both = [f for f in frames if since <= f["wall_ms"] < a.kill]
     counts = {n: served(both, n) for n in a.nodes}
     for n, c in counts.items():
-        if c < 0.25 * len(both):
-            problems.append(f"{n} served {c} of {len(both)} frames before the kill, under 25 %")
-    alone = [f for f in frames if a.kill < f["wall_ms"] < a.restart]
+        if c < 0.25 * len(both) or not both:
+            problems.append(f"{n} served {c} of {len(both)} frames while both were up, under 25 %")
+    # The kill time is taken just before the signal: an answer the node sent
+    # in those few milliseconds is not a stray.
+    alone = [f for f in frames if a.kill + GRACE_MS < f["wall_ms"] < a.restart]
     other = a.nodes[0]
     strays = [f["frame"] for f in alone if not named(f, other, True)]
     if not alone:
@@ -159,7 +195,7 @@ def check_spread(a, frames):
     if strays:
         problems.append(f"frames {strays[:10]} between the kill and the restart not answered ok by {other}")
     share = ", ".join(f"{n} {c} ({100.0 * c / max(1, len(both)):.0f} %)" for n, c in counts.items())
-    return problems, (f"before the kill {len(both)} frames: {share}; after it {other} answered "
+    return problems, (f"both up: {len(both)} frames: {share}; after the kill {other} answered "
                       f"{len(alone) - len(strays)} of {len(alone)}")
 
 
@@ -206,6 +242,10 @@ def main():
     s.set_defaults(run=check_chaos)
     for s in sub.choices.values():
         s.add_argument("file")
+    for name in ("join", "loss"):
+        sub.choices[name].add_argument("--log", help="the coordinator's stamped log (--verbose)")
+    if sys.argv[1:] == ["stamp"]:
+        return stamp()
     a = p.parse_args()
     problems, figures = a.run(a, load(a.file))
     print(figures)

@@ -11,8 +11,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 77
 fi
 here=$(cd "$(dirname "$0")" && pwd)
-MH_PREFIX=${MH_PREFIX:-hmh-self} MH_SUBNET=${MH_SUBNET:-10.77.1}
-MH_DIR=${1:-${TMPDIR:-/tmp}/huddle-mh-self}
+MH_DIR=${1:-${TMPDIR:-/tmp}/huddle-mh-self} MH_SUBNET=${MH_SUBNET:-10.77.1}
 # shellcheck source=hosts.sh
 source "$here/hosts.sh"
 trap mh_teardown EXIT

@@ -5,18 +5,20 @@
 # namespaces"). Nothing here touches the root network namespace: no avahi
 # there, no traffic there.
 #
-# Settings (set before mh_setup):
-#   MH_PREFIX  namespace names: $MH_PREFIX-sw (the switch), $MH_PREFIX-h1..hN
-#   MH_SUBNET  first three octets; host i is $MH_SUBNET.(10+i)/24
+# Settings (set before sourcing):
 #   MH_DIR     state: one directory per host (conf, run/, logs, pid files)
+#   MH_PREFIX  namespace names: $MH_PREFIX-sw (the switch), $MH_PREFIX-h1..hN;
+#              by default hmh- and a hash of MH_DIR, so that two checkouts
+#              (two build directories) can run their tests at once
+#   MH_SUBNET  first three octets; host i is $MH_SUBNET.(10+i)/24
 #
 # Hosts are named h1..hN. Processes are killed only by pid: the pids this
 # library started (pid files) or those `ip netns pids` lists in a namespace
 # it created.
 
-: "${MH_PREFIX:=hmh}"
+: "${MH_DIR:=${TMPDIR:-/tmp}/huddle-mh}"
+: "${MH_PREFIX:=hmh-$(printf %s "$MH_DIR" | md5sum | cut -c1-8)}"
 : "${MH_SUBNET:=10.77.0}"
-: "${MH_DIR:=${TMPDIR:-/tmp}/huddle-mh-$MH_PREFIX}"
 MH_HOSTS=()
 MH_PID=
 
@@ -27,13 +29,15 @@ mh_addr() { echo "$MH_SUBNET.$((10 + ${1#h}))"; }  # mh_addr h2 -> its IPv4 addr
 mh_now_ms() { date +%s%3N; }
 
 # mh_in H: sets MH_IN to the command prefix that runs a command in host H's
-# namespace with the host's /run mounted over /run and DBUS_SYSTEM_BUS_ADDRESS
+# namespace, with the host's /run mounted over /run, DBUS_SYSTEM_BUS_ADDRESS
 # naming the host's bus (so libavahi-client talks to that host's
-# avahi-daemon). Every step execs: the command keeps the pid of the first.
+# avahi-daemon) and the host name H (as on a real LAN: programs that name
+# themselves after the host, like `huddle node`'s service name, differ).
+# Every step execs: the command keeps the pid of the first.
 mh_in() {
-  MH_IN=(ip netns exec "$(mh_ns "$1")" unshare --mount --propagation private
+  MH_IN=(ip netns exec "$(mh_ns "$1")" unshare --mount --uts --propagation private
     env DBUS_SYSTEM_BUS_ADDRESS="unix:path=$MH_DIR/$1/run/dbus/system_bus_socket" MH_HOST="$1"
-    /bin/sh -c 'mount --bind "$0" /run && exec "$@"' "$MH_DIR/$1/run")
+    /bin/sh -c 'mount --bind "$0" /run && hostname "$MH_HOST" && exec "$@"' "$MH_DIR/$1/run")
 }
 
 # mh_exec H CMD...: runs CMD in host H (see mh_in).

@@ -29,7 +29,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 rm -rf "$work"
 mkdir -p "$work"
 work=$(readlink -f "$work")
-MH_PREFIX=${MH_PREFIX:-hmh-scen} MH_SUBNET=${MH_SUBNET:-10.77.2} MH_DIR=$work/hosts
+MH_DIR=$work/hosts MH_SUBNET=${MH_SUBNET:-10.77.2}
 # shellcheck source=hosts.sh
 source "$here/hosts.sh"
 trap mh_teardown EXIT
@@ -70,7 +70,7 @@ start_node() {
   started[$id]=$(mh_now_ms)
   mh_spawn "$h" "$log" "$huddle" node --bind tcp://0.0.0.0:0 --node-id "$id" "$@"
   node_pid[$id]=$MH_PID node_host[$id]=$h node_args[$id]="$*"
-  if ! mh_wait_for 30 grep -q '^tcp://' "$log"; then
+  if ! mh_wait_for 30 grep -qs '^tcp://' "$log"; then
     fail "node $id on $h printed no endpoint: $(tail -3 "$log.err")"
     return 1
   fi
@@ -78,10 +78,11 @@ start_node() {
 # restart_node ID: the same node again (a new process, a new port).
 # shellcheck disable=SC2086
 restart_node() { start_node "${node_host[$1]}" "$1" ${node_args[$1]}; }
-# kill_node ID: SIGKILL; sets killed (after it has exited).
+# kill_node ID: SIGKILL; sets killed (when the signal was sent) and waits
+# until the node has exited.
 kill_node() {
-  mh_kill "${node_pid[$1]}"
   killed=$(mh_now_ms)
+  mh_kill "${node_pid[$1]}"
 }
 # stop_nodes: SIGTERM to every node still running (they withdraw their mDNS
 # services), SIGKILL after 5 s.
@@ -92,23 +93,24 @@ stop_nodes() {
   node_pid=()
 }
 
-# stream NAME FRAMES ARGS...: `huddle recognize --json-lines` on the
-# coordinator host in the background (colour on the small image, FRAMES
-# frames every $interval ms); waits for its first frame and sets t0 then.
+# stream NAME FRAMES: `huddle recognize --json-lines` on the coordinator
+# host in the background (colour on the small image, FRAMES frames every
+# $interval ms), its log (--verbose) stamped with the time of each line in
+# NAME.log; waits for its first frame and sets t0 then.
 stream() {
   local name=$1 frames=$2
-  shift 2
-  mh_spawn "$coordinator" "$work/$name.jsonl" timeout 180 "$huddle" recognize --wait-ms 5000 \
-    --deadline-ms "$deadline" --tasks colour --repeat "$frames" --interval-ms "$interval" --json-lines "$@" \
-    "$work/small.png"
+  mh_spawn "$coordinator" "$work/$name.jsonl" /bin/bash -c \
+    'log=$1; shift; exec "$@" 2> >(exec /usr/bin/python3 -u "$0" stamp >"$log")' "$here/frames.py" "$work/$name.log" \
+    timeout 180 "$huddle" recognize --verbose --wait-ms 5000 --deadline-ms "$deadline" --tasks colour \
+    --repeat "$frames" --interval-ms "$interval" --json-lines "$work/small.png"
   rec_pid=$MH_PID
-  mh_wait_for 20 test -s "$work/$name.jsonl" || fail "$name: no frame within 20 s: $(tail -3 "$work/$name.jsonl.err")"
+  mh_wait_for 20 test -s "$work/$name.jsonl" || fail "$name: no frame within 20 s: $(tail -3 "$work/$name.log")"
   t0=$(mh_now_ms)
 }
 # end_stream NAME: waits for the coordinator to finish; prints its last line.
 end_stream() {
   mh_wait_exit "$rec_pid" 180 || { fail "$1: recognize still runs"; mh_kill "$rec_pid"; }
-  echo "  $1: $(grep '^recognize:' "$work/$1.jsonl.err" | tail -1)"
+  echo "  $1: $(grep -o 'recognize: .*' "$work/$1.log" | tail -1)"
 }
 # nodes_json FILE: what a fresh `huddle nodes` on the coordinator host sees.
 nodes_json() {
@@ -116,7 +118,7 @@ nodes_json() {
   mh_exec "$coordinator" timeout 30 "$huddle" nodes --wait-ms 1500 --json >"$1" 2>"$1.err"
 }
 
-"$huddle" recognize --help >/dev/null 2>&1 || { echo "SKIP: this huddle has no 'recognize' command yet"; exit 77; }
+"$huddle" recognize --help >/dev/null 2>&1 || { echo "FAIL: this huddle has no 'recognize' command"; exit 1; }
 $py -c "from PIL import Image; Image.new('RGB', (64, 48), (255, 0, 0)).save('$work/small.png')" ||
   { echo "FAIL: writing small.png"; exit 1; }
 t=$(mh_now_ms)
@@ -150,7 +152,7 @@ fi
 tasks=$(printf '%s\n' "${checks[@]}" | sed -n 's/=.*//p' | sort -u | paste -sd,)
 echo "  1: tasks $tasks on h1-h3: ${!node_pid[*]}"
 # Three frames: with two nodes of a task, each gets one.
-mh_exec "$coordinator" timeout 120 "$huddle" recognize --wait-ms 10000 --deadline-ms 5000 --tasks "$tasks" \
+mh_exec "$coordinator" timeout 120 "$huddle" recognize --verbose --wait-ms 10000 --deadline-ms 5000 --tasks "$tasks" \
   --repeat 3 --json-lines "$image" >"$work/s1.jsonl" 2>"$work/s1.jsonl.err"
 report "1 three nodes, three hosts" scene "${checks[@]}" "$work/s1.jsonl"
 stop_nodes
@@ -165,8 +167,8 @@ kill_node s2-b
 sleep_until $((killed + 3200))
 nodes_json "$work/s3-nodes.json"
 end_stream s23
-report "2 node added mid-stream" join --node s2-b --since "${started[s2-b]}" --within 2000 "$work/s23.jsonl"
-report "3 node SIGKILLed mid-stream" loss --node s2-b --at "$killed" --frames 180 \
+report "2 node added mid-stream" join --log "$work/s23.log" --node s2-b --since "${started[s2-b]}" --within 2000 "$work/s23.jsonl"
+report "3 node SIGKILLed mid-stream" loss --log "$work/s23.log" --node s2-b --at "$killed" --frames 180 \
   --nodes-json "$work/s3-nodes.json" --nodes-at "$nodes_at" "$work/s23.jsonl"
 stop_nodes
 
@@ -181,7 +183,7 @@ unset "node_pid[s4-c]"
 sleep_until $((cut + 3200))
 nodes_json "$work/s4-nodes.json"
 end_stream s4
-report "4 host cut (avahi and node killed, link down)" loss --node s4-c --at "$cut" --frames 160 \
+report "4 host cut (avahi and node killed, link down)" loss --log "$work/s4.log" --node s4-c --at "$cut" --frames 160 \
   --nodes-json "$work/s4-nodes.json" --nodes-at "$nodes_at" "$work/s4.jsonl"
 stop_nodes
 # h3 comes back; the coordinator host's daemon forgets the dead host's
@@ -202,7 +204,7 @@ restart_node s5-b
 end_stream s56
 report "5 two nodes of one task, one killed" spread --nodes s5-a,s5-b --kill "$kill5" \
   --restart "${started[s5-b]}" --frames 200 "$work/s56.jsonl"
-report "6 node restarted with the same id" join --node s5-b --since "${started[s5-b]}" --within 3000 \
+report "6 node restarted with the same id" join --log "$work/s56.log" --node s5-b --since "${started[s5-b]}" --within 3000 \
   "$work/s56.jsonl"
 stop_nodes
 
