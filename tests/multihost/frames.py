@@ -96,8 +96,7 @@ def check_scene(a, frames):
     problems, figures = [], []
     if not frames:
         return ["no frame line"], "no frames"
-    want = dict(pair.split("=", 1) for pair in a.node)
-    for task, node in want.items():
+    for task, node in (pair.split("=", 1) for pair in a.node):
         hits = [t for f in frames for t in f["tasks"] if t["task"] == task and t.get("node") == node
                 and t["outcome"] == "ok"]
         if hits:
@@ -137,6 +136,13 @@ def nodes_problems(path, node):
     states = ",".join(n.get("state", "?") for n in listed) or "not listed"
     problems = [f"`huddle nodes` lists {node} as ready"] if any(n.get("state") == "ready" for n in listed) else []
     return problems, states
+
+
+def check_ready(a, _):
+    with open(a.file) as f:
+        states = {n.get("id"): n.get("state") for n in json.load(f)}
+    missing = [i for i in a.ids if states.get(i) != "ready"]
+    return [f"{i} not ready ({states.get(i, 'not listed')})" for i in missing], f"{len(a.ids) - len(missing)} of {len(a.ids)} ready"
 
 
 def check_loss(a, frames):
@@ -240,6 +246,9 @@ def main():
     s = sub.add_parser("chaos", help="every frame there and in time; completeness")
     s.add_argument("--frames", type=int, required=True)
     s.set_defaults(run=check_chaos)
+    s = sub.add_parser("ready", help="FILE (`huddle nodes --json`) lists every id as ready")
+    s.add_argument("--ids", required=True, type=lambda v: v.split(","))
+    s.set_defaults(run=check_ready)
     for s in sub.choices.values():
         s.add_argument("file")
     for name in ("join", "loss"):
@@ -247,7 +256,7 @@ def main():
     if sys.argv[1:] == ["stamp"]:
         return stamp()
     a = p.parse_args()
-    problems, figures = a.run(a, load(a.file))
+    problems, figures = a.run(a, [] if a.check == "ready" else load(a.file))
     print(figures)
     for problem in problems[:20]:
         print("  problem:", problem)

@@ -151,7 +151,11 @@ else
 fi
 tasks=$(printf '%s\n' "${checks[@]}" | sed -n 's/=.*//p' | sort -u | paste -sd,)
 echo "  1: tasks $tasks on h1-h3: ${!node_pid[*]}"
-# Three frames: with two nodes of a task, each gets one.
+# Every node in the coordinator host's view first: with two nodes of a
+# task (no models), each of the three frames goes to one of them.
+ids=$(IFS=,; echo "${!node_pid[*]}")
+ready_nodes() { nodes_json "$work/s1-nodes.json" && $py "$here/frames.py" ready --ids "$ids" "$work/s1-nodes.json" >/dev/null; }
+mh_wait_for 20 ready_nodes || fail "1: not every node ready: $($py "$here/frames.py" ready --ids "$ids" "$work/s1-nodes.json")"
 mh_exec "$coordinator" timeout 120 "$huddle" recognize --verbose --wait-ms 10000 --deadline-ms 5000 --tasks "$tasks" \
   --repeat 3 --json-lines "$image" >"$work/s1.jsonl" 2>"$work/s1.jsonl.err"
 report "1 three nodes, three hosts" scene "${checks[@]}" "$work/s1.jsonl"
