@@ -121,7 +121,8 @@ def check_scene(a, frames):
 def check_join(a, frames):
     hit = first_naming(frames, a.node, a.since)
     if not hit:
-        return [f"no frame after the start names {a.node}"], "never used"
+        end = max((f["wall_ms"] for f in frames), default=a.since) - a.since
+        return [f"no frame after its start names {a.node} (the frames end at +{end} ms)"], "never used"
     delay = hit["wall_ms"] - a.since
     problems = [] if delay <= a.within else [f"used {delay} ms after its start, more than {a.within} ms"]
     steps = [(what, log_event(a.log, a.node, what, a.since)) for what in ("found", "in rotation")]
@@ -205,6 +206,16 @@ def check_spread(a, frames):
                       f"{len(alone) - len(strays)} of {len(alone)}")
 
 
+def check_steady(a, frames):
+    problems = stream_problems(frames, a.frames, [])
+    window = [f for f in frames if a.start <= f["wall_ms"] <= a.end]
+    counts = {n: served(window, n) for n in a.nodes}
+    problems += [f"{n} answered no frame from +{a.start - frames[0]['wall_ms']} to +{a.end - frames[0]['wall_ms']} ms"
+                 for n, c in counts.items() if not c]
+    return problems, (f"{len(frames)} frames, {sum(map(late, frames))} late, {completeness(frames)}; in the "
+                      f"{a.end - a.start} ms without the daemon: " + ", ".join(f"{n} {c}" for n, c in counts.items()))
+
+
 def check_chaos(a, frames):
     problems = stream_problems(frames, a.frames, ["nodeLost", "timeout", "overloaded", "noNode"])
     lost = a.frames - len(frames) + sum(map(late, frames))
@@ -243,6 +254,12 @@ def main():
     s.add_argument("--restart", type=int, required=True)
     s.add_argument("--frames", type=int, required=True)
     s.set_defaults(run=check_spread)
+    s = sub.add_parser("steady", help="every frame complete and in time; NODES all answer from START to END")
+    s.add_argument("--nodes", required=True, type=lambda v: v.split(","))
+    s.add_argument("--start", type=int, required=True)
+    s.add_argument("--end", type=int, required=True)
+    s.add_argument("--frames", type=int, required=True)
+    s.set_defaults(run=check_steady)
     s = sub.add_parser("chaos", help="every frame there and in time; completeness")
     s.add_argument("--frames", type=int, required=True)
     s.set_defaults(run=check_chaos)
