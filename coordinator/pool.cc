@@ -82,7 +82,7 @@ Outcome outcome_of(schema::Code code) {
 
 struct Pool::Impl {
   struct Node {
-    std::string key;  // the id (mDNS) or "peer HOST:PORT" (a static peer)
+    std::string key;  // "ID/TASK" (mDNS) or "peer HOST:PORT" (a static peer)
     std::string id, task, model, endpoint;
     bool mdns = false, static_peer = false;
     std::unique_ptr<zmq::socket_t> dealer, monitor;
@@ -171,7 +171,7 @@ struct Pool::Impl {
             wake();
           },
           // Said whatever options.log does: without a daemon only static peers work.
-          [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
+          [](const std::string& line) { std::fprintf(stderr, "huddle: %s\n", line.c_str()); });
   }
 
   ~Impl() {
@@ -231,7 +231,8 @@ struct Pool::Impl {
 
   void on_event(const discovery::Event& e) {
     const discovery::Service& s = e.service;
-    const std::string key = s.id.empty() ? "instance " + s.instance : s.id;
+    // One device may run several nodes (one per task) under one id.
+    const std::string key = s.id.empty() ? "instance " + s.instance : s.id + "/" + s.task;
     auto it = nodes.find(key);
     dirty = true;
     if (e.kind == discovery::EventKind::leave) {

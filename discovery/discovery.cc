@@ -2,7 +2,9 @@
 
 #include <netdb.h>
 #include <netinet/in.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 #include <avahi-client/client.h>
@@ -15,7 +17,9 @@
 #include <avahi-common/timeval.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -27,8 +31,6 @@ namespace huddle::discovery {
 
 namespace {
 
-// A DNS label: what a service instance name may hold.
-constexpr size_t kMaxInstanceBytes = 63;
 // How long to wait before asking for a daemon again when even D-Bus is
 // missing (with D-Bus, the client hears the daemon arrive by itself).
 constexpr int kRetrySeconds = 5;
@@ -48,12 +50,13 @@ std::string error_text(int error) { return avahi_strerror(error); }
 
 using StringList = std::unique_ptr<AvahiStringList, decltype(&avahi_string_list_free)>;
 
+// A list to publish is kept last string first (adding prepends) and reversed
+// on the wire: the strings are added in wire order. (Checked on the wire.)
 StringList string_list(const std::vector<std::string>& strings) {
   AvahiStringList* list = nullptr;
-  // avahi_string_list_add_arbitrary prepends: add the last string first.
-  for (auto it = strings.rbegin(); it != strings.rend(); ++it) {
+  for (const std::string& s : strings) {
     AvahiStringList* longer =
-        avahi_string_list_add_arbitrary(list, reinterpret_cast<const uint8_t*>(it->data()), it->size());
+        avahi_string_list_add_arbitrary(list, reinterpret_cast<const uint8_t*>(s.data()), s.size());
     if (!longer) {
       avahi_string_list_free(list);
       throw std::bad_alloc();
@@ -63,6 +66,9 @@ StringList string_list(const std::vector<std::string>& strings) {
   return StringList(list, &avahi_string_list_free);
 }
 
+// The strings of a resolved TXT record, in wire order: a resolver's list
+// holds them first string first, unlike a list to publish (checked on the
+// wire; avahi_string_list_to_string, as in avahi-browse, shows them reversed).
 std::vector<std::string> strings_of(AvahiStringList* list) {
   std::vector<std::string> out;
   for (AvahiStringList* l = list; l; l = avahi_string_list_get_next(l))
@@ -70,18 +76,6 @@ std::vector<std::string> strings_of(AvahiStringList* list) {
                      avahi_string_list_get_size(l));
   return out;
 }
-
-// Holds the threaded poll's lock for a thread other than the poll's own.
-class PollLock {
- public:
-  explicit PollLock(AvahiThreadedPoll* poll) : poll_(poll) { avahi_threaded_poll_lock(poll_); }
-  ~PollLock() { avahi_threaded_poll_unlock(poll_); }
-  PollLock(const PollLock&) = delete;
-  PollLock& operator=(const PollLock&) = delete;
-
- private:
-  AvahiThreadedPoll* poll_;
-};
 
 // One Avahi client on its own threaded poll, made again whenever the daemon
 // goes away. Everything but the constructor and shut_down() runs on the
@@ -130,7 +124,6 @@ class Connection {
     poll_ = nullptr;
   }
 
-  AvahiThreadedPoll* poll() const { return poll_; }
   const AvahiPoll* api() const { return avahi_threaded_poll_get(poll_); }
   AvahiClient* client() const { return client_; }
   void log(const std::string& line) const {
@@ -178,7 +171,7 @@ class Connection {
         hooks_.on_state(client, state);
         break;
       case AVAHI_CLIENT_CONNECTING:
-        unreachable("waiting for one");
+        unreachable("it is not running");
         break;
       case AVAHI_CLIENT_FAILURE: {
         // The daemon went away (or D-Bus did): this client is dead. Make a
@@ -207,15 +200,17 @@ class Connection {
   bool said_unreachable_ = false;
 };
 
-// Gives `impl` (a Publisher's or Browser's) its connection, and starts it:
-// its on_state and on_lost run on the connection's thread from then on.
+// Gives `impl` (a Publisher's or Browser's) its connection, runs `setup`
+// on its poll (false: out of memory), and starts it: its on_state and on_lost
+// run on the connection's thread from then on.
 template <typename Impl>
-void connect(Impl& impl, const char* waiting) {
+void connect(Impl& impl, const char* waiting, const std::function<bool(const AvahiPoll*)>& setup = {}) {
   Impl* p = &impl;
   impl.connection = std::make_unique<Connection>(
       impl.log, waiting,
       Connection::Hooks{[p](AvahiClient* c, AvahiClientState s) { p->on_state(c, s); },
                         [p] { p->on_lost(); }});
+  if (setup && !setup(impl.connection->api())) throw std::bad_alloc();
   impl.connection->start();
 }
 
@@ -326,7 +321,18 @@ struct Publisher::Impl {
   bool added = false;  // the service is in the group
   std::atomic<bool> established{false};
   mutable std::mutex name_mutex;  // announcement.instance, read by instance()
+  // set_state() hands the state over through `wanted` and wakes the poll's
+  // thread through an eventfd: it never waits for that thread (which may be
+  // in a call to the daemon) nor for the daemon.
+  Announcement asked;  // what the constructor was given: set_state checks against it
+  std::mutex wanted_mutex;
+  std::string wanted;
+  int wake_fd = -1;
   std::unique_ptr<Connection> connection;
+
+  ~Impl() {
+    if (wake_fd >= 0) close(wake_fd);
+  }
 
   void say(const std::string& line) const {
     if (log) log(line);
@@ -335,6 +341,29 @@ struct Publisher::Impl {
   std::string name() const {
     std::lock_guard lock(name_mutex);
     return announcement.instance;
+  }
+
+  static void on_wake(AvahiWatch*, int fd, AvahiWatchEvent, void* self) {
+    uint64_t count = 0;
+    (void)!read(fd, &count, sizeof count);
+    Impl& impl = *static_cast<Impl*>(self);
+    std::string state;
+    {
+      std::lock_guard lock(impl.wanted_mutex);
+      state = impl.wanted;
+    }
+    impl.apply_state(state);
+  }
+
+  void apply_state(const std::string& state) {
+    if (state == announcement.state) return;
+    announcement.state = state;
+    if (!group || !added) return;  // published with this state when the daemon is back
+    const StringList txt = string_list(txt_record(announcement));
+    const int rc = avahi_entry_group_update_service_txt_strlst(
+        group, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC, AvahiPublishFlags(0), announcement.instance.c_str(),
+        kServiceType, nullptr, txt.get());
+    if (rc < 0) say("cannot update the announced state to '" + state + "': " + error_text(rc));
   }
 
   void on_lost() {
@@ -380,6 +409,8 @@ struct Publisher::Impl {
                                                 AvahiPublishFlags(0), announcement.instance.c_str(),
                                                 kServiceType, nullptr, nullptr, announcement.port, txt.get());
       if (rc != AVAHI_ERR_COLLISION) break;
+      // Records added before the one that collided stay in the group: drop them.
+      avahi_entry_group_reset(group);
       rename();
     }
     if (rc >= 0) rc = avahi_entry_group_commit(group);
@@ -427,9 +458,16 @@ Publisher::Publisher(Announcement announcement, Log log) : impl_(std::make_uniqu
     throw std::invalid_argument("service name '" + announcement.instance + "' must be 1 to " +
                                 std::to_string(kMaxInstanceBytes) + " bytes");
   if (announcement.port == 0) throw std::invalid_argument("cannot announce port 0");
+  impl_->asked = announcement;
+  impl_->wanted = announcement.state;
   impl_->announcement = std::move(announcement);
   impl_->log = std::move(log);
-  connect(*impl_, "not announced until one is");
+  impl_->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (impl_->wake_fd < 0)
+    throw std::runtime_error(std::string("cannot make an eventfd: ") + std::strerror(errno));
+  connect(*impl_, "not announced until one is", [impl = impl_.get()](const AvahiPoll* api) {
+    return api->watch_new(api, impl->wake_fd, AVAHI_WATCH_IN, &Impl::on_wake, impl) != nullptr;
+  });
 }
 
 Publisher::~Publisher() {
@@ -442,17 +480,15 @@ Publisher::~Publisher() {
 }
 
 void Publisher::set_state(const std::string& state) {
-  PollLock lock(impl_->connection->poll());
-  Announcement next = impl_->announcement;
+  Announcement next = impl_->asked;
   next.state = state;
-  if (next.state == impl_->announcement.state) return;
-  const StringList txt = string_list(txt_record(next));
-  impl_->announcement.state = state;
-  if (!impl_->group || !impl_->added) return;  // published with the new state when the daemon is back
-  const int rc = avahi_entry_group_update_service_txt_strlst(
-      impl_->group, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC, AvahiPublishFlags(0),
-      impl_->announcement.instance.c_str(), kServiceType, nullptr, txt.get());
-  if (rc < 0) impl_->say("cannot update the announced state to '" + state + "': " + error_text(rc));
+  txt_record(next);  // throws for a state that cannot be published
+  {
+    std::lock_guard lock(impl_->wanted_mutex);
+    impl_->wanted = state;
+  }
+  const uint64_t one = 1;
+  (void)!write(impl_->wake_fd, &one, sizeof one);  // a full counter already wakes the thread
 }
 
 std::string Publisher::instance() const { return impl_->name(); }

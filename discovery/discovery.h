@@ -6,9 +6,8 @@
 //
 // Threads: Publisher and Browser each run one Avahi threaded poll; the
 // Browser's callback runs on that thread and must not block. Every Avahi call
-// happens on that thread or under its lock; the Log and event callbacks run on
-// it with the lock held, so they must not call back into the object that
-// called them (nor destroy it).
+// happens on that thread; the Log and event callbacks run on it (with the
+// poll's lock held), so they must not call the Browser nor destroy either.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +26,8 @@ constexpr int kTxtVersion = 1;
 constexpr size_t kMaxTxtBytes = 200;
 // Longest TXT key.
 constexpr size_t kMaxTxtKey = 9;
+// Longest service instance name (a DNS label), in bytes.
+constexpr size_t kMaxInstanceBytes = 63;
 
 // What a node announces. `id` is the device id (stable across restarts and
 // renames: state is keyed on it, never on the instance name).
@@ -74,7 +75,8 @@ using Log = std::function<void(const std::string&)>;
 // avahi-daemon is reachable it logs that once and keeps waiting for one
 // (AVAHI_CLIENT_NO_FAIL); when the daemon restarts it publishes again; on a
 // name collision it takes Avahi's alternative name and publishes again.
-// Never blocks on the daemon: connecting happens on the publisher's thread.
+// The constructor and set_state never wait for the daemon (the publisher's
+// thread talks to it); the destructor makes one call to it, withdrawing.
 class Publisher {
  public:
   // Throws std::invalid_argument for an announcement txt_record refuses, an
@@ -83,8 +85,9 @@ class Publisher {
   ~Publisher();
   Publisher(const Publisher&) = delete;
   Publisher& operator=(const Publisher&) = delete;
-  // Updates the TXT record's state in place (no withdraw/re-announce); the
-  // same state again does nothing. Throws as txt_record does. Not from `log`.
+  // Updates the TXT record's state in place (no withdraw/re-announce), soon,
+  // on the publisher's thread; the same state again does nothing. Throws as
+  // txt_record does. Callable from any thread, `log` included.
   void set_state(const std::string& state);
   // The instance name in use now (after a collision it differs from the one asked for).
   std::string instance() const;

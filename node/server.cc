@@ -166,7 +166,10 @@ Server::~Server() {
     if (fd >= 0) close(fd);
 }
 
+static_assert(std::atomic<bool>::is_always_lock_free, "stop() runs in signal handlers");
+
 void Server::stop() noexcept {
+  stop_asked_.store(true);  // seen by the next request, even one read in the same batch
   const char byte = 1;
   const ssize_t n = write(stop_pipe_[1], &byte, 1);
   (void)n;  // a full pipe already holds a stop request
@@ -268,6 +271,7 @@ void Server::answer_status(std::vector<zmq::message_t>& route, uint64_t id) {
 }
 
 void Server::handle_request() {
+  if (stop_asked_.load()) stopping_ = true;
   std::vector<zmq::message_t> frames = protocol::receive_frames(router_);
   if (frames.empty()) return;
   const Clock::time_point arrival = Clock::now();

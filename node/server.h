@@ -127,6 +127,7 @@ class Server {
 
   size_t in_flight_ = 0;  // I/O thread only
   bool stopping_ = false;
+  std::atomic<bool> stop_asked_{false};  // set by stop(); lock-free, so signal-safe
   std::atomic<uint64_t> served_{0};
 
   std::atomic<size_t> warming_{0};  // workers not yet warmed up

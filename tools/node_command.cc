@@ -109,9 +109,9 @@ bool parse_options(int argc, char** argv, Options* o, int* status) {
       return false;
     }
   }
-  if (o->name.size() > 63) {
-    std::fprintf(stderr, "huddle node: --name '%s' is %zu bytes, over the 63 a service name may have\n",
-                 o->name.c_str(), o->name.size());
+  if (o->name.size() > discovery::kMaxInstanceBytes) {
+    std::fprintf(stderr, "huddle node: --name '%s' is %zu bytes, over the %zu a service name may have\n",
+                 o->name.c_str(), o->name.size(), discovery::kMaxInstanceBytes);
     return false;
   }
   if (o->spec.task.empty()) {
@@ -145,9 +145,9 @@ discovery::Announcement announcement(const Options& o, const node::TaskFactory& 
     a.instance = "huddle " + o.spec.task;
     a.instance += " on ";
     a.instance += host_name();
-    // A DNS label holds at most 63 bytes; a cut must not split a UTF-8 character.
-    if (a.instance.size() > 63) {
-      a.instance.resize(63);
+    // A cut must not split a UTF-8 character.
+    if (a.instance.size() > discovery::kMaxInstanceBytes) {
+      a.instance.resize(discovery::kMaxInstanceBytes);
       const auto last = [&] { return static_cast<unsigned char>(a.instance.back()); };
       while ((last() & 0xc0) == 0x80) a.instance.pop_back();
       if (last() >= 0xc0) a.instance.pop_back();
