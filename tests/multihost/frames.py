@@ -42,7 +42,8 @@ def log_event(path, node, what, since):
     with open(path) as f:
         for line in f:
             ms, _, text = line.partition(" ")
-            if ms.isdigit() and int(ms) >= since and f"node {node} " in text and what in text:
+            # "node ID (task) ..." or, keyed on id and task, "node ID/TASK (task) ..."
+            if ms.isdigit() and int(ms) >= since and re.search(f"node {re.escape(node)}[ /]", text) and what in text:
                 return int(ms), text.strip()
     return None
 
