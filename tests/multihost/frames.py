@@ -213,8 +213,8 @@ def check_steady(a, frames):
     counts = {n: served(window, n) for n in a.nodes}
     problems += [f"{n} answered no frame from +{a.start - frames[0]['wall_ms']} to +{a.end - frames[0]['wall_ms']} ms"
                  for n, c in counts.items() if not c]
-    return problems, (f"{len(frames)} frames, {sum(map(late, frames))} late, {completeness(frames)}; in the "
-                      f"{a.end - a.start} ms without the daemon: " + ", ".join(f"{n} {c}" for n, c in counts.items()))
+    return problems, (f"{len(frames)} frames, {sum(map(late, frames))} late, {completeness(frames)}; answered in "
+                      f"the {a.end - a.start} ms watched: " + ", ".join(f"{n} {c}" for n, c in counts.items()))
 
 
 def check_chaos(a, frames):

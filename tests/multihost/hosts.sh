@@ -81,15 +81,27 @@ mh_wait_exit() {
   return 0
 }
 
-# mh_kill PID...: SIGKILL and wait for each to exit. (Our own background jobs
-# are disowned first: bash would print "Killed" for each.)
+# mh_ours PID: true if PID runs in one of this prefix's namespaces (a pid
+# from a pid file may have exited and been reused by anything).
+mh_ours() {
+  local ns net
+  net=$(readlink "/proc/$1/ns/net" 2>/dev/null) || return 1
+  for ns in /run/netns/"$MH_PREFIX"-*; do
+    [ -e "$ns" ] && [ "$net" = "net:[$(stat -L -c %i "$ns")]" ] && return 0
+  done
+  return 1
+}
+
+# mh_kill PID...: SIGKILL those of ours and wait for each to exit. (Our own
+# background jobs are disowned first: bash would print "Killed" for each.)
 mh_kill() {
-  local p
-  for p in "$@"; do
+  local p mine=()
+  for p in "$@"; do mh_ours "$p" && mine+=("$p"); done
+  for p in "${mine[@]}"; do
     disown "$p" 2>/dev/null
     kill -KILL "$p" 2>/dev/null
   done
-  for p in "$@"; do mh_wait_exit "$p" 5 || mh_log "pid $p survived SIGKILL"; done
+  for p in "${mine[@]}"; do mh_wait_exit "$p" 5 || mh_log "pid $p survived SIGKILL"; done
 }
 
 # mh_wait_for SECONDS CMD...: polls CMD every 0.1 s until it succeeds.
@@ -155,6 +167,13 @@ mh_wait_avahi() {
 # mh_kill_avahi H: SIGKILL the host's avahi-daemon (no goodbye packets).
 mh_kill_avahi() {
   mh_kill "$(cat "$MH_DIR/$1/avahi.pid")"
+}
+
+# mh_restart_avahi H: a fresh daemon (an empty cache: it forgets services
+# whose hosts died without a goodbye).
+mh_restart_avahi() {
+  mh_kill_avahi "$1"
+  mh_start_avahi "$1"
 }
 
 # mh_cut H: the host dies: its link goes down on both ends first (no FIN, RST

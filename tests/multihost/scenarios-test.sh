@@ -16,7 +16,9 @@
 #  7 chaos: 1,000 frames while nodes are killed and restarted at random;
 #  8 the coordinator host's avahi-daemon is killed mid-stream:
 #    every frame still complete (liveness is the heartbeats' business); once
-#    it is back, a new node is found.
+#    it is back, a new node is found;
+#  9 (only with MH_ONLY=9) a node whose host's avahi-daemon died stays in
+#    rotation when the coordinator's daemon restarts.
 #
 # usage: scenarios-test.sh HUDDLE SOURCE_ROOT WORK   (needs root)
 # Models: build/models/tfjs/centernet.int8.hdm (models/zoo/human_models.sh)
@@ -57,6 +59,9 @@ report() {
   fi
 }
 fail() { echo "FAIL $*"; fails=$((fails + 1)); }
+# want N: scenario N is to run. MH_ONLY="1 4" runs those alone (2 runs 2
+# and 3, 5 runs 5 and 6); 9 runs only when named.
+want() { [[ " ${MH_ONLY:-1 2 4 5 7 8} " == *" $1 "* ]]; }
 
 # sleep_until MS: sleeps until the Unix time MS (milliseconds).
 sleep_until() {
@@ -84,6 +89,11 @@ start_node() {
     return 1
   fi
 }
+# colour_nodes HOST:ID...: a colour node on each host.
+colour_nodes() {
+  local hi
+  for hi in "$@"; do start_node "${hi%%:*}" "${hi#*:}" --task colour; done
+}
 # restart_node ID: the same node again (a new process, a new port).
 # shellcheck disable=SC2086
 restart_node() { start_node "${node_host[$1]}" "$1" ${node_args[$1]}; }
@@ -92,12 +102,13 @@ restart_node() { start_node "${node_host[$1]}" "$1" ${node_args[$1]}; }
 kill_node() {
   killed=$(mh_now_ms)
   mh_kill "${node_pid[$1]}"
+  unset "node_pid[$1]"
 }
 # stop_nodes: SIGTERM to every node still running (they withdraw their mDNS
 # services), SIGKILL after 5 s.
 stop_nodes() {
   local id
-  for id in "${!node_pid[@]}"; do kill -TERM "${node_pid[$id]}" 2>/dev/null; done
+  for id in "${!node_pid[@]}"; do mh_ours "${node_pid[$id]}" && kill -TERM "${node_pid[$id]}"; done
   for id in "${!node_pid[@]}"; do mh_wait_exit "${node_pid[$id]}" 5 || mh_kill "${node_pid[$id]}"; done
   node_pid=()
 }
@@ -136,130 +147,156 @@ mh_setup 5 || { echo "FAIL: mh_setup 5"; exit 1; }
 echo "  5 hosts up in $(($(mh_now_ms) - t)) ms"
 
 # --- 1: three task nodes, three hosts ---------------------------------------
-detect_model=$root/build/models/tfjs/centernet.int8.hdm
-mnist=$root/build/models/mnist
-dog=/usr/share/darknet/data/dog.jpg
-checks=()
-if [ -f "$detect_model" ] && [ -f "$dog" ]; then
-  image=$dog
-  start_node h1 s1-detect --task detect --model "$detect_model" && checks+=(--node detect=s1-detect)
-  checks+=(--objects dog,bicycle)
-else
-  image=$work/small.png
-  echo "  1: no $detect_model: a colour node on h1 in place of detect"
-  start_node h1 s1-colour-b --task colour && checks+=(--node colour=s1-colour-b --words red)
+if want 1; then
+  detect_model=$root/build/models/tfjs/centernet.int8.hdm
+  mnist=$root/build/models/mnist
+  dog=/usr/share/darknet/data/dog.jpg
+  checks=()
+  if [ -f "$detect_model" ] && [ -f "$dog" ]; then
+    image=$dog
+    start_node h1 s1-detect --task detect --model "$detect_model" && checks+=(--node detect=s1-detect)
+    checks+=(--objects dog,bicycle)
+  else
+    image=$work/small.png
+    echo "  1: no $detect_model: a colour node on h1 in place of detect"
+    start_node h1 s1-colour-b --task colour && checks+=(--node colour=s1-colour-b --words red)
+  fi
+  start_node h2 s1-colour --task colour && checks+=(--node colour=s1-colour)
+  seq 0 9 >"$work/digits.txt"
+  if [ -f "$mnist/mnist.onnx" ] && "$huddle" convert "$mnist/mnist.onnx" -o "$work/mnist.hdm" \
+       --input-shape input=1,1,28,28 --task classify --size 28x28 --colour gray --mean 0 --std 255 \
+       --labels "$work/digits.txt" >"$work/convert.log" 2>&1; then
+    start_node h3 s1-classify --task classify --model "$work/mnist.hdm" && checks+=(--node classify=s1-classify)
+  else
+    echo "  1: no MNIST model ($mnist/mnist.onnx): a colour node on h3 in place of classify"
+    start_node h3 s1-colour-c --task colour && checks+=(--node colour=s1-colour-c)
+  fi
+  tasks=$(printf '%s\n' "${checks[@]}" | sed -n 's/=.*//p' | sort -u | paste -sd,)
+  echo "  1: tasks $tasks on h1-h3: ${!node_pid[*]}"
+  # Every node in the coordinator host's view first: with two nodes of a
+  # task (no models), each of the three frames goes to one of them.
+  ids=$(IFS=,; echo "${!node_pid[*]}")
+  ready_nodes() { nodes_json "$work/s1-nodes.json" && $py "$here/frames.py" ready --ids "$ids" "$work/s1-nodes.json" >/dev/null; }
+  mh_wait_for 20 ready_nodes || fail "1: not every node ready: $($py "$here/frames.py" ready --ids "$ids" "$work/s1-nodes.json")"
+  mh_exec "$coordinator" timeout 120 "$huddle" recognize --verbose --wait-ms 10000 --deadline-ms 5000 --tasks "$tasks" \
+    --repeat 3 --json-lines "$image" >"$work/s1.jsonl" 2>"$work/s1.jsonl.err"
+  report "1 three nodes, three hosts" scene "${checks[@]}" "$work/s1.jsonl"
+  stop_nodes
 fi
-start_node h2 s1-colour --task colour && checks+=(--node colour=s1-colour)
-seq 0 9 >"$work/digits.txt"
-if [ -f "$mnist/mnist.onnx" ] && "$huddle" convert "$mnist/mnist.onnx" -o "$work/mnist.hdm" \
-     --input-shape input=1,1,28,28 --task classify --size 28x28 --colour gray --mean 0 --std 255 \
-     --labels "$work/digits.txt" >"$work/convert.log" 2>&1; then
-  start_node h3 s1-classify --task classify --model "$work/mnist.hdm" && checks+=(--node classify=s1-classify)
-else
-  echo "  1: no MNIST model ($mnist/mnist.onnx): a colour node on h3 in place of classify"
-  start_node h3 s1-colour-c --task colour && checks+=(--node colour=s1-colour-c)
-fi
-tasks=$(printf '%s\n' "${checks[@]}" | sed -n 's/=.*//p' | sort -u | paste -sd,)
-echo "  1: tasks $tasks on h1-h3: ${!node_pid[*]}"
-# Every node in the coordinator host's view first: with two nodes of a
-# task (no models), each of the three frames goes to one of them.
-ids=$(IFS=,; echo "${!node_pid[*]}")
-ready_nodes() { nodes_json "$work/s1-nodes.json" && $py "$here/frames.py" ready --ids "$ids" "$work/s1-nodes.json" >/dev/null; }
-mh_wait_for 20 ready_nodes || fail "1: not every node ready: $($py "$here/frames.py" ready --ids "$ids" "$work/s1-nodes.json")"
-mh_exec "$coordinator" timeout 120 "$huddle" recognize --verbose --wait-ms 10000 --deadline-ms 5000 --tasks "$tasks" \
-  --repeat 3 --json-lines "$image" >"$work/s1.jsonl" 2>"$work/s1.jsonl.err"
-report "1 three nodes, three hosts" scene "${checks[@]}" "$work/s1.jsonl"
-stop_nodes
 
 # --- 2 and 3: a node joins a stream, then is killed --------------------------
-start_node h1 s2-a --task colour
-stream s23 180
-sleep_until $((t0 + 1500))
-start_node h2 s2-b --task colour
-sleep_until $((t0 + 5000))
-kill_node s2-b
-sleep_until $((killed + 3200))
-nodes_json "$work/s3-nodes.json"
-end_stream s23
-report "2 node added mid-stream" join --log "$work/s23.log" --node s2-b --since "${started[s2-b]}" --within 2000 "$work/s23.jsonl"
-report "3 node SIGKILLed mid-stream" loss --log "$work/s23.log" --node s2-b --at "$killed" --frames 180 \
-  --nodes-json "$work/s3-nodes.json" --nodes-at "$nodes_at" "$work/s23.jsonl"
-stop_nodes
+if want 2; then
+  start_node h1 s2-a --task colour
+  stream s23 180
+  sleep_until $((t0 + 1500))
+  start_node h2 s2-b --task colour
+  sleep_until $((t0 + 5000))
+  kill_node s2-b
+  sleep_until $((killed + 3200))
+  nodes_json "$work/s3-nodes.json"
+  end_stream s23
+  report "2 node added mid-stream" join --log "$work/s23.log" --node s2-b --since "${started[s2-b]}" --within 2000 "$work/s23.jsonl"
+  report "3 node SIGKILLed mid-stream" loss --log "$work/s23.log" --node s2-b --at "$killed" --frames 180 \
+    --nodes-json "$work/s3-nodes.json" --nodes-at "$nodes_at" "$work/s23.jsonl"
+  stop_nodes
+fi
 
 # --- 4: a host cut off: no FIN, no goodbye ------------------------------------
-start_node h1 s4-a --task colour
-start_node h3 s4-c --task colour
-stream s4 160
-sleep_until $((t0 + 2000))
-cut=$(mh_now_ms)
-mh_cut h3
-unset "node_pid[s4-c]"
-sleep_until $((cut + 3200))
-nodes_json "$work/s4-nodes.json"
-end_stream s4
-report "4 host cut (avahi and node killed, link down)" loss --log "$work/s4.log" --node s4-c --at "$cut" --frames 160 \
-  --nodes-json "$work/s4-nodes.json" --nodes-at "$nodes_at" "$work/s4.jsonl"
-stop_nodes
-# h3 comes back; the coordinator host's daemon forgets the dead host's
-# service (mDNS would list it for minutes).
-mh_revive h3 || fail "h3 did not come back"
-mh_kill_avahi "$coordinator"
-mh_start_avahi "$coordinator" || fail "$coordinator's avahi-daemon did not restart"
+if want 4; then
+  colour_nodes h1:s4-a h3:s4-c
+  stream s4 160
+  sleep_until $((t0 + 2000))
+  cut=$(mh_now_ms)
+  mh_cut h3
+  unset "node_pid[s4-c]"
+  sleep_until $((cut + 3200))
+  nodes_json "$work/s4-nodes.json"
+  end_stream s4
+  report "4 host cut (avahi and node killed, link down)" loss --log "$work/s4.log" --node s4-c --at "$cut" --frames 160 \
+    --nodes-json "$work/s4-nodes.json" --nodes-at "$nodes_at" "$work/s4.jsonl"
+  stop_nodes
+  # h3 comes back; the coordinator host's daemon forgets the dead host's
+  # service (mDNS would list it for minutes).
+  mh_revive h3 || fail "h3 did not come back"
+  mh_restart_avahi "$coordinator" || fail "$coordinator's avahi-daemon did not restart"
+fi
 
 # --- 5 and 6: two nodes share a task; one is killed, then restarted -----------
-start_node h1 s5-a --task colour
-start_node h2 s5-b --task colour
-stream s56 200
-sleep_until $((t0 + 3000))
-kill_node s5-b
-kill5=$killed
-sleep_until $((t0 + 5000))
-restart_node s5-b
-end_stream s56
-report "5 two nodes of one task, one killed" spread --nodes s5-a,s5-b --kill "$kill5" \
-  --restart "${started[s5-b]}" --frames 200 "$work/s56.jsonl"
-report "6 node restarted with the same id" join --log "$work/s56.log" --node s5-b --since "${started[s5-b]}" --within 3000 \
-  "$work/s56.jsonl"
-stop_nodes
+if want 5; then
+  colour_nodes h1:s5-a h2:s5-b
+  stream s56 200
+  sleep_until $((t0 + 3000))
+  kill_node s5-b
+  kill5=$killed
+  sleep_until $((t0 + 5000))
+  restart_node s5-b
+  end_stream s56
+  report "5 two nodes of one task, one killed" spread --nodes s5-a,s5-b --kill "$kill5" \
+    --restart "${started[s5-b]}" --frames 200 "$work/s56.jsonl"
+  report "6 node restarted with the same id" join --log "$work/s56.log" --node s5-b --since "${started[s5-b]}" --within 3000 \
+    "$work/s56.jsonl"
+  stop_nodes
+fi
 
 # --- 7: chaos -------------------------------------------------------------------
-chaos=(c7-1 c7-2 c7-3)
-start_node h1 c7-1 --task colour
-start_node h2 c7-2 --task colour
-start_node h3 c7-3 --task colour
-stream s7 1000 20
-kills=0
-while mh_alive "$rec_pid"; do
-  sleep_until $(($(mh_now_ms) + $(ms_between 500 2000)))
-  mh_alive "$rec_pid" || break
-  victim=${chaos[RANDOM % 3]}
-  kill_node "$victim"
-  kills=$((kills + 1))
-  sleep_until $(($(mh_now_ms) + $(ms_between 500 2000)))
-  restart_node "$victim"
-done
-end_stream s7
-echo "  7: $kills nodes killed and restarted while the frames flowed"
-report "7 chaos: 1000 frames, $kills kills" chaos --frames 1000 "$work/s7.jsonl"
-stop_nodes
+if want 7; then
+  chaos=(c7-1 c7-2 c7-3)
+  colour_nodes h1:c7-1 h2:c7-2 h3:c7-3
+  stream s7 1000 20
+  kills=0
+  while mh_alive "$rec_pid"; do
+    sleep_until $(($(mh_now_ms) + $(ms_between 500 2000)))
+    mh_alive "$rec_pid" || break
+    victim=${chaos[RANDOM % 3]}
+    kill_node "$victim"
+    kills=$((kills + 1))
+    sleep_until $(($(mh_now_ms) + $(ms_between 500 2000)))
+    restart_node "$victim"
+  done
+  end_stream s7
+  echo "  7: $kills nodes killed and restarted while the frames flowed"
+  report "7 chaos: 1000 frames, $kills kills" chaos --frames 1000 "$work/s7.jsonl"
+  stop_nodes
+fi
 
 # --- 8: the coordinator host's avahi-daemon dies and comes back ---------------
-start_node h1 s8-a --task colour
-start_node h2 s8-b --task colour
-stream s8 160
-sleep_until $((t0 + 1500))
-gone=$(mh_now_ms)
-mh_kill_avahi "$coordinator"
-sleep_until $((t0 + 3500))
-back=$(mh_now_ms)
-mh_start_avahi "$coordinator" || fail "$coordinator's avahi-daemon did not restart"
-start_node h3 s8-c --task colour
-end_stream s8
-report "8 coordinator's avahi-daemon killed, restarted" steady --nodes s8-a,s8-b --start "$gone" --end "$back" \
-  --frames 160 "$work/s8.jsonl"
-report "8 a node found after the daemon's return" join --log "$work/s8.log" --node s8-c --since "${started[s8-c]}" \
-  --within 2000 "$work/s8.jsonl"
-stop_nodes
+if want 8; then
+  colour_nodes h1:s8-a h2:s8-b
+  stream s8 160
+  sleep_until $((t0 + 1500))
+  gone=$(mh_now_ms)
+  mh_kill_avahi "$coordinator"
+  sleep_until $((t0 + 3500))
+  back=$(mh_now_ms)
+  mh_start_avahi "$coordinator" || fail "$coordinator's avahi-daemon did not restart"
+  start_node h3 s8-c --task colour
+  end_stream s8
+  report "8 coordinator's avahi-daemon killed, restarted" steady --nodes s8-a,s8-b --start "$gone" --end "$back" \
+    --frames 160 "$work/s8.jsonl"
+  report "8 a node found after the daemon's return" join --log "$work/s8.log" --node s8-c --since "${started[s8-c]}" \
+    --within 2000 "$work/s8.jsonl"
+  stop_nodes
+fi
+
+# --- 9 (only when asked for: MH_ONLY=9; it fails today) ------------------------
+# A node whose host's avahi-daemon died keeps serving and answering status;
+# when the coordinator's own daemon restarts, its fresh browse does not list
+# the node (nobody on h1 answers mDNS), the pool takes that as a withdrawal
+# and drops a healthy node from rotation for as long as h1's daemon is down.
+# Liveness should be the heartbeats' business (DESIGN.md section 6).
+if want 9; then
+  colour_nodes h1:s9-a h2:s9-b
+  stream s9 200
+  sleep_until $((t0 + 1500))
+  mh_kill_avahi h1
+  mh_restart_avahi "$coordinator" || fail "$coordinator's avahi-daemon did not restart"
+  back=$(mh_now_ms)
+  end_stream s9
+  report "9 a healthy node whose host lost its avahi-daemon stays in rotation" steady --nodes s9-a,s9-b \
+    --start $((back + 2000)) --end $((t0 + 9500)) --frames 200 "$work/s9.jsonl"
+  stop_nodes
+  mh_start_avahi h1
+fi
 
 mh_teardown
 echo "scenarios-test: $fails failures, $(($(mh_now_ms) - start)) ms (load average $(cut -d' ' -f1-3 /proc/loadavg))"
