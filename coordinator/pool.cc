@@ -809,7 +809,8 @@ std::vector<NodeView> Pool::nodes() const {
 }
 
 bool Pool::wait_ready(const std::vector<std::string>& tasks, milliseconds limit, milliseconds settle) {
-  const Clock::time_point until = Clock::now() + limit;
+  constexpr milliseconds kBrowseTime(1000);
+  const Clock::time_point start = Clock::now(), until = start + limit;
   for (;;) {
     std::vector<NodeView> v;
     Clock::time_point changed;
@@ -828,7 +829,10 @@ bool Pool::wait_ready(const std::vector<std::string>& tasks, milliseconds limit,
       return n.state == std::string("connecting") || n.state == std::string("warming");
     });
     const Clock::time_point now = Clock::now();
-    if (have && (!tasks.empty() || (!unsettled && now - changed >= settle))) return true;
+    // Browsing, a node's answers may come up to about a second after the
+    // query: without named tasks, give the pool that long to show itself.
+    const bool browsed = !impl_->options.mdns || now - start >= std::min(limit, kBrowseTime);
+    if (have && (!tasks.empty() || (!unsettled && browsed && now - changed >= settle))) return true;
     if (now >= until) return have;
     std::this_thread::sleep_for(milliseconds(20));
   }

@@ -91,10 +91,11 @@ class Pool {
 
   // The nodes known now, by id.
   std::vector<NodeView> nodes() const;
-  // Waits until `tasks` (empty: at least one task) each have a node in
-  // rotation and, for up to `settle` after the last membership change, no
-  // known node is still connecting or warming; at most `limit`. Returns
-  // whether every asked task has a node in rotation.
+  // Waits until `tasks` each have a node in rotation; with no tasks named,
+  // until at least one node is in rotation, none is still connecting or
+  // warming, nothing changed for `settle`, and (browsing mDNS) a second has
+  // passed for the answers to come. At most `limit`. Returns whether every
+  // asked task (or, with none named, some node) is in rotation.
   bool wait_ready(const std::vector<std::string>& tasks, std::chrono::milliseconds limit,
                   std::chrono::milliseconds settle = std::chrono::milliseconds(300));
 

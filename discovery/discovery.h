@@ -110,8 +110,9 @@ struct Event {
 };
 
 // Browses `_huddle._tcp`, resolves with AVAHI_PROTO_INET and reports each
-// node once per `id` (the same id seen on several interfaces or protocols is
-// one node): join when first resolved, update when its address, port or TXT
+// node once per `id` and `task` (the same node seen on several interfaces or
+// protocols is one node; one device may run a node per task under one id):
+// join when first resolved, update when its address, port or TXT
 // changes, leave when its last instance is withdrawn. A service without an
 // `id` is keyed on its instance name. When no avahi-daemon is reachable it
 // logs that once and keeps waiting for one; the nodes it knew stay listed

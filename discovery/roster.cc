@@ -7,8 +7,10 @@ namespace huddle::discovery {
 void Roster::report(EventKind kind, const Service& service) { emit_(Event{kind, service}); }
 
 void Roster::resolved(const InstanceKey& key, const Service& service) {
+  // One device may run several nodes (a task each) under one id: a node is
+  // its id and task.
   std::string node_key = service.id.empty() ? "name:" : "id:";
-  node_key += service.id.empty() ? service.instance : service.id;
+  node_key += service.id.empty() ? service.instance : service.id + "/" + service.task;
   const auto known = instances_.find(key);
   if (known != instances_.end() && known->second.node != node_key) removed(key);
   instances_[key] = Instance{node_key, service, false};

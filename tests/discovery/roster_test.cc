@@ -117,3 +117,19 @@ TEST_CASE("after the daemon comes back, the instances not listed again leave") {
   r.roster.resolved(lo, node("n1", "127.0.0.1"));
   CHECK(r.take().empty());
 }
+
+TEST_CASE("one device's id serving two tasks is two nodes") {
+  Recorder r;
+  const InstanceKey detect_key{1, 0, "huddle detect on h1", "local"};
+  Service detect = node("n1", "127.0.0.1", "ready", "huddle detect on h1");
+  detect.task = "detect";
+  detect.port = 6000;
+  r.roster.resolved(lo, node("n1", "127.0.0.1"));
+  r.roster.resolved(detect_key, detect);
+  CHECK(r.take() ==
+        std::vector<std::string>{"join n1 ready tcp://127.0.0.1:5555", "join n1 ready tcp://127.0.0.1:6000"});
+  CHECK(r.roster.nodes() == 2);
+  r.roster.removed(lo);
+  CHECK(r.take() == std::vector<std::string>{"leave n1 ready tcp://127.0.0.1:5555"});
+  CHECK(r.roster.nodes() == 1);
+}
