@@ -26,7 +26,7 @@ mh_log() { echo "[mh $(date +%T.%3N)] $*" >&2; }
 
 mh_ns() { echo "$MH_PREFIX-$1"; }        # mh_ns h2 -> the namespace's name
 mh_addr() { echo "$MH_SUBNET.$((10 + ${1#h}))"; }  # mh_addr h2 -> its IPv4 address
-mh_now_ms() { date +%s%3N; }
+mh_now_ms() { local us=${EPOCHREALTIME/[.,]/}; echo "${us%???}"; }  # Unix ms, no fork of date
 
 # mh_in H: sets MH_IN to the command prefix that runs a command in host H's
 # namespace, with the host's /run mounted over /run, DBUS_SYSTEM_BUS_ADDRESS
@@ -84,19 +84,19 @@ mh_wait_exit() {
 # mh_ours PID: true if PID runs in one of this prefix's namespaces (a pid
 # from a pid file may have exited and been reused by anything).
 mh_ours() {
-  local ns net
+  local net
   net=$(readlink "/proc/$1/ns/net" 2>/dev/null) || return 1
-  for ns in /run/netns/"$MH_PREFIX"-*; do
-    [ -e "$ns" ] && [ "$net" = "net:[$(stat -L -c %i "$ns")]" ] && return 0
-  done
-  return 1
+  compgen -G "/run/netns/$MH_PREFIX-*" >/dev/null &&
+    stat -L -c 'net:[%i]' /run/netns/"$MH_PREFIX"-* | grep -qxF "$net"
 }
 
-# mh_kill PID...: SIGKILL those of ours and wait for each to exit. (Our own
-# background jobs are disowned first: bash would print "Killed" for each.)
+# mh_kill PID...: SIGKILL those of ours and wait for each to exit; sets
+# MH_KILL_MS to the time the signals were sent. (Our own background jobs are
+# disowned first: bash would print "Killed" for each.)
 mh_kill() {
   local p mine=()
   for p in "$@"; do mh_ours "$p" && mine+=("$p"); done
+  MH_KILL_MS=$(mh_now_ms)
   for p in "${mine[@]}"; do
     disown "$p" 2>/dev/null
     kill -KILL "$p" 2>/dev/null

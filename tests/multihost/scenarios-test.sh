@@ -100,8 +100,8 @@ restart_node() { start_node "${node_host[$1]}" "$1" ${node_args[$1]}; }
 # kill_node ID: SIGKILL; sets killed (when the signal was sent) and waits
 # until the node has exited.
 kill_node() {
-  killed=$(mh_now_ms)
   mh_kill "${node_pid[$1]}"
+  killed=$MH_KILL_MS
   unset "node_pid[$1]"
 }
 # stop_nodes: SIGTERM to every node still running (they withdraw their mDNS
