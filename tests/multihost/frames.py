@@ -16,7 +16,7 @@ import sys
 import time
 
 LATE_MS = 100  # a frame answered later than its deadline plus this is lost
-GRACE_MS = 50  # between the test's clock reading and its signal
+GRACE_MS = 50  # after a kill, for an answer that was already on its way
 
 
 def load(path):
@@ -193,8 +193,8 @@ def check_spread(a, frames):
     for n, c in counts.items():
         if c < 0.25 * len(both) or not both:
             problems.append(f"{n} served {c} of {len(both)} frames while both were up, under 25 %")
-    # The kill time is taken just before the signal: an answer the node sent
-    # in those few milliseconds is not a stray.
+    # The kill time is read just before the signal goes: an answer already
+    # on its way then is not a stray.
     alone = [f for f in frames if a.kill + GRACE_MS < f["wall_ms"] < a.restart]
     other = a.nodes[0]
     strays = [f["frame"] for f in alone if not named(f, other, True)]
