@@ -238,11 +238,16 @@ struct Pool::Impl {
     if (e.kind == discovery::EventKind::leave) {
       if (it == nodes.end()) return;
       Node& n = *it->second;
-      log("node " + n.key + " (" + n.task + ") withdrawn from mDNS");
-      if (n.static_peer) {
-        n.mdns = false;
+      n.mdns = false;
+      // A node that still answers stays while it does: mDNS loses services
+      // that are alive (a daemon restarted on either side re-learns them
+      // only as their answers come in). A stopping node says so in its
+      // status; a dead one goes silent or closes its connection.
+      if (n.static_peer || (n.in_rotation() && Clock::now() - n.last_heard < 2 * options.status_interval)) {
+        log("node " + n.key + " (" + n.task + ") withdrawn from mDNS; kept while it answers");
         return;
       }
+      log("node " + n.key + " (" + n.task + ") withdrawn from mDNS");
       disconnect(n, "node " + n.key + " withdrawn from mDNS");
       nodes.erase(it);
       return;
@@ -280,6 +285,21 @@ struct Pool::Impl {
     n.state = NodeState::lost;
     dirty = true;
     fail_node(n, Outcome::node_lost, "node " + n.key + " lost: " + why);
+  }
+
+  // Nodes neither mDNS nor the command line lists any more, once lost.
+  void forget_unlisted() {
+    for (auto it = nodes.begin(); it != nodes.end();) {
+      Node& n = *it->second;
+      if (!n.mdns && !n.static_peer && n.state == NodeState::lost) {
+        log("node " + n.key + " (" + n.task + ") forgotten: lost and no longer announced");
+        disconnect(n, "node " + n.key + " forgotten");
+        it = nodes.erase(it);
+        dirty = true;
+      } else {
+        ++it;
+      }
+    }
   }
 
   void send_status(Node& n, Clock::time_point now) {
@@ -640,6 +660,7 @@ struct Pool::Impl {
         ++it;
       }
     }
+    forget_unlisted();
     std::vector<uint64_t> due;
     for (auto& [id, f] : frames)
       if (now >= f.deadline) due.push_back(id);

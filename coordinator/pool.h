@@ -7,8 +7,12 @@
 // status_interval and takes a node into rotation when its status says ready.
 // A node leaves rotation at once when its TCP connection closes (a socket
 // monitor), when it has been silent for lost_after (a crashed host, which
-// mDNS keeps listing for minutes), or when mDNS withdraws it; libzmq keeps
-// reconnecting, and a node that answers again is taken back.
+// mDNS keeps listing for minutes), or when mDNS withdraws it while it is not
+// answering (a withdrawn node that still answers its status requests is
+// kept while it does: a restarted avahi-daemon forgets live services for a
+// while; a stopping node says `stopping`). libzmq keeps reconnecting, and a
+// node that answers again is taken back; a lost node no longer announced is
+// forgotten.
 //
 // Fan-out. For each frame, each task asked for goes to one node serving it:
 // the least loaded in rotation (requests in flight from this pool, then the
