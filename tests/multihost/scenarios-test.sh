@@ -17,8 +17,8 @@
 #  8 the coordinator host's avahi-daemon is killed mid-stream:
 #    every frame still complete (liveness is the heartbeats' business); once
 #    it is back, a new node is found;
-#  9 (only with MH_ONLY=9) a node whose host's avahi-daemon died stays in
-#    rotation when the coordinator's daemon restarts.
+#  9 a node whose host's avahi-daemon died stays in rotation when the
+#    coordinator's daemon restarts (its fresh browse cannot list the node).
 #
 # usage: scenarios-test.sh HUDDLE SOURCE_ROOT WORK   (needs root)
 # Models: build/models/tfjs/centernet.int8.hdm (models/zoo/human_models.sh)
@@ -66,8 +66,8 @@ report() {
 }
 fail() { echo "FAIL $*"; fails=$((fails + 1)); }
 # want N: scenario N is to run. MH_ONLY="1 4" runs those alone (2 runs 2
-# and 3, 5 runs 5 and 6); 9 runs only when named.
-want() { [[ " ${MH_ONLY:-1 2 4 5 7 8} " == *" $1 "* ]]; }
+# and 3, 5 runs 5 and 6).
+want() { [[ " ${MH_ONLY:-1 2 4 5 7 8 9} " == *" $1 "* ]]; }
 
 # sleep_until MS: sleeps until the Unix time MS (milliseconds).
 sleep_until() {
@@ -284,12 +284,11 @@ if want 8; then
   stop_nodes
 fi
 
-# --- 9 (only when asked for: MH_ONLY=9; it fails today) ------------------------
-# A node whose host's avahi-daemon died keeps serving and answering status;
-# when the coordinator's own daemon restarts, its fresh browse does not list
-# the node (nobody on h1 answers mDNS), the pool takes that as a withdrawal
-# and drops a healthy node from rotation for as long as h1's daemon is down.
-# Liveness should be the heartbeats' business (DESIGN.md section 6).
+# --- 9: a node's host loses its avahi-daemon, the coordinator's restarts -------
+# The node keeps serving and answering status; the coordinator's fresh browse
+# does not list it (nobody on h1 answers mDNS) and reports it withdrawn. It
+# must stay in rotation: liveness is the heartbeats' business (DESIGN.md
+# section 6).
 if want 9; then
   colour_nodes h1:s9-a h2:s9-b
   stream s9 200
