@@ -31,12 +31,14 @@ mh_now_ms() { local us=${EPOCHREALTIME/[.,]/}; echo "${us%???}"; }  # Unix ms, n
 # mh_in H: sets MH_IN to the command prefix that runs a command in host H's
 # namespace, with the host's /run mounted over /run, DBUS_SYSTEM_BUS_ADDRESS
 # naming the host's bus (so libavahi-client talks to that host's
-# avahi-daemon) and the host name H (as on a real LAN: programs that name
-# themselves after the host, like `huddle node`'s service name, differ).
+# avahi-daemon), the host name H and a state directory of its own
+# (XDG_STATE_HOME: a device's keys), as on a real LAN where programs that
+# name or identify themselves after their device differ.
 # Every step execs: the command keeps the pid of the first.
 mh_in() {
   MH_IN=(ip netns exec "$(mh_ns "$1")" unshare --mount --uts --propagation private
     env DBUS_SYSTEM_BUS_ADDRESS="unix:path=$MH_DIR/$1/run/dbus/system_bus_socket" MH_HOST="$1"
+    XDG_STATE_HOME="$MH_DIR/$1/state"
     /bin/sh -c 'mount --bind "$0" /run && hostname "$MH_HOST" && exec "$@"' "$MH_DIR/$1/run")
 }
 
