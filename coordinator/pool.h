@@ -47,7 +47,7 @@ struct PoolOptions {
   bool mdns = true;                     // browse _huddle._tcp through Avahi
   std::vector<std::string> peers;       // static peers, "host:port" (checked by the constructor)
   std::chrono::milliseconds status_interval{500};  // status request to every node
-  std::chrono::milliseconds lost_after{2500};      // silence that takes a node out of rotation
+  std::chrono::milliseconds lost_after{2000};      // silence that takes a node out of rotation
   size_t max_message_bytes = 64 << 20;  // largest answer read
   // One line per membership change; empty: stderr. Discovery's own messages
   // (no avahi-daemon reachable) always go to stderr.
@@ -67,7 +67,8 @@ struct Frame {
 // A node as `huddle nodes` lists it.
 struct NodeView {
   std::string id, task, model, endpoint;
-  std::string state;      // connecting, warming, ready, stopping, lost
+  std::string state;      // connecting, unreachable (connecting for longer than lost_after),
+                          // warming, ready, stopping, lost
   bool in_rotation = false;
   bool static_peer = false, mdns = false;
   uint32_t in_flight = 0;      // this pool's requests not yet answered
