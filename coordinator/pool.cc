@@ -88,7 +88,7 @@ struct Pool::Impl {
     std::unique_ptr<zmq::socket_t> dealer, monitor;
     NodeState state = NodeState::connecting;
     bool connected = false;
-    Clock::time_point last_heard{}, last_used{}, status_sent{};
+    Clock::time_point last_heard{}, last_used{}, status_sent{}, connecting_since{};
     uint64_t status_id = 0;  // the status request waiting for its answer, 0 if none
     uint32_t in_flight = 0, node_in_flight = 0, max_in_flight = 2;
     double latency_ms = 0, status_ms = 0;
@@ -210,7 +210,7 @@ struct Pool::Impl {
     n.state = NodeState::connecting;
     n.connected = false;
     n.status_id = 0;
-    n.last_heard = Clock::now();
+    n.last_heard = n.connecting_since = Clock::now();
   }
 
   void disconnect(Node& n, const std::string& why) {
@@ -238,11 +238,16 @@ struct Pool::Impl {
     if (e.kind == discovery::EventKind::leave) {
       if (it == nodes.end()) return;
       Node& n = *it->second;
-      log("node " + n.key + " (" + n.task + ") withdrawn from mDNS");
-      if (n.static_peer) {
-        n.mdns = false;
+      n.mdns = false;
+      // A node that still answers stays while it does: mDNS loses services
+      // that are alive (a daemon restarted on either side re-learns them
+      // only as their answers come in). A stopping node says so in its
+      // status; a dead one goes silent or closes its connection.
+      if (n.static_peer || (n.in_rotation() && Clock::now() - n.last_heard < 2 * options.status_interval)) {
+        log("node " + n.key + " (" + n.task + ") withdrawn from mDNS; kept while it answers");
         return;
       }
+      log("node " + n.key + " (" + n.task + ") withdrawn from mDNS");
       disconnect(n, "node " + n.key + " withdrawn from mDNS");
       nodes.erase(it);
       return;
@@ -280,6 +285,21 @@ struct Pool::Impl {
     n.state = NodeState::lost;
     dirty = true;
     fail_node(n, Outcome::node_lost, "node " + n.key + " lost: " + why);
+  }
+
+  // Nodes neither mDNS nor the command line lists any more, once lost.
+  void forget_unlisted() {
+    for (auto it = nodes.begin(); it != nodes.end();) {
+      Node& n = *it->second;
+      if (!n.mdns && !n.static_peer && n.state == NodeState::lost) {
+        log("node " + n.key + " (" + n.task + ") forgotten: lost and no longer announced");
+        disconnect(n, "node " + n.key + " forgotten");
+        it = nodes.erase(it);
+        dirty = true;
+      } else {
+        ++it;
+      }
+    }
   }
 
   void send_status(Node& n, Clock::time_point now) {
@@ -623,6 +643,7 @@ struct Pool::Impl {
   void tick(Clock::time_point now) {
     for (auto& [key, n] : nodes) {
       if (!n->dealer) continue;
+      if (n->state == NodeState::connecting) dirty = true;  // it may turn unreachable
       if (n->connected && now - n->last_heard > options.lost_after)
         set_lost(*n, "silent for " + std::to_string(static_cast<long>(ms_between(n->last_heard, now))) + " ms");
       const bool due = n->status_id == 0 ? now - n->status_sent >= options.status_interval
@@ -640,6 +661,7 @@ struct Pool::Impl {
         ++it;
       }
     }
+    forget_unlisted();
     std::vector<uint64_t> due;
     for (auto& [id, f] : frames)
       if (now >= f.deadline) due.push_back(id);
@@ -692,6 +714,9 @@ struct Pool::Impl {
       nv.model = n->model;
       nv.endpoint = n->endpoint;
       nv.state = state_name(n->state);
+      // Announced but never reached: say so rather than "connecting" forever.
+      if (n->state == NodeState::connecting && Clock::now() - n->connecting_since > options.lost_after)
+        nv.state = "unreachable";
       nv.in_rotation = n->in_rotation();
       nv.static_peer = n->static_peer;
       nv.mdns = n->mdns;

@@ -7,8 +7,12 @@
 // status_interval and takes a node into rotation when its status says ready.
 // A node leaves rotation at once when its TCP connection closes (a socket
 // monitor), when it has been silent for lost_after (a crashed host, which
-// mDNS keeps listing for minutes), or when mDNS withdraws it; libzmq keeps
-// reconnecting, and a node that answers again is taken back.
+// mDNS keeps listing for minutes), or when mDNS withdraws it while it is not
+// answering (a withdrawn node that still answers its status requests is
+// kept while it does: a restarted avahi-daemon forgets live services for a
+// while; a stopping node says `stopping`). libzmq keeps reconnecting, and a
+// node that answers again is taken back; a lost node no longer announced is
+// forgotten.
 //
 // Fan-out. For each frame, each task asked for goes to one node serving it:
 // the least loaded in rotation (requests in flight from this pool, then the
@@ -43,7 +47,7 @@ struct PoolOptions {
   bool mdns = true;                     // browse _huddle._tcp through Avahi
   std::vector<std::string> peers;       // static peers, "host:port" (checked by the constructor)
   std::chrono::milliseconds status_interval{500};  // status request to every node
-  std::chrono::milliseconds lost_after{2500};      // silence that takes a node out of rotation
+  std::chrono::milliseconds lost_after{2000};      // silence that takes a node out of rotation
   size_t max_message_bytes = 64 << 20;  // largest answer read
   // One line per membership change; empty: stderr. Discovery's own messages
   // (no avahi-daemon reachable) always go to stderr.
@@ -63,7 +67,8 @@ struct Frame {
 // A node as `huddle nodes` lists it.
 struct NodeView {
   std::string id, task, model, endpoint;
-  std::string state;      // connecting, warming, ready, stopping, lost
+  std::string state;      // connecting, unreachable (connecting for longer than lost_after),
+                          // warming, ready, stopping, lost
   bool in_rotation = false;
   bool static_peer = false, mdns = false;
   uint32_t in_flight = 0;      // this pool's requests not yet answered

@@ -52,9 +52,9 @@ constexpr const char* kNodesHelp =
     "usage: huddle nodes [--peer HOST:PORT ...] [--no-mdns] [--wait-ms N] [--json] [--watch]\n"
     "\n"
     "Lists the pool's nodes as this machine finds them: id, task, model, address,\n"
-    "state (connecting, warming, ready, stopping, lost), load (requests in flight\n"
-    "/ the node's maximum) and latency (run requests' round trip; with '*', the\n"
-    "status request's when no frame has been sent).\n";
+    "state (connecting, unreachable, warming, ready, stopping, lost), load (requests\n"
+    "in flight / the node's maximum) and latency (run requests' round trip; with\n"
+    "'*', the status request's when no frame has been sent).\n";
 
 constexpr const char* kNodesHelpOutput =
     "  --json              one JSON array\n"
