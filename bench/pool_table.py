@@ -142,7 +142,7 @@ def main():
         "   the removal), incomplete ones, ones retried on the other node, and the slowest frame's e2e"],
         *LEAVE)
     print("   (SIGKILL: the kernel closes the connection, the pool's socket monitor sees it; SIGSTOP: the node is")
-    print("   silent but connected, like a host cut off without a reset: out after 2.5 s without an answer)")
+    print("   silent but connected, like a host cut off without a reset: out after lost_after, 2 s, without an answer)")
     print()
 
     if configs("ensemble"):
