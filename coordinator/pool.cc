@@ -104,6 +104,10 @@ struct Pool::Impl {
     Clock::time_point sent;
   };
   static constexpr size_t kRegions = SIZE_MAX;
+  // Hedging: a request is sent again elsewhere after max(kHedgeMinimum, 4x
+  // its node's usual round trip), unless less than kHedgeMargin is left.
+  static constexpr milliseconds kHedgeMinimum{250};
+  static constexpr milliseconds kHedgeMargin{50};
 
   struct Slot {
     TaskAnswers answers;
@@ -112,6 +116,8 @@ struct Pool::Impl {
     bool done = false;
     Outcome failure = Outcome::unset;  // the last thing that went wrong
     std::string failure_message;
+    Clock::time_point sent{};  // the last request: when, to which node
+    std::string node;
   };
 
   struct FrameState {
@@ -141,6 +147,7 @@ struct Pool::Impl {
 
   // The loop thread's own.
   std::map<std::string, std::unique_ptr<Node>> nodes;
+  std::map<std::string, std::string> aliases;  // an announced node's key -> the static peer it is
   std::unordered_map<uint64_t, Pending> pending;
   std::map<uint64_t, FrameState> frames;
   uint64_t last_request_id = 0, last_frame_id = 0, monitors = 0;
@@ -198,7 +205,7 @@ struct Pool::Impl {
     // (EAGAIN) instead of waiting in a pipe for a node that may never return.
     n.dealer->set(zmq::sockopt::immediate, 1);
     n.dealer->set(zmq::sockopt::reconnect_ivl, 200);
-    n.dealer->set(zmq::sockopt::reconnect_ivl_max, 1000);
+    n.dealer->set(zmq::sockopt::reconnect_ivl_max, 500);
     const std::string monitor_endpoint = "inproc://huddle-pool-monitor-" + std::to_string(++monitors);
     if (zmq_socket_monitor(n.dealer->handle(), monitor_endpoint.c_str(),
                            ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0)
@@ -232,7 +239,15 @@ struct Pool::Impl {
   void on_event(const discovery::Event& e) {
     const discovery::Service& s = e.service;
     // One device may run several nodes (one per task) under one id.
-    const std::string key = s.id.empty() ? "instance " + s.instance : s.id + "/" + s.task;
+    std::string key = s.id.empty() ? "instance " + s.instance : s.id + "/" + s.task;
+    // A node given as --peer that announces itself too is one node.
+    if (e.kind == discovery::EventKind::join && !nodes.count(key))
+      for (auto& [k, n] : nodes)
+        if (n->static_peer && n->endpoint == s.endpoint()) aliases[key] = k;
+    if (auto alias = aliases.find(key); alias != aliases.end()) {
+      key = alias->second;
+      if (e.kind == discovery::EventKind::leave) aliases.erase(alias);
+    }
     auto it = nodes.find(key);
     dirty = true;
     if (e.kind == discovery::EventKind::leave) {
@@ -421,6 +436,8 @@ struct Pool::Impl {
       ++slot.outstanding;
       ++report.attempts;
       report.node = node_name(*n);
+      slot.sent = now;
+      slot.node = n->key;
       if (!all) break;
     }
     if (slot.outstanding == 0) {
@@ -531,6 +548,10 @@ struct Pool::Impl {
       failed(f, p.slot, outcome_of(reply.header().code), message, now);
       return maybe_finish(f.id);
     }
+    if (slot.done) {  // a hedged request's twin answered first
+      --slot.outstanding;
+      return maybe_finish(f.id);
+    }
     Answer a;
     a.node = node_name(n);
     const schema::Timings::Reader t = r.getTimings();
@@ -545,7 +566,7 @@ struct Pool::Impl {
     const bool first_detection = p.slot == f.detect && slot.answers.answers.empty();
     slot.answers.answers.push_back(std::move(a));
     --slot.outstanding;
-    if (slot.outstanding == 0) resolve(f, p.slot, Outcome::ok, {});
+    if (slot.outstanding == 0 || !f.frame.ensemble) resolve(f, p.slot, Outcome::ok, {});
     if (first_detection) ask_object_colours(f, now);
     maybe_finish(f.id);
   }
@@ -662,10 +683,32 @@ struct Pool::Impl {
       }
     }
     forget_unlisted();
+    hedge(now);
     std::vector<uint64_t> due;
     for (auto& [id, f] : frames)
       if (now >= f.deadline) due.push_back(id);
     for (uint64_t id : due) maybe_finish(id, true);
+  }
+
+  // A request that has waited far longer than its node usually takes (a
+  // frozen process, a cut host: silent, not yet known lost) is sent again to
+  // another node of the task while the first may still answer; the first
+  // answer counts. This is the one retry a slot gets.
+  void hedge(Clock::time_point now) {
+    for (auto& [id, f] : frames) {
+      if (f.frame.ensemble || now >= f.deadline - kHedgeMargin) continue;
+      for (size_t s = 0; s < f.slots.size(); ++s) {
+        Slot& slot = f.slots[s];
+        if (slot.done || slot.outstanding != 1 || slot.answers.report.attempts >= 2) continue;
+        auto n = nodes.find(slot.node);
+        const double usual = n == nodes.end() ? 0.0 : n->second->latency_ms;
+        const auto wait = std::max<milliseconds>(kHedgeMinimum, milliseconds(static_cast<long>(4 * usual)));
+        if (now - slot.sent < wait || candidates(slot.answers.report.task, slot.tried).empty()) continue;
+        log("frame " + std::to_string(f.id) + ": no answer from " + slot.node + " in " +
+            std::to_string(static_cast<long>(ms_between(slot.sent, now))) + " ms; asking another node too");
+        dispatch(f, s, now);
+      }
+    }
   }
 
   void on_monitor(Node& n) {

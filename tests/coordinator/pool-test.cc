@@ -337,3 +337,20 @@ TEST_CASE("ensemble: every node of the task answers and their labels are average
   CHECK(s.labels[0].score == Approx(0.6f));
   CHECK(s.labels[1].score == Approx(0.4f));
 }
+
+TEST_CASE("a request a silent node holds is sent again to another node of the task: the frame completes") {
+  FakeNode quiet("quiet", "colour", Mode::silent), fine("fine", "colour");
+  Pool pool(peers({&quiet, &fine}));
+  REQUIRE(pool.wait_ready({}, milliseconds(3000)));
+  int hedged = 0;
+  for (int i = 0; i < 4; ++i) {
+    const auto start = Clock::now();
+    const Scene s = pool.recognize(frame_of({"colour"}, milliseconds(1000)));
+    CHECK(ms_since(start) < 700);  // the hedge goes after 250 ms, long before the deadline
+    CHECK(s.complete());
+    CHECK(report(s, "colour").node == "fine");
+    hedged += report(s, "colour").attempts == 2;
+  }
+  CHECK(hedged >= 1);
+  CHECK(quiet.runs() >= 1);
+}
