@@ -98,7 +98,8 @@ def check_scene(a, frames):
     if not frames:
         return ["no frame line"], "no frames"
     for task, node in (pair.split("=", 1) for pair in a.node):
-        hits = [t for f in frames for t in f["tasks"] if t["task"] == task and t.get("node") == node
+        # NODE may be A|B: two nodes of one task share the frames, either answers
+        hits = [t for f in frames for t in f["tasks"] if t["task"] == task and t.get("node") in node.split("|")
                 and t["outcome"] == "ok"]
         if hits:
             figures.append(f"{task} by {node} ok ({hits[0]['latency_ms']:.0f} ms)")

@@ -22,7 +22,8 @@
 #
 # usage: scenarios-test.sh HUDDLE SOURCE_ROOT WORK   (needs root)
 # Models: build/models/tfjs/centernet.int8.hdm (models/zoo/human_models.sh)
-# and build/models/mnist/mnist.onnx (scripts/mnist) when present; without
+# and build/models/mnist/mnist.onnx (scripts/mnist, or the quantize-models
+# test's in this build directory) when present; without
 # them scenario 1 uses colour nodes in their place and says so.
 set -u
 if [ "$(id -u)" != 0 ]; then
@@ -174,16 +175,21 @@ if want 1; then
     echo "  1: no $detect_model: a colour node on h1 in place of detect"
     start_node h1 s1-colour-b --task colour && checks+=(--node colour=s1-colour-b --words red)
   fi
-  start_node h2 s1-colour --task colour && checks+=(--node colour=s1-colour)
+  start_node h2 s1-colour --task colour
+  colour_nodes=s1-colour
   seq 0 9 >"$work/digits.txt"
+  # The MNIST CNN scripts/mnist makes, or the one the quantize-models test
+  # trained in this build (the test command's case).
+  [ -f "$mnist/mnist.onnx" ] || mnist=$(dirname "$work")/quantize-models-test/mnist
   if [ -f "$mnist/mnist.onnx" ] && "$huddle" convert "$mnist/mnist.onnx" -o "$work/mnist.hdm" \
        --input-shape input=1,1,28,28 --task classify --size 28x28 --colour gray --mean 0 --std 255 \
        --labels "$work/digits.txt" >"$work/convert.log" 2>&1; then
     start_node h3 s1-classify --task classify --model "$work/mnist.hdm" && checks+=(--node classify=s1-classify)
   else
     echo "  1: no MNIST model ($mnist/mnist.onnx): a colour node on h3 in place of classify"
-    start_node h3 s1-colour-c --task colour && checks+=(--node colour=s1-colour-c)
+    start_node h3 s1-colour-c --task colour && colour_nodes+="|s1-colour-c"
   fi
+  checks+=(--node "colour=$colour_nodes")
   tasks=$(printf '%s\n' "${checks[@]}" | sed -n 's/=.*//p' | sort -u | paste -sd,)
   echo "  1: tasks $tasks on h1-h3: ${!node_pid[*]}"
   # Every node in the coordinator host's view first: with two nodes of a
