@@ -197,8 +197,14 @@ void read_answer(schema::Result::Reader result, Answer& out) {
       const schema::ColourSet::Reader image = result.getColour().getImage();
       out.colours = read_colours(image.getColours());
       const Box b = read_box(image.getBox());
-      out.width = static_cast<uint32_t>(std::max(0.f, std::round(b.x1 - b.x0)));
-      out.height = static_cast<uint32_t>(std::max(0.f, std::round(b.y1 - b.y0)));
+      // A node's numbers are outside data: a side that is not finite, negative
+      // or absurdly large reads as unknown (0), never as an overflowing cast.
+      const auto side = [](float from, float to) -> uint32_t {
+        const double v = std::round(static_cast<double>(to) - static_cast<double>(from));
+        return v > 0 && v <= double(1 << 30) ? static_cast<uint32_t>(v) : 0u;
+      };
+      out.width = side(b.x0, b.x1);
+      out.height = side(b.y0, b.y1);
       for (schema::ColourSet::Reader r : result.getColour().getRegions())
         out.region_colours.push_back(read_colours(r.getColours()));
       return;
