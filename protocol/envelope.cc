@@ -89,7 +89,14 @@ void read_request_header(const Envelope& envelope, RequestHeader& header) {
       case Request::Body::UNSET:
         throw ProtocolError("request body is unset (neither run nor status)");
       case Request::Body::STATUS:
+      case Request::Body::UNPAIR:
         return;
+      case Request::Body::PAIR: {
+        const auto name = r.getBody().getPair().getName();
+        if (name.size() > 63) throw ProtocolError("pair request's name is " + std::to_string(name.size()) +
+                                                  " bytes, over the 63 a name may have");
+        return;
+      }
       case Request::Body::RUN:
         return check_image_kind("run", r.getBody().getRun().getImage().which());
       case Request::Body::RECOGNIZE:

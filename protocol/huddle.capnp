@@ -85,6 +85,8 @@ struct Request {
     run @4 :RunRequest;
     status @5 :Void;          # asks for the node's NodeStatus
     recognize @6 :RecognizeRequest;  # to a coordinator: the fused scene of an image
+    pair @7 :PairRequest;     # to a node open for pairing: pair with the sender's key
+    unpair @8 :Void;          # to a node: forget the sender's key (it is paired no more)
   }
 }
 
@@ -173,6 +175,25 @@ struct NodeStatus {
   workers @7 :UInt16;
   served @8 :UInt64;          # run requests answered ok since start
   software @9 :Text;          # huddle's version
+  encrypted @10 :Bool;        # CURVE: the link is encrypted and the sender's key paired
+  keepsImages @11 :Bool;      # false: no image is kept once its request is answered
+  deviceId @12 :Text;         # the id of the node's public key ("" when --insecure)
+  pairing @13 :Bool;          # open for pairing now
+}
+
+# Pairing (issue 9): a coordinator asks a node open for pairing to trust the
+# coordinator's public key (the sender's CURVE key, which the node reads from
+# the connection, never from the message).
+struct PairRequest {
+  name @0 :Text;              # the coordinator's name, for a person (at most 63 bytes)
+  unixSeconds @1 :Int64;      # the coordinator's clock: the verification code's window
+}
+
+struct PairResult {
+  code @0 :Text;              # the verification code the node computed and showed
+  deviceId @1 :Text;          # the node's device id
+  name @2 :Text;              # the node's name (its node id)
+  task @3 :Text;
 }
 
 # How one task of a recognised frame went.
@@ -235,5 +256,6 @@ struct Response {
     result @6 :Result;        # answer to a run request
     status @7 :NodeStatus;    # answer to a status request
     scene @8 :Scene;          # a coordinator's answer to a recognize request
+    paired @9 :PairResult;    # a node's answer to a pair request it accepted
   }
 }
