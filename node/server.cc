@@ -435,7 +435,9 @@ void Server::unpair(std::vector<zmq::message_t>& route, uint64_t id, const std::
     const std::optional<protocol::PairedDevice> gone = options_.trust->paired().remove(protocol::device_id(key));
     if (gone) say("unpaired coordinator " + gone->id + (gone->name.empty() ? "" : " (" + gone->name + ")") +
                   " at its request");
-    answer_now(route, id, schema::Code::OK, gone ? "unpaired" : "was not paired");
+    capnp::MallocMessageBuilder builder;
+    protocol::init_response(builder, id, schema::Code::OK, gone ? "" : "was not paired").initBody().setUnpaired();
+    send_answer(router_, route, builder);
   } catch (const std::exception& e) {
     answer_now(route, id, schema::Code::ERROR, std::string("cannot unpair: ") + e.what());
   }
