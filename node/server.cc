@@ -423,8 +423,10 @@ void Server::pair(std::vector<zmq::message_t> route, uint64_t id, std::string ke
   zmq::socket_t out(context_, zmq::socket_type::push);
   out.set(zmq::sockopt::linger, 0);
   out.connect("inproc://huddle-node-pairing");
-  send_answer(out, route, builder);
+  // Free before the answer leaves: the next request may follow it at once
+  // (start_pairing joins this thread before starting another).
   pairing_busy_ = false;
+  send_answer(out, route, builder);
 }
 
 void Server::unpair(std::vector<zmq::message_t>& route, uint64_t id, const std::string& key) {
