@@ -73,6 +73,12 @@ grep -q "^$my_id coordinator .* lab laptop$" <(sed 's/  */ /g' "$work/node/paire
   fail "the node's paired file lacks us: $(cat "$work/node/paired")"
 expect 0 "^$id *node .*fake$" -- "$huddle" pair --state-dir "$me" --wait-ms 0
 expect 0 'is paired already' -- "$huddle" pair --state-dir "$me" --peer "$peer"
+# On the node's side we are a coordinator: unpairing there tells nobody.
+cp -p "$work/node/paired" "$work/node-paired.saved"
+out=$("$huddle" unpair --state-dir "$work/node" "$my_id" 2>&1)
+[ $? -eq 0 ] && [ "$out" = "unpaired $my_id ($(hostname))" ] && ok "a coordinator unpaired on the node's side" ||
+  fail "unpair of a coordinator: $out"
+cp -p "$work/node-paired.saved" "$work/node/paired"
 
 # ask: CURVE to the paired node by id or key; the wrong key fails fast.
 expect 0 'node fake: task classify' -- "$huddle" ask --state-dir "$me" --node "$endpoint" --key "$id" --status
@@ -109,6 +115,17 @@ chmod 600 "$me/paired"
 expect 0 "could not tell node $id (handshake refused" -- "$huddle" unpair --state-dir "$me" --peer "${endpoint#tcp://}" "$id"
 grep -q "$id" "$me/paired" && fail "unpaired node still in the paired file" || ok "unpaired without telling"
 kill "$fake_pid"
+
+# A node without CURVE: the handshake fails at once, and says it may be one
+# (libzmq reports a mechanism mismatch or, at times, no detail).
+"$huddle" node --task colour --insecure --no-announce --state-dir "$work/plain" >"$work/plain.out" 2>"$work/plain.err" &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$work/plain.out" ] && break; sleep 0.1; done
+plain=$(head -1 "$work/plain.out")
+expect 1 "node $plain: handshake failed: .*--insecure" -- \
+  "$huddle" ask --state-dir "$me" --node "$plain" --status --timeout 20000
+expect 0 'task colour' -- "$huddle" ask --insecure --node "$plain" --status
+kill "${pids[-1]}"
 
 # Wrong answers: another code (the node is told to forget us), a refusal, silence.
 start_fake node wrong-code
