@@ -21,6 +21,7 @@
 
 #include "protocol/envelope.h"
 #include "protocol/socket.h"
+#include "protocol/zap.h"
 
 namespace huddle::coordinator {
 namespace {
@@ -45,7 +46,7 @@ bool task_before(const std::string& a, const std::string& b) {
   return a < b;
 }
 
-enum class NodeState { connecting, warming, ready, stopping, lost };
+enum class NodeState { connecting, warming, ready, stopping, lost, unpaired, refused, wrong_key, mismatch, insecure };
 
 const char* state_name(NodeState s) {
   switch (s) {
@@ -59,6 +60,16 @@ const char* state_name(NodeState s) {
       return "stopping";
     case NodeState::lost:
       return "lost";
+    case NodeState::unpaired:
+      return "unpaired";
+    case NodeState::refused:
+      return "refused";
+    case NodeState::wrong_key:
+      return "wrong-key";
+    case NodeState::mismatch:
+      return "mismatch";
+    case NodeState::insecure:
+      return "insecure";
   }
   return "lost";
 }
@@ -84,6 +95,7 @@ struct Pool::Impl {
   struct Node {
     std::string key;  // "ID/TASK" (mDNS) or "peer HOST:PORT" (a static peer)
     std::string id, task, model, endpoint;
+    std::string server_key, device_id;  // its CURVE public key (Z85) and device id; empty if unknown
     bool mdns = false, static_peer = false;
     std::unique_ptr<zmq::socket_t> dealer, monitor;
     NodeState state = NodeState::connecting;
@@ -152,6 +164,9 @@ struct Pool::Impl {
   std::map<uint64_t, FrameState> frames;
   uint64_t last_request_id = 0, last_frame_id = 0, monitors = 0;
   bool dirty = true;
+  Clock::time_point last_reload{};
+  std::string reload_error;
+  static constexpr milliseconds kReloadInterval{200};
 
   // Read by nodes() and wait_ready().
   mutable std::mutex view_mutex;
@@ -162,11 +177,15 @@ struct Pool::Impl {
 
   explicit Impl(PoolOptions o) : options(std::move(o)), context(1) {
     if (!options.log) options.log = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
-    std::vector<discovery::Service> peers;
-    for (const std::string& p : options.peers) peers.push_back(discovery::static_peer(p));
+    std::vector<std::pair<protocol::PeerSpec, discovery::Service>> peers;
+    for (const std::string& p : options.peers) {
+      protocol::PeerSpec spec = protocol::parse_peer_spec(p, options.trust.get());
+      discovery::Service service = discovery::static_peer(spec.address);
+      peers.emplace_back(std::move(spec), std::move(service));
+    }
     wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wake_fd < 0) throw std::runtime_error("coordinator: eventfd failed");
-    for (const discovery::Service& s : peers) add_static(s);
+    for (const auto& [spec, service] : peers) add_static(spec, service);
     thread = std::thread([this] { loop(); });
     if (options.mdns)
       browser = std::make_unique<discovery::Browser>(
@@ -198,8 +217,15 @@ struct Pool::Impl {
 
   // ---- membership ----
 
+  // Whether the pool may talk to `n`: always with --insecure; else when its
+  // key is this device's own or paired as a node.
+  bool trusted(const Node& n) const {
+    return !options.trust || options.trust->trusts(n.server_key, protocol::PeerRole::node);
+  }
+
   void connect(Node& n) {
     n.dealer = std::make_unique<zmq::socket_t>(context, zmq::socket_type::dealer);
+    if (options.trust) protocol::make_curve_client(*n.dealer, options.trust->keys(), n.server_key);
     protocol::configure_socket(*n.dealer, static_cast<int64_t>(options.max_message_bytes));
     // Queue nothing for a peer that is not connected: a send fails at once
     // (EAGAIN) instead of waiting in a pipe for a node that may never return.
@@ -208,7 +234,9 @@ struct Pool::Impl {
     n.dealer->set(zmq::sockopt::reconnect_ivl_max, 500);
     const std::string monitor_endpoint = "inproc://huddle-pool-monitor-" + std::to_string(++monitors);
     if (zmq_socket_monitor(n.dealer->handle(), monitor_endpoint.c_str(),
-                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0)
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0)
       throw zmq::error_t();
     n.monitor = std::make_unique<zmq::socket_t>(context, zmq::socket_type::pair);
     n.monitor->set(zmq::sockopt::linger, 0);
@@ -227,19 +255,70 @@ struct Pool::Impl {
     n.connected = false;
   }
 
-  void add_static(const discovery::Service& s) {
+  // A node the pool may not talk to: listed, never connected to.
+  void set_untrusted(Node& n, NodeState state, const std::string& why) {
+    if (n.dealer) disconnect(n, "node " + n.key + ": " + why);
+    n.state = state;
+    n.connected = false;
+    dirty = true;
+    log("node " + n.key + (n.task.empty() ? "" : " (" + n.task + ")") + " not used: " + why);
+  }
+
+  std::string not_paired(const Node& n) const {
+    return n.device_id.empty() ? std::string("its key is not paired")
+                               : "device " + n.device_id + " is not paired with this coordinator ('huddle pair " +
+                                     n.device_id + "')";
+  }
+
+  void add_static(const protocol::PeerSpec& spec, const discovery::Service& s) {
     auto n = std::make_unique<Node>();
     n->key = "peer " + s.host + ":" + std::to_string(s.port);
     n->endpoint = s.endpoint();
     n->static_peer = true;
-    connect(*n);
+    Node& node = *n;
     nodes[n->key] = std::move(n);
+    if (options.trust) {
+      // Without a key or id the peer must be this device (same state directory).
+      node.server_key = spec.id.empty() ? options.trust->keys().public_key : spec.key;
+      node.device_id = spec.id.empty() ? options.trust->device_id() : spec.id;
+      if (node.server_key.empty() || !trusted(node)) return set_untrusted(node, NodeState::unpaired, not_paired(node));
+    }
+    connect(node);
+  }
+
+  // The paired file changed: drop the nodes no longer paired, take up those
+  // paired now.
+  void on_trust_changed() {
+    for (auto& [key, n] : nodes) {
+      if (n->server_key.empty()) continue;
+      const bool ok = trusted(*n);
+      if (!ok && n->state != NodeState::unpaired) {
+        set_untrusted(*n, NodeState::unpaired, "unpaired");
+      } else if (ok && n->state == NodeState::unpaired) {
+        log("node " + n->key + " paired: connecting");
+        connect(*n);
+        dirty = true;
+      }
+    }
   }
 
   void on_event(const discovery::Event& e) {
     const discovery::Service& s = e.service;
-    // One device may run several nodes (one per task) under one id.
+    // One device may run several nodes (one per task) under one id. With
+    // security the id is the one of the announced key, whatever the TXT id
+    // says: a node announcing another's id is another node.
     std::string key = s.id.empty() ? "instance " + s.instance : s.id + "/" + s.task;
+    std::string device;
+    if (options.trust && !s.ck.empty()) {
+      try {
+        device = protocol::device_id(s.ck);
+      } catch (const protocol::IdentityError&) {
+        if (e.kind == discovery::EventKind::join)
+          log("service '" + s.instance + "' at " + s.endpoint() + " announces a malformed key: ignored");
+        return;
+      }
+      key = device + "/" + s.task;
+    }
     // A node given as --peer that announces itself too is one node.
     if (e.kind == discovery::EventKind::join && !nodes.count(key))
       for (auto& [k, n] : nodes)
@@ -275,9 +354,15 @@ struct Pool::Impl {
       n->model = s.model;
       n->endpoint = s.endpoint();
       n->mdns = true;
+      n->server_key = s.ck;
+      n->device_id = device;
       log("node " + key + " (" + s.task + ") found at " + n->endpoint);
-      connect(*n);
+      Node& node = *n;
       nodes[key] = std::move(n);
+      if (options.trust && s.ck.empty())
+        return set_untrusted(node, NodeState::insecure, "it announces no key (an --insecure node)");
+      if (!trusted(node)) return set_untrusted(node, NodeState::unpaired, not_paired(node));
+      connect(node);
       return;
     }
     Node& n = *it->second;
@@ -286,8 +371,9 @@ struct Pool::Impl {
     if (!s.model.empty()) n.model = s.model;
     if (n.endpoint != s.endpoint()) {
       log("node " + key + " moved from " + n.endpoint + " to " + s.endpoint());
-      disconnect(n, "node " + key + " moved to " + s.endpoint());
       n.endpoint = s.endpoint();
+      if (!n.dealer) return;  // not trusted: nothing to move
+      disconnect(n, "node " + key + " moved to " + s.endpoint());
       connect(n);
     } else if (n.state != NodeState::ready && n.connected) {
       send_status(n, Clock::now());  // its TXT state changed: ask now, not at the next tick
@@ -662,6 +748,16 @@ struct Pool::Impl {
   // ---- the loop ----
 
   void tick(Clock::time_point now) {
+    if (options.trust && now - last_reload >= kReloadInterval) {
+      last_reload = now;
+      std::string error;
+      if (options.trust->reload(&error)) {
+        if (error != reload_error && !error.empty())
+          log("the paired file cannot be read, so no node is trusted until it is fixed: " + error);
+        reload_error = error;
+        on_trust_changed();
+      }
+    }
     for (auto& [key, n] : nodes) {
       if (!n->dealer) continue;
       if (n->state == NodeState::connecting) dirty = true;  // it may turn unreachable
@@ -726,8 +822,36 @@ struct Pool::Impl {
         dirty = true;
       } else if (kind == ZMQ_EVENT_DISCONNECTED) {
         n.connected = false;
-        set_lost(n, "connection closed");
+        if (n.state != NodeState::refused && n.state != NodeState::wrong_key && n.state != NodeState::mismatch)
+          set_lost(n, "connection closed");
         dirty = true;
+      } else {
+        // A failed handshake: libzmq retries it forever, silently. Say why
+        // once; the node stays out of rotation until a handshake succeeds.
+        uint32_t value = 0;
+        std::memcpy(&value, static_cast<const char*>(event.data()) + 2, sizeof value);
+        const std::optional<protocol::HandshakeResult> result = protocol::handshake_result(kind);
+        if (!result) continue;
+        const protocol::HandshakeEvent h{*result, value,
+                                         std::string(static_cast<const char*>(address.data()), address.size())};
+        NodeState state = h.result == protocol::HandshakeResult::refused     ? NodeState::refused
+                          : h.result == protocol::HandshakeResult::no_detail ? NodeState::wrong_key
+                                                                             : NodeState::mismatch;
+        std::string why = protocol::describe(h);
+        if (!options.trust) {
+          state = NodeState::mismatch;
+          why = "handshake failed: the node uses CURVE and this coordinator runs --insecure";
+        } else if (state == NodeState::wrong_key && n.static_peer && n.server_key == options.trust->keys().public_key) {
+          why = "handshake failed: it is not this device's node (another state directory): give its device id, "
+                "--peer ID@" + n.endpoint.substr(n.endpoint.find("://") + 3) + ", once paired";
+        }
+        n.connected = false;
+        if (n.state != state) {
+          fail_node(n, Outcome::node_lost, "node " + n.key + ": " + why);
+          log("node " + n.key + " not used: " + why);
+          n.state = state;
+          dirty = true;
+        }
       }
     }
   }
@@ -756,6 +880,7 @@ struct Pool::Impl {
       nv.task = n->task;
       nv.model = n->model;
       nv.endpoint = n->endpoint;
+      nv.device_id = n->device_id;
       nv.state = state_name(n->state);
       // Announced but never reached: say so rather than "connecting" forever.
       if (n->state == NodeState::connecting && Clock::now() - n->connecting_since > options.lost_after)

@@ -40,12 +40,20 @@
 
 #include "coordinator/scene.h"
 #include "discovery/discovery.h"
+#include "protocol/security.h"
 
 namespace huddle::coordinator {
 
 struct PoolOptions {
   bool mdns = true;                     // browse _huddle._tcp through Avahi
-  std::vector<std::string> peers;       // static peers, "host:port" (checked by the constructor)
+  std::vector<std::string> peers;       // static peers, "[KEY@|ID@]host:port" (checked by the constructor)
+  // Security (issue 9): with a Trust every link is CURVE, and the pool talks
+  // only to this device's own nodes (same state directory) and the nodes
+  // paired with it; a node announcing another key (or none) is listed as
+  // `unpaired` and never connected to. The paired file is read again every
+  // 200 ms: a node `huddle unpair` removes is dropped within that (its
+  // requests in flight fail as nodeLost). Null: plain TCP (--insecure).
+  std::shared_ptr<protocol::Trust> trust;
   std::chrono::milliseconds status_interval{500};  // status request to every node
   std::chrono::milliseconds lost_after{2000};      // silence that takes a node out of rotation
   size_t max_message_bytes = 64 << 20;  // largest answer read
@@ -68,7 +76,11 @@ struct Frame {
 struct NodeView {
   std::string id, task, model, endpoint;
   std::string state;      // connecting, unreachable (connecting for longer than lost_after),
-                          // warming, ready, stopping, lost
+                          // warming, ready, stopping, lost; unpaired (its key is not paired:
+                          // never connected to), refused (it refused our key: not paired
+                          // there), wrong-key (its key is not the one paired), insecure (it
+                          // does not use CURVE)
+  std::string device_id;  // of its public key; empty when unknown or --insecure
   bool in_rotation = false;
   bool static_peer = false, mdns = false;
   uint32_t in_flight = 0;      // this pool's requests not yet answered

@@ -8,9 +8,11 @@ void Roster::report(EventKind kind, const Service& service) { emit_(Event{kind, 
 
 void Roster::resolved(const InstanceKey& key, const Service& service) {
   // One device may run several nodes (a task each) under one id: a node is
-  // its id and task.
+  // its id and task, and its key: a service announcing another's id with a
+  // key of its own (an impostor) is another node, reported on its own.
   std::string node_key = service.id.empty() ? "name:" : "id:";
   node_key += service.id.empty() ? service.instance : service.id + "/" + service.task;
+  if (!service.ck.empty()) node_key += "/" + service.ck;
   const auto known = instances_.find(key);
   if (known != instances_.end() && known->second.node != node_key) removed(key);
   instances_[key] = Instance{node_key, service, false};

@@ -1,6 +1,7 @@
 // The Browser's bookkeeping apart from Avahi, so that it can be tested alone:
-// which browsed instances resolve to which node (keyed on the TXT `id` and
-// `task`: one device may serve several tasks under one id), and
+// which browsed instances resolve to which node (keyed on the TXT `id`,
+// `task` and `ck`: one device may serve several tasks under one id, and a
+// service announcing another's id with its own key is another node), and
 // the join, update and leave events that follow (discovery.h, Browser).
 #pragma once
 
@@ -45,7 +46,7 @@ class Roster {
 
  private:
   struct Instance {
-    std::string node;  // "id:ID/TASK", or "name:INSTANCE" for a service without an id
+    std::string node;  // "id:ID/TASK[/CK]", or "name:INSTANCE" for a service without an id
     Service service;
     bool stale = false;
   };

@@ -1,11 +1,14 @@
 #include "node/server.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <map>
 #include <stdexcept>
 
 #include <capnp/message.h>
@@ -132,13 +135,41 @@ Server::Server(std::shared_ptr<const TaskFactory> factory, ServerOptions options
     : factory_(std::move(factory)),
       options_(std::move(options)),
       router_(context_, zmq::socket_type::router),
-      done_(context_, zmq::socket_type::pull) {
+      done_(context_, zmq::socket_type::pull),
+      pairing_done_(context_, zmq::socket_type::pull),
+      connections_(context_, zmq::socket_type::pair) {
   if (options_.workers == 0) throw std::runtime_error("a node needs at least one worker");
   if (options_.max_in_flight == 0) throw std::runtime_error("a node needs a max-in-flight of at least one");
   for (size_t i = 0; i < options_.workers; ++i) tasks_.push_back(factory_->make());
 
+  if (options_.trust) {
+    // The ZAP handler's thread only: when each refused key was last logged.
+    auto refused = std::make_shared<std::map<std::string, Clock::time_point>>();
+    zap_ = std::make_unique<protocol::ZapHandler>(context_, [this, refused](const std::string& key) {
+      if (options_.trust->trusts(key, protocol::PeerRole::coordinator) || pairing_open()) return true;
+      const Clock::time_point now = Clock::now();
+      auto [it, first] = refused->try_emplace(key, now);
+      if (first || now - it->second > std::chrono::minutes(1)) {
+        it->second = now;
+        if (refused->size() > 1024) refused->clear();
+        std::string id = "?";
+        try {
+          id = protocol::device_id(key);
+        } catch (const protocol::IdentityError&) {
+        }
+        say("refused a connection from device " + id + ": not paired with this node");
+      }
+      return false;
+    });
+    protocol::make_curve_server(router_, options_.trust->keys(), *zap_);
+  }
   protocol::configure_socket(router_,
                              static_cast<int64_t>(options_.max_image_bytes + protocol::kMaxEnvelopeBytes));
+  if (zmq_socket_monitor(router_.handle(), "inproc://huddle-node-connections",
+                         ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0)
+    throw std::runtime_error(std::string("cannot monitor the node's socket: ") + zmq_strerror(zmq_errno()));
+  connections_.set(zmq::sockopt::linger, 0);
+  connections_.connect("inproc://huddle-node-connections");
   try {
     router_.bind(protocol::bind_endpoint(options_.bind));
   } catch (const zmq::error_t& e) {
@@ -148,6 +179,8 @@ Server::Server(std::shared_ptr<const TaskFactory> factory, ServerOptions options
   done_endpoint_ = "inproc://huddle-node-done";
   done_.set(zmq::sockopt::linger, 0);
   done_.bind(done_endpoint_);
+  pairing_done_.set(zmq::sockopt::linger, 0);
+  pairing_done_.bind("inproc://huddle-node-pairing");
 
   if (pipe2(stop_pipe_, O_CLOEXEC | O_NONBLOCK) != 0)
     throw std::runtime_error(std::string("cannot make a pipe: ") + std::strerror(errno));
@@ -162,6 +195,8 @@ Server::~Server() {
   }
   ready_.notify_all();
   for (std::thread& t : workers_) t.join();
+  closing_pairing_ = true;
+  if (pairing_thread_.joinable()) pairing_thread_.join();
   for (int fd : stop_pipe_)
     if (fd >= 0) close(fd);
 }
@@ -210,16 +245,31 @@ void Server::warm_up(Task& task) {
 }
 
 void Server::run() {
-  zmq::pollitem_t items[3] = {{router_.handle(), 0, ZMQ_POLLIN, 0},
+  zmq::pollitem_t items[5] = {{router_.handle(), 0, ZMQ_POLLIN, 0},
                               {done_.handle(), 0, ZMQ_POLLIN, 0},
-                              {nullptr, stop_pipe_[0], ZMQ_POLLIN, 0}};
+                              {nullptr, stop_pipe_[0], ZMQ_POLLIN, 0},
+                              {pairing_done_.handle(), 0, ZMQ_POLLIN, 0},
+                              {connections_.handle(), 0, ZMQ_POLLIN, 0}};
+  std::string reload_error;
   for (;;) {
     if (stopping_ && in_flight_ == 0) break;
-    const int rc = zmq_poll(items, 3, -1);
+    // With a Trust, the paired file is read again every kReloadInterval: a
+    // coordinator unpaired by `huddle unpair` is refused within it.
+    const int rc = zmq_poll(items, 5, options_.trust ? static_cast<long>(kReloadInterval.count()) : -1);
     if (rc < 0) {
       if (zmq_errno() == EINTR) continue;
       throw zmq::error_t();
     }
+    if (options_.trust && Clock::now() - last_reload_ >= kReloadInterval) {
+      last_reload_ = Clock::now();
+      std::string error;
+      if (options_.trust->reload(&error) && error != reload_error) {
+        if (!error.empty()) say("trusting no coordinator until the paired file is fixed: " + error);
+        reload_error = error;
+      }
+    }
+    if (items[4].revents & ZMQ_POLLIN) on_connection_event();
+    while (pairing_done_.get(zmq::sockopt::events) & ZMQ_POLLIN) forward_pairing_answer();
     if (items[2].revents & ZMQ_POLLIN) {
       char buf[64];
       while (read(stop_pipe_[0], buf, sizeof buf) > 0) {
@@ -235,14 +285,160 @@ void Server::run() {
   router_.set(zmq::sockopt::linger, 1000);
 }
 
+namespace {
+
+// Sends `frames` (a route, then an answer) on the ROUTER, never blocking.
+void forward(zmq::socket_t& router, std::vector<zmq::message_t>& frames) {
+  for (size_t i = 0; i < frames.size(); ++i)
+    if (!router.send(frames[i], (i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none) |
+                                    zmq::send_flags::dontwait))
+      break;
+}
+
+}  // namespace
+
 void Server::forward_answer() {
   std::vector<zmq::message_t> frames = protocol::receive_frames(done_);
   if (frames.empty()) return;
   --in_flight_;
-  for (size_t i = 0; i < frames.size(); ++i)
-    if (!router_.send(frames[i], (i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none) |
-                                     zmq::send_flags::dontwait))
-      break;
+  forward(router_, frames);
+}
+
+void Server::forward_pairing_answer() {
+  std::vector<zmq::message_t> frames = protocol::receive_frames(pairing_done_);
+  if (!frames.empty()) forward(router_, frames);
+}
+
+void Server::say(const std::string& line) const {
+  if (options_.log) options_.log(line);
+  else std::fprintf(stderr, "huddle node: %s\n", line.c_str());
+}
+
+bool Server::pairing_open() const {
+  return options_.trust && options_.pairing != PairingMode::closed &&
+         Clock::now() - started_ < options_.pairing_window;
+}
+
+void Server::on_connection_event() {
+  for (;;) {
+    zmq::message_t event, address;
+    if (!connections_.recv(event, zmq::recv_flags::dontwait)) return;
+    if (event.more()) (void)connections_.recv(address, zmq::recv_flags::dontwait);
+    if (event.size() < 6) continue;
+    uint16_t kind = 0;
+    uint32_t value = 0;
+    std::memcpy(&kind, event.data(), 2);
+    std::memcpy(&value, static_cast<const char*>(event.data()) + 2, 4);
+    const int fd = static_cast<int>(value);
+    if (kind == ZMQ_EVENT_DISCONNECTED) {
+      open_fds_.erase(fd);
+    } else if (kind == ZMQ_EVENT_ACCEPTED) {
+      open_fds_.insert(fd);
+      if (open_fds_.size() > kMaxConnections) {
+        // libzmq sees the end of the stream and closes the connection itself.
+        shutdown(fd, SHUT_RDWR);
+        const Clock::time_point now = Clock::now();
+        if (now - last_cap_log_ > std::chrono::seconds(10)) {
+          last_cap_log_ = now;
+          say(std::to_string(kMaxConnections) + " connections open, the most a node keeps: closing new ones (" +
+              std::string(static_cast<const char*>(address.data()), address.size()) + ")");
+        }
+      }
+    }
+  }
+}
+
+void Server::start_pairing(std::vector<zmq::message_t>& route, uint64_t id, const std::string& key,
+                           schema::PairRequest::Reader request) {
+  if (!pairing_open())
+    return answer_now(route, id, schema::Code::REFUSED,
+                      options_.pairing == PairingMode::closed
+                          ? "this node is not open for pairing: start it with --accept-pairing or --ask-pairing"
+                          : "this node's pairing window has closed (it was open for " +
+                                std::to_string(options_.pairing_window.count()) + " s after its start)");
+  const Clock::time_point now = Clock::now();
+  while (!pairings_.empty() && now - pairings_.front() > std::chrono::minutes(1)) pairings_.pop_front();
+  if (pairings_.size() >= static_cast<size_t>(kMaxPairingsPerMinute))
+    return answer_now(route, id, schema::Code::REFUSED,
+                      "too many pair requests: at most " + std::to_string(kMaxPairingsPerMinute) +
+                          " a minute; try again later");
+  if (pairing_busy_.load())
+    return answer_now(route, id, schema::Code::REFUSED, "another pairing is in progress; try again in a moment");
+  pairings_.push_back(now);
+  pairing_busy_ = true;
+  if (pairing_thread_.joinable()) pairing_thread_.join();  // the last one has finished: it cleared busy
+  std::string name(request.getName().cStr(), request.getName().size());
+  for (char& c : name)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  pairing_thread_ = std::thread([this, route = std::move(route), id, key, name, t = request.getUnixSeconds()]() mutable {
+    pair(std::move(route), id, key, name, t);
+  });
+}
+
+void Server::pair(std::vector<zmq::message_t> route, uint64_t id, std::string key, std::string name,
+                  int64_t unix_seconds) {
+  capnp::MallocMessageBuilder builder;
+  try {
+    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    const std::string coordinator = protocol::device_id(key);
+    const int64_t skew = unix_seconds - now;
+    if (skew > kMaxClockSkewSeconds || skew < -kMaxClockSkewSeconds) {
+      protocol::init_response(builder, id, schema::Code::REFUSED,
+                              "the coordinator's clock is " + std::to_string(skew) +
+                                  " s off this node's: the verification code depends on the time; set both clocks");
+    } else {
+      const std::string code = protocol::verification_code(key, options_.trust->keys().public_key, unix_seconds);
+      const std::string who = "coordinator " + coordinator + (name.empty() ? "" : " (" + name + ")");
+      bool accepted = true;
+      if (options_.pairing == PairingMode::ask) {
+        accepted = options_.ask && options_.ask(PairingAsk{coordinator, name, code}, kPairingAnswerSeconds);
+      } else {
+        say("pairing with " + who + ": code " + code);
+      }
+      if (closing_pairing_.load()) {
+        protocol::init_response(builder, id, schema::Code::REFUSED, "the node is stopping");
+      } else if (!accepted) {
+        say("did not pair with " + who);
+        protocol::init_response(builder, id, schema::Code::REFUSED, "pairing declined on the node");
+      } else {
+        protocol::PairedDevice device;
+        device.public_key = key;
+        device.name = name;
+        device.paired_at = now;
+        device.role = protocol::PeerRole::coordinator;
+        options_.trust->paired().add(device);
+        say("paired with " + who + ", code " + code);
+        auto p = protocol::init_response(builder, id, schema::Code::OK).initBody().initPaired();
+        p.setCode(code);
+        p.setDeviceId(options_.trust->device_id());
+        p.setName(options_.node_id);
+        p.setTask(options_.task);
+      }
+    }
+  } catch (const std::exception& e) {
+    protocol::init_response(builder, id, schema::Code::ERROR, std::string("pairing failed on the node: ") + e.what());
+  }
+  zmq::socket_t out(context_, zmq::socket_type::push);
+  out.set(zmq::sockopt::linger, 0);
+  out.connect("inproc://huddle-node-pairing");
+  send_answer(out, route, builder);
+  pairing_busy_ = false;
+}
+
+void Server::unpair(std::vector<zmq::message_t>& route, uint64_t id, const std::string& key) {
+  if (key == options_.trust->keys().public_key)
+    return answer_now(route, id, schema::Code::REFUSED,
+                      "that is this device's own key (a process sharing the node's state directory): nothing to unpair");
+  try {
+    const std::optional<protocol::PairedDevice> gone = options_.trust->paired().remove(protocol::device_id(key));
+    if (gone) say("unpaired coordinator " + gone->id + (gone->name.empty() ? "" : " (" + gone->name + ")") +
+                  " at its request");
+    answer_now(route, id, schema::Code::OK, gone ? "unpaired" : "was not paired");
+  } catch (const std::exception& e) {
+    answer_now(route, id, schema::Code::ERROR, std::string("cannot unpair: ") + e.what());
+  }
 }
 
 void Server::answer_now(std::vector<zmq::message_t>& route, uint64_t id, schema::Code code,
@@ -267,6 +463,10 @@ void Server::answer_status(std::vector<zmq::message_t>& route, uint64_t id) {
   s.setWorkers(static_cast<uint16_t>(std::min<size_t>(options_.workers, 65535)));
   s.setServed(served_.load());
   s.setSoftware(options_.software);
+  s.setEncrypted(options_.trust != nullptr);
+  s.setKeepsImages(false);  // a request's image is freed once it is answered
+  if (options_.trust) s.setDeviceId(options_.trust->device_id());
+  s.setPairing(pairing_open());
   send_answer(router_, route, builder);
 }
 
@@ -288,6 +488,22 @@ void Server::handle_request() {
     const zmq::message_t& env_frame = frames[body];
     const protocol::Envelope envelope({static_cast<const uint8_t*>(env_frame.data()), env_frame.size()});
     protocol::read_request_header(envelope, header);
+    if (header.kind == schema::Request::Body::PAIR || header.kind == schema::Request::Body::UNPAIR) {
+      if (!options_.trust)
+        throw ProtocolError("this node runs --insecure: it has no keys and pairs with nobody");
+      if (parts != 1) throw ProtocolError("pair or unpair request with frames after its envelope");
+    }
+    if (options_.trust) {
+      const std::string key = protocol::sender_key(env_frame);
+      if (header.kind == schema::Request::Body::PAIR)
+        return start_pairing(route, header.id, key, envelope.root<schema::Request>().getBody().getPair());
+      if (!options_.trust->trusts(key, protocol::PeerRole::coordinator))
+        return answer_now(route, header.id, schema::Code::REFUSED,
+                          "not paired with this node (device " + options_.trust->device_id() +
+                              "): pair first ('huddle pair " + options_.trust->device_id() +
+                              "' on the coordinator while the node is open for pairing)");
+      if (header.kind == schema::Request::Body::UNPAIR) return unpair(route, header.id, key);
+    }
     if (header.kind == schema::Request::Body::STATUS) {
       if (parts != 1)
         throw ProtocolError("status request with " + std::to_string(parts - 1) +

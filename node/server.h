@@ -32,6 +32,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -40,8 +41,32 @@
 #include "node/image.h"
 #include "node/task.h"
 #include "protocol/envelope.h"
+#include "protocol/security.h"
+#include "protocol/zap.h"
 
 namespace huddle::node {
+
+// Whether and how a node takes pair requests from coordinators it does not
+// know yet.
+enum class PairingMode { closed, accept, ask };
+
+// A pair request, as a person is asked about it.
+struct PairingAsk {
+  std::string device_id;  // the coordinator's
+  std::string name;       // the name it gave
+  std::string code;       // the verification code both devices show
+};
+
+// Pairing limits: one request at a time, at most kMaxPairingsPerMinute, a
+// coordinator clock at most kMaxClockSkewSeconds off ours, a person's answer
+// within kPairingAnswerSeconds.
+constexpr int kMaxPairingsPerMinute = 10;
+constexpr int64_t kMaxClockSkewSeconds = 60;
+constexpr std::chrono::seconds kPairingAnswerSeconds{30};
+// Connections open at once; a connection beyond it is closed as it is
+// accepted (a handshake not completed within protocol::kHandshakeTimeoutMs
+// is dropped, so a flood of silent connections holds them only that long).
+constexpr size_t kMaxConnections = 64;
 
 struct ServerOptions {
   std::string bind = "tcp://127.0.0.1:0";  // ":0" picks a free port
@@ -53,6 +78,21 @@ struct ServerOptions {
   std::string node_id;   // status: which node this is
   std::string software;  // status: huddle's version
   bool warm_up = true;   // each worker runs its task once before the node is ready
+
+  // Security (issue 9). With a Trust the ROUTER is a CURVE server with this
+  // device's key; its ZAP handler lets in this device's own key and the
+  // coordinators paired with it, and, while pairing is open, any key, whose
+  // connection may then send pair requests only. Null: plain TCP
+  // (--insecure, checked by the caller).
+  std::shared_ptr<protocol::Trust> trust;
+  PairingMode pairing = PairingMode::closed;
+  std::chrono::seconds pairing_window{30};  // pairing stays open this long after start
+  // PairingMode::ask: asks a person whether to pair (runs on a thread of its
+  // own; true: pair). It gets the request and must return within `limit`.
+  std::function<bool(const PairingAsk& ask, std::chrono::seconds limit)> ask;
+  // One line per security event (a pairing, a refused key, the connection
+  // cap reached); empty: stderr.
+  std::function<void(const std::string&)> log;
 };
 
 // A run request's fields, checked.
@@ -108,14 +148,39 @@ class Server {
   void answer_now(std::vector<zmq::message_t>& route, uint64_t id, protocol::schema::Code code,
                   const std::string& message);
   void answer_status(std::vector<zmq::message_t>& route, uint64_t id);
+  bool pairing_open() const;
+  // A pair request from `key` (not yet trusted, or trusted again): answered
+  // on a thread of its own, through pairing_done_.
+  void start_pairing(std::vector<zmq::message_t>& route, uint64_t id, const std::string& key,
+                     protocol::schema::PairRequest::Reader request);
+  void pair(std::vector<zmq::message_t> route, uint64_t id, std::string key, std::string name,
+            int64_t unix_seconds);
+  void unpair(std::vector<zmq::message_t>& route, uint64_t id, const std::string& key);
+  void forward_pairing_answer();
+  void on_connection_event();
+  void say(const std::string& line) const;
 
   std::shared_ptr<const TaskFactory> factory_;
   ServerOptions options_;
   std::string endpoint_;
   std::string done_endpoint_;
   zmq::context_t context_;
+  // Before router_: destroyed after it is closed (ZAP must outlive the CURVE
+  // socket) and before the context is.
+  std::unique_ptr<protocol::ZapHandler> zap_;
   zmq::socket_t router_;
   zmq::socket_t done_;  // PULL: answers from the workers
+  zmq::socket_t pairing_done_;  // PULL: answers from the pairing thread
+  zmq::socket_t connections_;   // router_'s monitor: accepted and closed connections
+  std::set<int> open_fds_;      // I/O thread only
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_reload_{};
+  std::chrono::steady_clock::time_point last_cap_log_{};
+  static constexpr std::chrono::milliseconds kReloadInterval{200};
+  std::atomic<bool> pairing_busy_{false};
+  std::deque<std::chrono::steady_clock::time_point> pairings_;  // I/O thread only: the last minute's pair requests
+  std::thread pairing_thread_;
+  std::atomic<bool> closing_pairing_{false};
   int stop_pipe_[2] = {-1, -1};
   std::vector<std::unique_ptr<Task>> tasks_;
   std::vector<std::thread> workers_;

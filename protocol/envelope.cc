@@ -141,6 +141,8 @@ std::string code_name(schema::Code code) {
       return "expired";
     case schema::Code::ERROR:
       return "error";
+    case schema::Code::REFUSED:
+      return "refused";
   }
   return "code " + std::to_string(static_cast<int>(code));
 }

@@ -97,6 +97,7 @@ enum Code {
   overloaded @3;              # the node has its maximum of requests in flight
   expired @4;                 # the deadline passed before inference started
   error @5;                   # the node failed; message says how
+  refused @6;                 # not allowed: the sender's key is not paired, or pairing was refused
 }
 
 # Microseconds spent in each stage of a run request.

@@ -136,6 +136,12 @@ void make_curve_client(zmq::socket_t& socket, const Keypair& keys, std::string_v
   socket.set(zmq::sockopt::handshake_ivl, kHandshakeTimeoutMs);
 }
 
+std::optional<HandshakeResult> handshake_result(uint16_t event) {
+  for (const auto& [code, result] : kHandshakeEvents)
+    if (code == event) return result;
+  return std::nullopt;
+}
+
 std::string describe(const HandshakeEvent& event) {
   switch (event.result) {
     case HandshakeResult::succeeded:
@@ -183,9 +189,8 @@ std::optional<HandshakeEvent> HandshakeWatch::next(std::chrono::milliseconds tim
       std::memcpy(&event, frames[0].data(), 2);
       std::memcpy(&e.value, static_cast<const char*>(frames[0].data()) + 2, 4);
       e.endpoint = text_of(frames[1]);
-      for (const auto& [code, result] : kHandshakeEvents) {
-        if (code != event) continue;
-        e.result = result;
+      if (const std::optional<HandshakeResult> result = handshake_result(event)) {
+        e.result = *result;
         return e;
       }
       // Another event (the monitor stopping): not a handshake.

@@ -116,6 +116,10 @@ struct HandshakeEvent {
   std::string endpoint;  // the connection's endpoint, as libzmq names it
 };
 
+// The handshake result a monitor event (ZMQ_EVENT_*) reports; nullopt for
+// an event that is not about a handshake.
+std::optional<HandshakeResult> handshake_result(uint16_t event);
+
 // What happened, for a message after "node NAME: " ("its key is not the one
 // paired", "it refused our key: not paired there", "it does not use CURVE").
 std::string describe(const HandshakeEvent& event);

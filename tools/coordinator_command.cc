@@ -199,7 +199,7 @@ int coordinator_service(int argc, char** argv) {
     if (pool_arg < 0) return 2;
     if (pool_arg > 0) continue;
     if (arg == "--help" || arg == "-h") {
-      std::printf("%s%s", kCoordinatorHelp, kPoolHelp);
+      std::printf("%s%s%s", kCoordinatorHelp, kPoolHelp, protocol::kSecurityHelp);
       return 0;
     } else if (arg == "--bind" && value && *value) {
       bind = value;
@@ -213,6 +213,7 @@ int coordinator_service(int argc, char** argv) {
       return 2;
     }
   }
+  if (int status = 0; !open_pool_security("coordinator", &args, &status)) return status;
   g_wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   install_stop_handlers();
   // Scenes fused and not yet sent; declared before the pool, whose last

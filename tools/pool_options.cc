@@ -11,8 +11,10 @@
 namespace huddle::tools {
 
 const char* const kPoolHelp =
-    "  --peer HOST:PORT    a node to use besides those mDNS finds (repeatable; for\n"
-    "                      networks that block multicast)\n"
+    "  --peer [ID@]HOST:PORT  a node to use besides those mDNS finds (repeatable;\n"
+    "                      for networks that block multicast): ID is its device id\n"
+    "                      (paired), or its public key; without, the node must be\n"
+    "                      this device's (the same state directory)\n"
     "  --no-mdns           do not browse mDNS: only the --peer nodes\n"
     "  --wait-ms N         how long to look for nodes before the first frame\n"
     "                      (default 2000; it goes on as soon as every task asked\n"
@@ -36,6 +38,7 @@ int parse_pool_arg(const char* command, int argc, char** argv, int* i, PoolArgs*
   const std::string arg = argv[*i];
   const char* value = *i + 1 < argc ? argv[*i + 1] : nullptr;
   long n = 0;
+  if (const int r = protocol::parse_security_arg(command, argc, argv, i, &args->security); r != 0) return r;
   if (arg == "--no-mdns") {
     args->pool.mdns = false;
     return 1;
@@ -55,7 +58,7 @@ int parse_pool_arg(const char* command, int argc, char** argv, int* i, PoolArgs*
     }
     if (arg == "--peer") {
       try {
-        (void)discovery::static_peer(value);
+        (void)discovery::static_peer(protocol::parse_peer_spec(value, nullptr).address);
       } catch (const std::exception& e) {
         std::fprintf(stderr, "huddle %s: %s\n", command, e.what());
         return -1;
@@ -97,6 +100,29 @@ int parse_pool_arg(const char* command, int argc, char** argv, int* i, PoolArgs*
     return 1;
   }
   return 0;
+}
+
+bool open_pool_security(const char* command, PoolArgs* args, int* status) {
+  *status = 2;
+  try {
+    if (args->security.insecure) {
+      for (const std::string& peer : args->pool.peers)
+        protocol::check_insecure_endpoint(protocol::parse_peer_spec(peer, nullptr).address, "connect to");
+      if (args->pool.mdns && !protocol::in_test_namespace())
+        throw protocol::SecurityError(
+            "--insecure may not browse mDNS outside a test network namespace (it would send images in the clear "
+            "to any node on the LAN): add --no-mdns and give loopback --peer nodes");
+    }
+    args->pool.trust = protocol::open_trust(command, args->security);
+  } catch (const protocol::SecurityError& e) {
+    std::fprintf(stderr, "huddle %s: %s\n", command, e.what());
+    return false;
+  } catch (const protocol::IdentityError& e) {
+    std::fprintf(stderr, "huddle %s: %s\n", command, e.what());
+    *status = 1;
+    return false;
+  }
+  return true;
 }
 
 namespace {
@@ -173,15 +199,16 @@ void annotate_scene(const std::string& image_path, const coordinator::Scene& sce
 std::string nodes_text(const std::vector<coordinator::NodeView>& nodes) {
   if (nodes.empty()) return "no nodes found\n";
   char line[512];
-  std::snprintf(line, sizeof line, "%-20s %-9s %-24s %-26s %-10s %5s %9s\n", "id", "task", "model", "address",
-                "state", "load", "latency");
+  std::snprintf(line, sizeof line, "%-20s %-20s %-9s %-24s %-26s %-10s %5s %9s\n", "id", "device", "task", "model",
+                "address", "state", "load", "latency");
   std::string out = line;
   for (const coordinator::NodeView& n : nodes) {
     const std::string load = std::to_string(n.node_in_flight) + "/" + std::to_string(n.max_in_flight);
     const std::string latency = n.latency_ms > 0   ? fixed(n.latency_ms, 1) + " ms"
                                 : n.status_ms > 0 ? fixed(n.status_ms, 1) + " ms*"
                                                   : "-";
-    std::snprintf(line, sizeof line, "%-20s %-9s %-24s %-26s %-10s %5s %9s\n", n.id.c_str(), n.task.c_str(),
+    std::snprintf(line, sizeof line, "%-20s %-20s %-9s %-24s %-26s %-10s %5s %9s\n", n.id.c_str(),
+                  n.device_id.empty() ? "-" : n.device_id.c_str(), n.task.c_str(),
                   n.model.empty() ? "-" : n.model.c_str(), n.endpoint.c_str(), n.state.c_str(), load.c_str(),
                   latency.c_str());
     out += line;
@@ -195,7 +222,7 @@ std::string nodes_json(const std::vector<coordinator::NodeView>& nodes) {
   for (size_t i = 0; i < nodes.size(); ++i) {
     const coordinator::NodeView& n = nodes[i];
     if (i) out += ",";
-    out += "{\"id\":" + json_string(n.id) + ",\"task\":" + json_string(n.task) + ",\"model\":" + json_string(n.model) +
+    out += "{\"id\":" + json_string(n.id) + ",\"device_id\":" + json_string(n.device_id) + ",\"task\":" + json_string(n.task) + ",\"model\":" + json_string(n.model) +
            ",\"endpoint\":" + json_string(n.endpoint) + ",\"state\":" + json_string(n.state) +
            ",\"in_rotation\":" + (n.in_rotation ? "true" : "false") +
            ",\"static\":" + (n.static_peer ? "true" : "false") + ",\"mdns\":" + (n.mdns ? "true" : "false") +

@@ -8,6 +8,7 @@
 
 #include "coordinator/pool.h"
 #include "coordinator/scene.h"
+#include "protocol/security.h"
 
 namespace huddle::tools {
 
@@ -20,12 +21,19 @@ struct PoolArgs {
   long wait_ms = 2000;
   bool verbose = false;  // --verbose: log membership changes to stderr
   coordinator::Frame frame;  // everything but the image
+  protocol::SecurityArgs security;  // --state-dir, --insecure
 };
 
 // Reads argv[*i] (and its value) into `args` when it is one of the pool or
 // frame options. Returns 1 if it was (advancing *i past a value), 0 if it is
 // another option, -1 after printing a usage error.
 int parse_pool_arg(const char* command, int argc, char** argv, int* i, PoolArgs* args);
+
+// Opens this device's Trust into args->pool.trust (or, with --insecure,
+// checks that every peer is on loopback and that mDNS is browsed only in a
+// test network namespace). False after printing why: a state directory that
+// cannot be used (exit 1: *status) or --insecure where it is refused (exit 2).
+bool open_pool_security(const char* command, PoolArgs* args, int* status);
 
 // The scene for a person: "IMAGE: SUMMARY", then one line per task (who
 // answered, how long it took, or why it is missing).

@@ -118,7 +118,7 @@ int recognize(int argc, char** argv) {
     if (pool_arg < 0) return 2;
     if (pool_arg > 0) continue;
     if (arg == "--help" || arg == "-h") {
-      std::printf("%s\n%s%s%s", kRecognizeHelp, kPoolHelp, kFrameHelp, kRecognizeHelpOutput);
+      std::printf("%s\n%s%s%s%s", kRecognizeHelp, kPoolHelp, protocol::kSecurityHelp, kFrameHelp, kRecognizeHelpOutput);
       return 0;
     } else if (arg == "--json") {
       json = true;
@@ -173,15 +173,21 @@ int recognize(int argc, char** argv) {
       return 2;
     }
   } else {
+    if (int status = 0; !open_pool_security("recognize", &args, &status)) return status;
     if (!args.verbose) args.pool.log = [](const std::string&) {};
     pool = std::make_unique<coordinator::Pool>(args.pool);
     if (!pool->wait_ready(args.frame.tasks, std::chrono::milliseconds(args.wait_ms))) {
-      std::string have;
-      for (const coordinator::NodeView& n : pool->nodes())
-        if (n.in_rotation) have += " " + n.id + " (" + n.task + ")";
-      std::fprintf(stderr, "huddle recognize: after %ld ms, %s%s\n", args.wait_ms,
+      std::string have, others;
+      for (const coordinator::NodeView& n : pool->nodes()) {
+        std::string& list = n.in_rotation ? have : others;
+        list += " " + n.id;
+        list += n.task.empty() ? "" : " (" + n.task + ")";
+        if (!n.in_rotation) list += ": " + n.state;
+      }
+      std::fprintf(stderr, "huddle recognize: after %ld ms, %s%s%s%s\n", args.wait_ms,
                    args.frame.tasks.empty() ? "no node is ready" : "not every task asked for has a ready node; ready:",
-                   have.empty() ? (args.frame.tasks.empty() ? "" : " none") : have.c_str());
+                   have.empty() ? (args.frame.tasks.empty() ? "" : " none") : have.c_str(),
+                   others.empty() ? "" : "; not in rotation:", others.c_str());
       if (args.frame.tasks.empty()) return 1;
     }
   }
@@ -252,7 +258,7 @@ int nodes(int argc, char** argv) {
     if (pool_arg < 0) return 2;
     if (pool_arg > 0) continue;
     if (arg == "--help" || arg == "-h") {
-      std::printf("%s\n%s%s", kNodesHelp, kPoolHelp, kNodesHelpOutput);
+      std::printf("%s\n%s%s%s", kNodesHelp, kPoolHelp, protocol::kSecurityHelp, kNodesHelpOutput);
       return 0;
     } else if (arg == "--json") {
       json = true;
@@ -264,6 +270,7 @@ int nodes(int argc, char** argv) {
       return 2;
     }
   }
+  if (int status = 0; !open_pool_security("nodes", &args, &status)) return status;
   if (!args.verbose) args.pool.log = [](const std::string&) {};  // the list says it all
   coordinator::Pool pool(args.pool);
   pool.wait_ready({}, std::chrono::milliseconds(args.wait_ms), std::chrono::milliseconds(args.wait_ms));
