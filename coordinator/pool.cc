@@ -290,6 +290,9 @@ struct Pool::Impl {
   // paired now.
   void on_trust_changed() {
     for (auto& [key, n] : nodes) {
+      // A peer given by a device id not paired when the pool started has no key yet.
+      if (n->server_key.empty() && !n->device_id.empty())
+        if (const auto d = options.trust->paired().find_by_id(n->device_id)) n->server_key = d->public_key;
       if (n->server_key.empty()) continue;
       const bool ok = trusted(*n);
       if (!ok && n->state != NodeState::unpaired) {

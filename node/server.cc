@@ -423,8 +423,10 @@ void Server::pair(std::vector<zmq::message_t> route, uint64_t id, std::string ke
   zmq::socket_t out(context_, zmq::socket_type::push);
   out.set(zmq::sockopt::linger, 0);
   out.connect("inproc://huddle-node-pairing");
-  send_answer(out, route, builder);
+  // Free before the answer leaves: the next request may follow it at once
+  // (start_pairing joins this thread before starting another).
   pairing_busy_ = false;
+  send_answer(out, route, builder);
 }
 
 void Server::unpair(std::vector<zmq::message_t>& route, uint64_t id, const std::string& key) {
@@ -435,7 +437,9 @@ void Server::unpair(std::vector<zmq::message_t>& route, uint64_t id, const std::
     const std::optional<protocol::PairedDevice> gone = options_.trust->paired().remove(protocol::device_id(key));
     if (gone) say("unpaired coordinator " + gone->id + (gone->name.empty() ? "" : " (" + gone->name + ")") +
                   " at its request");
-    answer_now(route, id, schema::Code::OK, gone ? "unpaired" : "was not paired");
+    capnp::MallocMessageBuilder builder;
+    protocol::init_response(builder, id, schema::Code::OK, gone ? "" : "was not paired").initBody().setUnpaired();
+    send_answer(router_, route, builder);
   } catch (const std::exception& e) {
     answer_now(route, id, schema::Code::ERROR, std::string("cannot unpair: ") + e.what());
   }

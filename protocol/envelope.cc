@@ -120,7 +120,7 @@ ResponseHeader read_response_header(const Envelope& envelope) {
     h.message = std::string(r.getMessage().cStr(), r.getMessage().size());
     if (h.version == 0) throw ProtocolError("response without a protocol version (version 0)");
     if (h.code == schema::Code::OK && r.getBody().which() == Response::Body::UNSET)
-      throw ProtocolError("ok response without a result, status or scene");
+      throw ProtocolError("ok response without a body (result, status, scene, paired or unpaired)");
     return h;
   } catch (const kj::Exception& e) {
     throw ProtocolError("malformed response: " + kj_text(e));

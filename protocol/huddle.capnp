@@ -258,5 +258,6 @@ struct Response {
     status @7 :NodeStatus;    # answer to a status request
     scene @8 :Scene;          # a coordinator's answer to a recognize request
     paired @9 :PairResult;    # a node's answer to a pair request it accepted
+    unpaired @10 :Void;       # a node's answer to an unpair request: the sender's key is forgotten
   }
 }

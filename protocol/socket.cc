@@ -34,9 +34,19 @@ Reply::Reply(zmq::message_t frame, size_t max_bytes)
           std::span<const uint8_t>(static_cast<const uint8_t*>(frame_->data()), frame_->size()), max_bytes)),
       header_(read_response_header(*envelope_)) {}
 
+HandshakeError::HandshakeError(HandshakeEvent event) : std::runtime_error(describe(event)), event_(std::move(event)) {}
+
 Client::Client(zmq::context_t& context, const std::string& endpoint, int64_t max_message_bytes)
+    : Client(context, endpoint, nullptr, {}, max_message_bytes) {}
+
+Client::Client(zmq::context_t& context, const std::string& endpoint, const Keypair* keys,
+               std::string_view server_key, int64_t max_message_bytes)
     : socket_(context, zmq::socket_type::dealer), max_message_bytes_(max_message_bytes) {
   configure_socket(socket_, max_message_bytes);
+  if (keys) {
+    make_curve_client(socket_, *keys, server_key);
+    watch_.emplace(context, socket_);
+  }
   socket_.connect(endpoint);
 }
 
@@ -55,18 +65,26 @@ void Client::send_frames(std::span<const std::string> frames) {
 }
 
 std::optional<Reply> Client::receive(std::chrono::milliseconds timeout) {
-  zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+  zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, 0, ZMQ_POLLIN, 0}};
+  if (watch_) items[1].socket = watch_->events().handle();
+  const int count = watch_ ? 2 : 1;
   const auto until = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
     if (left.count() < 0) return std::nullopt;
-    const int rc = zmq_poll(&item, 1, static_cast<long>(left.count()));
+    const int rc = zmq_poll(items, count, static_cast<long>(left.count()));
     if (rc < 0 && zmq_errno() == EINTR) continue;
     if (rc < 0) throw zmq::error_t();
     if (rc == 0) return std::nullopt;
     std::vector<zmq::message_t> frames = receive_frames(socket_);
-    if (frames.empty()) continue;
+    if (frames.empty()) {
+      // An answer that came before a failed reconnection is still read first.
+      if (watch_ && (items[1].revents & ZMQ_POLLIN))
+        while (const std::optional<HandshakeEvent> event = watch_->next(std::chrono::milliseconds(0)))
+          if (event->result != HandshakeResult::succeeded) throw HandshakeError(*event);
+      continue;
+    }
     if (frames.size() != 1)
       throw ProtocolError("response of " + std::to_string(frames.size()) + " frames (one expected)");
     return Reply(std::move(frames.front()), static_cast<size_t>(max_message_bytes_));

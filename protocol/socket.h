@@ -10,12 +10,16 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <zmq.hpp>
 
 #include "protocol/envelope.h"
+#include "protocol/identity.h"
+#include "protocol/zap.h"
 
 namespace huddle::protocol {
 
@@ -50,12 +54,31 @@ class Reply {
   ResponseHeader header_;
 };
 
+// A CURVE handshake of a Client failed: the node's key is not the one given
+// (no_detail), it refused our key (refused: not paired there), or one end
+// does not use CURVE (protocol_error). what() is describe(event()).
+class HandshakeError : public std::runtime_error {
+ public:
+  explicit HandshakeError(HandshakeEvent event);
+  const HandshakeEvent& event() const { return event_; }
+
+ private:
+  HandshakeEvent event_;
+};
+
 // A DEALER connected to one node. Not thread-safe (one per thread).
 class Client {
  public:
   // Connects (asynchronously, as ZeroMQ does; a node that is not there yet is
-  // retried). Throws zmq::error_t for an endpoint libzmq refuses.
+  // retried), over plain TCP. Throws zmq::error_t for an endpoint libzmq
+  // refuses.
   Client(zmq::context_t& context, const std::string& endpoint, int64_t max_message_bytes = 64 << 20);
+  // The same over CURVE when `keys` is not null: as `keys`, to the node whose
+  // public key (Z85) is `server_key` only, watching the handshakes so that
+  // receive() fails fast when one fails (`keys` need not outlive it). Throws
+  // IdentityError when `server_key` is not a key.
+  Client(zmq::context_t& context, const std::string& endpoint, const Keypair* keys, std::string_view server_key,
+         int64_t max_message_bytes = 64 << 20);
 
   // A fresh request id.
   uint64_t next_id() { return ++last_id_; }
@@ -64,15 +87,20 @@ class Client {
   // Sends raw frames as they are (tests of malformed input).
   void send_frames(std::span<const std::string> frames);
   // The next response, waiting at most `timeout`; nullopt on timeout. Throws
-  // ProtocolError for a malformed response.
+  // ProtocolError for a malformed response, and (CURVE) HandshakeError as
+  // soon as a handshake with the node fails, instead of waiting out the
+  // timeout (libzmq would retry it silently forever).
   std::optional<Reply> receive(std::chrono::milliseconds timeout);
   // Waits for the response to `id`, dropping late answers to other ids.
   std::optional<Reply> receive(uint64_t id, std::chrono::milliseconds timeout);
 
   zmq::socket_t& socket() { return socket_; }
+  // Whether the connection uses CURVE.
+  bool encrypted() const { return watch_.has_value(); }
 
  private:
   zmq::socket_t socket_;
+  std::optional<HandshakeWatch> watch_;  // CURVE only; before socket_ connects
   int64_t max_message_bytes_;
   uint64_t last_id_ = 0;
 };

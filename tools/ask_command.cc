@@ -1,5 +1,6 @@
 // `huddle ask`: send images (or a status request) to one node and print its
-// answers; for tests and debugging (protocol/socket.h's Client).
+// answers; for tests and debugging (protocol/socket.h's Client, over CURVE
+// unless --insecure).
 #include <array>
 #include <chrono>
 #include <cmath>
@@ -7,6 +8,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +16,7 @@
 #include <capnp/compat/json.h>
 
 #include "node/image.h"
+#include "protocol/security.h"
 #include "protocol/socket.h"
 #include "tools/arguments.h"
 #include "tools/commands.h"
@@ -24,14 +27,21 @@ namespace {
 namespace schema = protocol::schema;
 
 constexpr const char* kHelp =
-    "usage: huddle ask --node ENDPOINT [--task T] [--json] [--timeout MS] [--deadline MS]\n"
-    "                  [--top-k N] [--colours K] [--min-score S] [--max-objects N]\n"
-    "                  [--region X0,Y0,X1,Y1 ...] image...\n"
-    "       huddle ask --node ENDPOINT --status [--json] [--timeout MS]\n"
+    "usage: huddle ask --node ENDPOINT [--key KEY|ID] [--task T] [--json] [--timeout MS]\n"
+    "                  [--deadline MS] [--top-k N] [--colours K] [--min-score S]\n"
+    "                  [--max-objects N] [--region X0,Y0,X1,Y1 ...] [--state-dir DIR]\n"
+    "                  [--insecure] image...\n"
+    "       huddle ask --node ENDPOINT --status [--key KEY|ID] [--json] [--timeout MS]\n"
     "\n"
     "Sends each image (a PNG or JPEG file, sent as it is) to the node at ENDPOINT\n"
     "(e.g. tcp://127.0.0.1:5555), one at a time, and prints its answer: the result,\n"
     "the node's timings and the round trip, or the code and message of a refusal.\n"
+    "The link uses CURVE, as this device (--state-dir), to the node whose public\n"
+    "key is --key; a node whose key is another, or that refuses ours (we are not\n"
+    "paired there), ends the command at once with a message saying so.\n"
+    "  --key KEY|ID     the node's public key, or the device id of a paired node\n"
+    "                   (default: this device's own key: a node started with the\n"
+    "                   same state directory)\n"
     "  --task T         the task the node must serve (a node serving another refuses)\n"
     "  --status         ask for the node's status instead (task, model, load, state)\n"
     "  --json           one JSON object per answer: the image, the round trip in ms\n"
@@ -42,12 +52,16 @@ constexpr const char* kHelp =
     "  --colours K      colour: colours per image or region (default 5)\n"
     "  --min-score S    detect: the lowest score reported, 0..1 (default 0: the model's)\n"
     "  --max-objects N  detect: at most N objects, best first (default 100; 1..1024)\n"
-    "  --region ...     colour: a region in pixels, x0,y0,x1,y1 (repeatable)\n"
+    "  --region ...     colour: a region in pixels, x0,y0,x1,y1 (repeatable)\n";
+
+constexpr const char* kHelpExit =
     "Exit status: 0 every answer ok, 1 a node answered otherwise, no answer came\n"
-    "within the timeout, or an image could not be read; 2 usage error.\n";
+    "within the timeout, the handshake failed, an image could not be read or the\n"
+    "state directory cannot be used; 2 usage error.\n";
 
 struct Options {
-  std::string node, task;
+  std::string node, task, key;
+  protocol::SecurityArgs security;
   bool json = false, status = false;
   long timeout_ms = 5000, deadline_ms = -1, top_k = 5, colours = 5, max_objects = 100;
   float min_score = 0;
@@ -75,14 +89,18 @@ bool parse_options(int argc, char** argv, Options* o, int* status) {
     const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
     if (arg == "--help" || arg == "-h") {
       std::fputs(kHelp, stdout);
+      std::fputs(protocol::kSecurityHelp, stdout);
+      std::fputs(kHelpExit, stdout);
       *status = 0;
       return false;
-    } else if (arg == "--node" || arg == "--task") {
+    } else if (const int security = protocol::parse_security_arg("ask", argc, argv, &i, &o->security)) {
+      if (security < 0) return false;
+    } else if (arg == "--node" || arg == "--task" || arg == "--key") {
       if (!value || !*value) {
         std::fprintf(stderr, "huddle ask: %s needs a value (see 'huddle ask --help')\n", arg.c_str());
         return false;
       }
-      (arg == "--node" ? o->node : o->task) = value;
+      (arg == "--node" ? o->node : arg == "--task" ? o->task : o->key) = value;
       ++i;
     } else if (arg == "--timeout" || arg == "--deadline" || arg == "--top-k" || arg == "--colours") {
       const bool ok = arg == "--timeout"    ? parse_count("ask", argv[i], value, 1, 3600000, &o->timeout_ms)
@@ -124,7 +142,36 @@ bool parse_options(int argc, char** argv, Options* o, int* status) {
     std::fputs(o->status ? "huddle ask: --status takes no images\n" : "huddle ask: no image given\n", stderr);
     return false;
   }
+  if (o->security.insecure && !o->key.empty()) {
+    std::fputs("huddle ask: --key and --insecure exclude each other (--insecure uses no keys)\n", stderr);
+    return false;
+  }
   return true;
+}
+
+// The node's public key that --key names (`given`): a key as it is; a device
+// id, this device's or a paired device's; nothing, this device's. Prints why
+// and returns nullopt (*status set) when there is none.
+std::optional<std::string> node_key(const std::string& given, const protocol::Trust& trust, int* status) {
+  if (given.empty()) return trust.keys().public_key;
+  if (protocol::is_key_text(given)) return given;
+  std::string id;
+  try {
+    id = protocol::parse_device_id(given);
+  } catch (const protocol::IdentityError& e) {
+    std::fprintf(stderr, "huddle ask: --key '%s' is neither a public key (40 characters) nor a device id: %s\n",
+                 given.c_str(), e.what());
+    *status = 2;
+    return std::nullopt;
+  }
+  if (id == trust.device_id()) return trust.keys().public_key;
+  if (const std::optional<protocol::PairedDevice> d = trust.paired().find_by_id(id)) return d->public_key;
+  std::fprintf(stderr,
+               "huddle ask: --key %s: no such device is paired here (%s); pair it ('huddle pair %s') or give "
+               "its public key\n",
+               id.c_str(), trust.paired().path().c_str(), id.c_str());
+  *status = 1;
+  return std::nullopt;
 }
 
 std::string json_of(schema::Response::Reader response) {
@@ -237,10 +284,23 @@ int ask(int argc, char** argv) {
   int status = 0;
   if (!parse_options(argc, argv, &o, &status)) return status;
   if (o.deadline_ms < 0) o.deadline_ms = o.timeout_ms;
+  std::shared_ptr<protocol::Trust> trust;
+  std::optional<std::string> key;
+  try {
+    if (o.security.insecure) protocol::check_insecure_endpoint(o.node, "connect to");
+    trust = protocol::open_trust("ask", o.security);
+    if (trust && !(key = node_key(o.key, *trust, &status))) return status;
+  } catch (const protocol::SecurityError& e) {
+    std::fprintf(stderr, "huddle ask: %s\n", e.what());
+    return 2;
+  } catch (const protocol::IdentityError& e) {
+    std::fprintf(stderr, "huddle ask: %s\n", e.what());
+    return 1;
+  }
   zmq::context_t context;
   std::optional<protocol::Client> client;
   try {
-    client.emplace(context, o.node);
+    client.emplace(context, o.node, trust ? &trust->keys() : nullptr, key.value_or(""));
   } catch (const zmq::error_t& e) {
     std::fprintf(stderr, "huddle ask: cannot connect to '%s': %s\n", o.node.c_str(), e.what());
     return 2;
@@ -295,6 +355,14 @@ int ask(int argc, char** argv) {
         continue;
       }
       all_ok = print_answer(o, target, *reply, ms) && all_ok;
+    } catch (const protocol::HandshakeError& e) {
+      // Every other request would fail the same way.
+      // A node without CURVE (--insecure) ends our handshake the same way.
+      const char* hint = e.event().result != protocol::HandshakeResult::no_detail ? ""
+                         : o.key.empty() ? " (not this device? give its key with --key KEY|ID; or an --insecure node)"
+                                         : " (or an --insecure node)";
+      std::fprintf(stderr, "huddle ask: node %s: %s%s\n", o.node.c_str(), e.what(), hint);
+      return 1;
     } catch (const protocol::ProtocolError& e) {
       std::fprintf(stderr, "huddle ask: %s: the node's answer is malformed: %s\n", target.c_str(), e.what());
       all_ok = false;

@@ -18,5 +18,8 @@ int recognize(int argc, char** argv);
 int nodes(int argc, char** argv);
 int coordinator_service(int argc, char** argv);  // huddle coordinator
 int demo(int argc, char** argv);
+int identity(int argc, char** argv);
+int pair(int argc, char** argv);
+int unpair(int argc, char** argv);
 
 }  // namespace huddle::tools

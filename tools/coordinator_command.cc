@@ -27,6 +27,7 @@
 #include "coordinator/remote.h"
 #include "protocol/envelope.h"
 #include "protocol/socket.h"
+#include "protocol/zap.h"
 #include "tools/arguments.h"
 #include "tools/commands.h"
 #include "tools/pool_options.h"
@@ -46,6 +47,9 @@ constexpr const char* kCoordinatorHelp =
     "--deadline-ms when it has none). A status request is answered with the\n"
     "coordinator's own status. Prints the endpoint it bound as the first line of\n"
     "its output; runs until SIGINT or SIGTERM.\n"
+    "Its clients are this device's programs (those sharing its state directory,\n"
+    "such as 'huddle recognize --coordinator'), over CurveZMQ; its nodes are\n"
+    "this device's and those paired with it ('huddle pair').\n"
     "  --bind ENDPOINT     where to listen (default tcp://127.0.0.1:0: loopback,\n"
     "                      port 0 picks a free one)\n"
     "  --max-frames N      frames being recognised at once (default 8); more are\n"
@@ -54,19 +58,23 @@ constexpr const char* kCoordinatorHelp =
 
 constexpr const char* kDemoHelp =
     "usage: huddle demo [--detect-model M.hdm] [--classify-model M.hdm] [--annotate OUT.png]\n"
-    "                   [--json] [--deadline-ms N] [--verbose] [image]\n"
+    "                   [--json] [--deadline-ms N] [--verbose] [--state-dir DIR] [image]\n"
     "\n"
     "huddle's main job on one machine: starts one node per task (detect with the\n"
     "int8 detector, colour, and classify when a classifier is given) as separate\n"
     "processes on loopback, a coordinator that finds them as static peers (no\n"
     "mDNS needed), recognises the image (default: darknet's dog.jpg, which Debian's\n"
     "darknet package ships) and prints the fused scene; then stops the nodes.\n"
+    "The nodes and the coordinator share this device's state directory: their\n"
+    "links are encrypted (CurveZMQ) with no pairing needed.\n"
     "  --detect-model M    the detector (default: centernet.int8.hdm where\n"
     "                      models/zoo/human_models.sh puts it, build/models/tfjs/)\n"
     "  --classify-model M  also run a classify node with this model\n"
     "  --annotate OUT.png  draw the fused scene\n"
     "  --json              the scene as JSON\n"
     "  --verbose           log the pool's changes (nodes in rotation) to stderr\n"
+    "  --state-dir DIR     this device's keys (default $XDG_STATE_HOME/huddle, else\n"
+    "                      ~/.local/state/huddle)\n"
     "  --deadline-ms N     the frame's deadline (default 5000: the first frame\n"
     "                      includes each node's first decode)\n"
     "Exit status: 0 the scene is complete, 1 a node or a task failed, 2 usage error.\n";
@@ -220,9 +228,24 @@ int coordinator_service(int argc, char** argv) {
   // scenes (when it stops) still land here.
   std::mutex done_mutex;
   std::deque<Done> done;
+  if (args.security.insecure) {
+    try {
+      protocol::check_insecure_endpoint(bind, "bind");
+    } catch (const protocol::SecurityError& e) {
+      std::fprintf(stderr, "huddle coordinator: %s\n", e.what());
+      return 2;
+    }
+  }
   coordinator::Pool pool(args.pool);
   zmq::context_t context(1);
+  // Clients: processes of this device (sharing the state directory), over
+  // CURVE; the ZAP handler outlives the socket (declared before it).
+  std::unique_ptr<protocol::ZapHandler> zap;
+  if (const std::shared_ptr<protocol::Trust> trust = args.pool.trust)
+    zap = std::make_unique<protocol::ZapHandler>(
+        context, [trust](const std::string& key) { return key == trust->keys().public_key; });
   zmq::socket_t router(context, zmq::socket_type::router);
+  if (zap) protocol::make_curve_server(router, args.pool.trust->keys(), *zap);
   protocol::configure_socket(router, 64 << 20);
   try {
     router.bind(protocol::bind_endpoint(bind));
@@ -312,6 +335,7 @@ int coordinator_service(int argc, char** argv) {
 
 int demo(int argc, char** argv) {
   std::string detect_model, classify_model, annotate, image = "/usr/share/darknet/data/dog.jpg";
+  PoolArgs args;
   bool json = false, verbose = false;
   long deadline_ms = 5000;
   for (int i = 1; i < argc; ++i) {
@@ -334,6 +358,8 @@ int demo(int argc, char** argv) {
       json = true;
     } else if (arg == "--verbose" || arg == "-v") {
       verbose = true;
+    } else if (arg == "--state-dir") {
+      if (protocol::parse_security_arg("demo", argc, argv, &i, &args.security) < 0) return 2;
     } else if (!arg.empty() && arg[0] == '-') {
       std::fprintf(stderr, "huddle demo: unknown option '%s' (see 'huddle demo --help')\n", arg.c_str());
       return 2;
@@ -359,14 +385,22 @@ int demo(int argc, char** argv) {
     }
   }
   std::vector<Child> children;
-  PoolArgs args;
   args.pool.mdns = false;
   if (!verbose) args.pool.log = [](const std::string&) {};
+  if (int open_status = 0; !open_pool_security("demo", &args, &open_status)) return open_status;
+  // The nodes are this device: the same state directory.
+  std::vector<std::string> state;
+  if (!args.security.state_dir.empty()) state = {"--state-dir", args.security.state_dir.string()};
+  const auto with_state = [&](std::vector<std::string> extra) {
+    extra.insert(extra.end(), state.begin(), state.end());
+    return extra;
+  };
   try {
     const auto limit = std::chrono::seconds(60);
-    children.push_back(start_node("detect", {"--model", detect_model}, limit));
-    children.push_back(start_node("colour", {}, limit));
-    if (!classify_model.empty()) children.push_back(start_node("classify", {"--model", classify_model}, limit));
+    children.push_back(start_node("detect", with_state({"--model", detect_model}), limit));
+    children.push_back(start_node("colour", with_state({}), limit));
+    if (!classify_model.empty())
+      children.push_back(start_node("classify", with_state({"--model", classify_model}), limit));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "huddle demo: %s\n", e.what());
     stop_nodes(children);

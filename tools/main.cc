@@ -42,6 +42,10 @@ constexpr const char* kUsage =
     "  nodes      list the pool's nodes: task, model, address, state, load\n"
     "  coordinator serve the pool to other programs over ZeroMQ\n"
     "  demo       start a pool of task nodes on this machine and recognise a photo\n"
+    "  identity   this device's id and public key (created on first use)\n"
+    "  pair       list the nodes on the LAN and pair with one (both devices show a\n"
+    "             code to compare); without pairing a node gets no image\n"
+    "  unpair     forget a paired device (and tell it, when it can be reached)\n"
     "\n"
     "Run 'huddle <command> --help' for a command's options.\n"
     "Environment: HUDDLE_ISA=ref|avx2|avx512vnni|neon|neondot|i8mm forces a kernel variant.\n";
@@ -104,6 +108,9 @@ int main(int argc, char** argv) {
     if (cmd == "nodes") return huddle::tools::nodes(argc - 1, argv + 1);
     if (cmd == "coordinator") return huddle::tools::coordinator_service(argc - 1, argv + 1);
     if (cmd == "demo") return huddle::tools::demo(argc - 1, argv + 1);
+    if (cmd == "identity") return huddle::tools::identity(argc - 1, argv + 1);
+    if (cmd == "pair") return huddle::tools::pair(argc - 1, argv + 1);
+    if (cmd == "unpair") return huddle::tools::unpair(argc - 1, argv + 1);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "huddle: %s\n", e.what());
     return 1;

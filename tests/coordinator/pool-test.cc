@@ -16,7 +16,10 @@
 
 #include "coordinator/pool.h"
 #include "protocol/envelope.h"
+#include "protocol/security.h"
 #include "protocol/socket.h"
+#include "protocol/zap.h"
+#include "tests/protocol/test_util.h"
 
 namespace {
 
@@ -36,8 +39,15 @@ struct FakeDetection {
 
 class FakeNode {
  public:
-  FakeNode(std::string id, std::string task, Mode mode = Mode::answer, int port = 0)
+  // `curve`: a CURVE server with these keys (letting any client in: the
+  // pool is under test, not the node); null: plain TCP.
+  FakeNode(std::string id, std::string task, Mode mode = Mode::answer, int port = 0,
+           const huddle::protocol::Keypair* curve = nullptr)
       : id_(std::move(id)), task_(std::move(task)), mode_(mode) {
+    if (curve) {
+      zap_ = std::make_unique<huddle::protocol::ZapHandler>(context_, [](const std::string&) { return true; });
+      huddle::protocol::make_curve_server(socket_, *curve, *zap_);
+    }
     socket_.set(zmq::sockopt::linger, 0);
     socket_.bind("tcp://127.0.0.1:" + (port ? std::to_string(port) : std::string("*")));
     endpoint_ = socket_.get(zmq::sockopt::last_endpoint);
@@ -148,6 +158,7 @@ class FakeNode {
   std::string id_, task_;
   std::atomic<Mode> mode_;
   zmq::context_t context_{1};
+  std::unique_ptr<huddle::protocol::ZapHandler> zap_;  // outlives socket_
   zmq::socket_t socket_{context_, zmq::socket_type::router};
   std::string endpoint_;
   std::thread thread_;
@@ -353,4 +364,67 @@ TEST_CASE("a request a silent node holds is sent again to another node of the ta
   }
   CHECK(hedged >= 1);
   CHECK(quiet.runs() >= 1);
+}
+
+TEST_CASE("with a Trust the pool uses only its own device's and paired nodes; an unpaired one goes within 1 s") {
+  using huddle::protocol::Keypair;
+  using huddle::test::TempDir;
+  TempDir coordinator_dir, paired_dir, stranger_dir;
+  auto trust = std::make_shared<huddle::protocol::Trust>(coordinator_dir.path);
+  const Keypair paired_keys = huddle::protocol::load_or_create_identity(paired_dir.path);
+  const Keypair stranger_keys = huddle::protocol::load_or_create_identity(stranger_dir.path);
+  const std::string paired_id = huddle::protocol::device_id(paired_keys.public_key);
+  {
+    huddle::protocol::PairedDevice d;
+    d.public_key = paired_keys.public_key;
+    d.name = "garden";
+    huddle::protocol::PairedKeys(coordinator_dir.path).add(d);
+  }
+  FakeNode own("own", "colour", Mode::answer, 0, &trust->keys());
+  FakeNode paired("garden", "detect", Mode::answer, 0, &paired_keys);
+  FakeNode stranger("stranger", "classify", Mode::answer, 0, &stranger_keys);
+  FakeNode unnamed("unnamed", "classify", Mode::answer, 0, &stranger_keys);
+  paired.objects = {{10, 10, 50, 50, 16, "dog", 0.9f}};
+  stranger.labels = {{"impostor", 1.0f}};
+
+  PoolOptions o;
+  o.mdns = false;
+  o.trust = trust;
+  o.log = [](const std::string&) {};
+  o.peers = {own.peer(), paired_id + "@" + paired.peer(), stranger_keys.public_key + "@" + stranger.peer(),
+             unnamed.peer()};
+  Pool pool(o);
+  REQUIRE(pool.wait_ready({"colour", "detect"}, milliseconds(5000)));
+  const auto state_of = [&](const std::string& endpoint_suffix) {
+    for (const NodeView& n : pool.nodes())
+      if (n.endpoint.ends_with(endpoint_suffix)) return n.state;
+    return std::string("absent");
+  };
+  CHECK(state_of(stranger.peer()) == "unpaired");
+  // No id given: taken to be this device's, and its key says otherwise.
+  const auto until = Clock::now() + milliseconds(3000);
+  while (state_of(unnamed.peer()) != "wrong-key" && Clock::now() < until) std::this_thread::sleep_for(milliseconds(20));
+  CHECK(state_of(unnamed.peer()) == "wrong-key");
+
+  for (int i = 0; i < 5; ++i) {
+    const Scene s = pool.recognize(frame_of({"detect", "colour", "classify"}));
+    CHECK(report(s, "detect").outcome == Outcome::ok);
+    CHECK(report(s, "colour").outcome == Outcome::ok);
+    CHECK(report(s, "classify").outcome == Outcome::no_node);
+  }
+  CHECK(stranger.runs() == 0);
+  CHECK(unnamed.runs() == 0);
+
+  // `huddle unpair` in another process rewrites the paired file.
+  REQUIRE(huddle::protocol::PairedKeys(coordinator_dir.path).remove(paired_id).has_value());
+  const auto removed = Clock::now();
+  while (state_of(paired.peer()) != "unpaired" && Clock::now() - removed < milliseconds(5000))
+    std::this_thread::sleep_for(milliseconds(10));
+  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - removed).count();
+  CHECK(state_of(paired.peer()) == "unpaired");
+  CHECK(ms < 1000);
+  const int runs = paired.runs();
+  const Scene after = pool.recognize(frame_of({"detect"}));
+  CHECK(report(after, "detect").outcome == Outcome::no_node);
+  CHECK(paired.runs() == runs);
 }

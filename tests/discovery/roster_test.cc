@@ -133,3 +133,23 @@ TEST_CASE("one device's id serving two tasks is two nodes") {
   CHECK(r.take() == std::vector<std::string>{"leave n1 ready tcp://127.0.0.1:5555"});
   CHECK(r.roster.nodes() == 1);
 }
+
+TEST_CASE("a service announcing another's id and task with a key of its own is another node") {
+  // The impostor of issue 9: same id, task and instance name (mDNS renamed it
+  // "#2" or it sits on another interface), another key. It must not take
+  // over the real node's reports, nor hide behind them.
+  Recorder r;
+  Service real = node("n1", "10.0.0.2");
+  real.ck = std::string(40, 'a');
+  Service impostor = node("n1", "10.0.0.9");
+  impostor.ck = std::string(40, 'b');
+  const InstanceKey renamed{2, 0, "huddle colour on h1 #2", "local"};
+  r.roster.resolved(eth, real);
+  r.roster.resolved(renamed, impostor);
+  CHECK(r.take() ==
+        std::vector<std::string>{"join n1 ready tcp://10.0.0.2:5555", "join n1 ready tcp://10.0.0.9:5555"});
+  CHECK(r.roster.nodes() == 2);
+  r.roster.removed(renamed);
+  CHECK(r.take() == std::vector<std::string>{"leave n1 ready tcp://10.0.0.9:5555"});
+  CHECK(r.roster.nodes() == 1);
+}

@@ -10,6 +10,12 @@
 // longer sleep changes nothing.
 #include "node/server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -25,7 +31,10 @@
 #include <capnp/message.h>
 
 #include "protocol/socket.h"
+#include "protocol/security.h"
+#include "protocol/zap.h"
 #include "tests/node/flood.h"
+#include "tests/protocol/test_util.h"
 
 namespace {
 
@@ -425,4 +434,309 @@ TEST_CASE("status says warming until every worker has run the task once, then re
   CHECK(fired == 2);
   std::lock_guard lock(node.gate.mutex);
   CHECK(node.gate.entered == 3);  // two warm-up runs, one request
+}
+
+// ---- security (issue 9): a node with a Trust ----
+//
+// The clients here are raw DEALERs with CURVE set before they connect, each
+// with a HandshakeWatch, so a refused handshake is seen as what it is.
+
+namespace {
+
+using test::TempDir;
+
+struct SecureClient {
+  zmq::socket_t socket;
+  std::unique_ptr<protocol::HandshakeWatch> watch;
+  uint64_t last_id = 0;
+
+  // `keys` null: plain TCP.
+  SecureClient(zmq::context_t& context, const std::string& endpoint, const protocol::Keypair* keys,
+               const std::string& server_key)
+      : socket(context, zmq::socket_type::dealer) {
+    if (keys) protocol::make_curve_client(socket, *keys, server_key);
+    protocol::configure_socket(socket, 1 << 20);
+    watch = std::make_unique<protocol::HandshakeWatch>(context, socket);
+    socket.connect(endpoint);
+  }
+
+  // The first handshake's outcome (at most 5 s).
+  protocol::HandshakeResult handshake() {
+    const std::optional<protocol::HandshakeEvent> e = watch->next(milliseconds(5000));
+    REQUIRE(e.has_value());
+    return e->result;
+  }
+
+  // Sends a request built by `body` and returns its answer (at most 5 s).
+  template <typename Body>
+  protocol::Reply ask(Body body, std::optional<std::span<const uint8_t>> image = std::nullopt) {
+    capnp::MallocMessageBuilder m;
+    const uint64_t id = ++last_id;
+    body(protocol::init_request(m, id, 0));
+    const kj::Array<capnp::word> words = protocol::frame_of(m);
+    const auto bytes = words.asBytes();
+    socket.send(zmq::const_buffer(bytes.begin(), bytes.size()),
+                image ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    if (image) socket.send(zmq::const_buffer(image->data(), image->size()), zmq::send_flags::none);
+    zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
+    REQUIRE(zmq_poll(&item, 1, 5000) == 1);
+    std::vector<zmq::message_t> frames = protocol::receive_frames(socket);
+    REQUIRE(frames.size() == 1);
+    protocol::Reply reply(std::move(frames[0]), 1 << 20);
+    REQUIRE(reply.header().id == id);
+    return reply;
+  }
+
+  protocol::Reply status() {
+    return ask([](schema::Request::Builder r) { r.getBody().setStatus(); });
+  }
+  protocol::Reply run(uint32_t width) {
+    const std::vector<uint8_t> png = node::encode_png(gray_image(width, 3));
+    return ask(
+        [](schema::Request::Builder r) {
+          auto run = r.getBody().initRun();
+          run.initOptions().setTopK(1);
+          run.getImage().setEncoded();
+        },
+        std::span<const uint8_t>(png));
+  }
+  protocol::Reply pair(int64_t unix_seconds, const std::string& name = "test coordinator") {
+    return ask([&](schema::Request::Builder r) {
+      auto p = r.getBody().initPair();
+      p.setName(name);
+      p.setUnixSeconds(unix_seconds);
+    });
+  }
+};
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+TEST_CASE("a secure node serves its own device, and no other key, at the handshake") {
+  TempDir node_dir, stranger_dir;
+  auto trust = std::make_shared<protocol::Trust>(node_dir.path);
+  const protocol::Keypair stranger = protocol::load_or_create_identity(stranger_dir.path);
+  node::ServerOptions options;
+  options.trust = trust;
+  options.node_id = "kitchen";
+  std::vector<std::string> lines;
+  std::mutex lines_mutex;
+  options.log = [&](const std::string& line) {
+    std::lock_guard lock(lines_mutex);
+    lines.push_back(line);
+  };
+  Running node(options);
+  zmq::context_t context;
+
+  // The same state directory is the same device: served, encrypted.
+  SecureClient own(context, node.server->endpoint(), &trust->keys(), trust->keys().public_key);
+  CHECK(own.handshake() == protocol::HandshakeResult::succeeded);
+  const protocol::Reply s = own.status();
+  const schema::NodeStatus::Reader st = status_of(s);
+  CHECK(st.getEncrypted());
+  CHECK_FALSE(st.getKeepsImages());
+  CHECK(std::string(st.getDeviceId().cStr()) == trust->device_id());
+  CHECK_FALSE(st.getPairing());
+  CHECK(top_label(own.run(37)) == 37);
+
+  // An unpaired key that knows the node's key: the ZAP handler refuses it.
+  SecureClient rogue(context, node.server->endpoint(), &stranger, trust->keys().public_key);
+  CHECK(rogue.handshake() == protocol::HandshakeResult::refused);
+  // A client expecting another server key: the handshake cannot complete.
+  SecureClient misled(context, node.server->endpoint(), &trust->keys(), stranger.public_key);
+  CHECK(misled.handshake() == protocol::HandshakeResult::no_detail);
+  // A plain client: the mechanisms differ.
+  SecureClient plain(context, node.server->endpoint(), nullptr, "");
+  CHECK(plain.handshake() != protocol::HandshakeResult::succeeded);
+
+  // The node keeps serving its own device, and said whom it refused.
+  CHECK(top_label(own.run(41)) == 41);
+  std::lock_guard lock(lines_mutex);
+  bool logged = false;
+  for (const std::string& l : lines) logged = logged || l.find(protocol::device_id(stranger.public_key)) != std::string::npos;
+  CHECK(logged);
+}
+
+TEST_CASE("pairing: an unknown coordinator pairs while pairing is open, then is served; unpair revokes it") {
+  TempDir node_dir, coordinator_dir;
+  auto trust = std::make_shared<protocol::Trust>(node_dir.path);
+  const protocol::Keypair coordinator = protocol::load_or_create_identity(coordinator_dir.path);
+  node::ServerOptions options;
+  options.trust = trust;
+  options.node_id = "porch";
+  options.pairing = node::PairingMode::accept;
+  options.log = [](const std::string&) {};
+  Running node(options);
+  zmq::context_t context;
+  SecureClient c(context, node.server->endpoint(), &coordinator, trust->keys().public_key);
+  REQUIRE(c.handshake() == protocol::HandshakeResult::succeeded);
+
+  // Let in for pairing only.
+  const protocol::Reply refused = c.status();
+  CHECK(refused.header().code == schema::Code::REFUSED);
+  CHECK_THAT(refused.header().message, Contains("not paired"));
+  // A clock far off: refused, saying so.
+  const protocol::Reply skewed = c.pair(unix_now() - 3600);
+  CHECK(skewed.header().code == schema::Code::REFUSED);
+  CHECK_THAT(skewed.header().message, Contains("clock"));
+
+  const int64_t t = unix_now();
+  const protocol::Reply paired = c.pair(t);
+  REQUIRE(paired.header().code == schema::Code::OK);
+  const auto result = paired.root().getBody().getPaired();
+  // Both ends' code: the one computed here from the two keys and the time sent.
+  CHECK(std::string(result.getCode().cStr()) ==
+        protocol::verification_code(coordinator.public_key, trust->keys().public_key, t));
+  CHECK(std::string(result.getDeviceId().cStr()) == trust->device_id());
+  CHECK(std::string(result.getName().cStr()) == "porch");
+  CHECK(std::string(result.getTask().cStr()) == "probe");
+  // Stored as a coordinator, in the node's paired file.
+  protocol::PairedKeys file(node_dir.path);
+  const std::optional<protocol::PairedDevice> d = file.find_by_key(coordinator.public_key);
+  REQUIRE(d.has_value());
+  CHECK(d->role == protocol::PeerRole::coordinator);
+  CHECK(d->name == "test coordinator");
+
+  CHECK(top_label(c.run(23)) == 23);
+  CHECK(status_of(c.status()).getPairing());
+
+  // Unpair at its own request: forgotten, refused from then on.
+  const protocol::Reply gone = c.ask([](schema::Request::Builder r) { r.getBody().setUnpair(); });
+  CHECK(gone.header().code == schema::Code::OK);
+  CHECK(gone.root().getBody().isUnpaired());
+  CHECK(c.status().header().code == schema::Code::REFUSED);
+  CHECK_FALSE(protocol::PairedKeys(node_dir.path).find_by_key(coordinator.public_key).has_value());
+}
+
+TEST_CASE("a node re-reads its paired file: a coordinator unpaired by another process is refused within 0.5 s") {
+  TempDir node_dir, coordinator_dir;
+  const protocol::Keypair coordinator = protocol::load_or_create_identity(coordinator_dir.path);
+  protocol::PairedKeys other_process(node_dir.path);
+  protocol::PairedDevice device;
+  device.public_key = coordinator.public_key;
+  device.role = protocol::PeerRole::coordinator;
+  device.name = "hall";
+  other_process.add(device);
+
+  auto trust = std::make_shared<protocol::Trust>(node_dir.path);
+  node::ServerOptions options;
+  options.trust = trust;
+  options.log = [](const std::string&) {};
+  Running node(options);
+  zmq::context_t context;
+  SecureClient c(context, node.server->endpoint(), &coordinator, trust->keys().public_key);
+  REQUIRE(c.handshake() == protocol::HandshakeResult::succeeded);
+  CHECK(top_label(c.run(11)) == 11);
+
+  REQUIRE(other_process.remove(protocol::device_id(coordinator.public_key)).has_value());
+  const auto removed = std::chrono::steady_clock::now();
+  schema::Code code = schema::Code::OK;
+  while (code == schema::Code::OK && std::chrono::steady_clock::now() - removed < std::chrono::seconds(5))
+    code = c.status().header().code;
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - removed).count();
+  CHECK(code == schema::Code::REFUSED);
+  CHECK(ms < 500);
+  // A new connection with that key does not even complete its handshake.
+  SecureClient again(context, node.server->endpoint(), &coordinator, trust->keys().public_key);
+  CHECK(again.handshake() == protocol::HandshakeResult::refused);
+}
+
+TEST_CASE("pairing is limited: closed by default, one window, ten requests a minute") {
+  TempDir node_dir, coordinator_dir;
+  auto trust = std::make_shared<protocol::Trust>(node_dir.path);
+  const protocol::Keypair coordinator = protocol::load_or_create_identity(coordinator_dir.path);
+  zmq::context_t context;
+  {
+    // Closed: an unknown key does not get past the handshake.
+    node::ServerOptions options;
+    options.trust = trust;
+    options.log = [](const std::string&) {};
+    Running node(options);
+    SecureClient c(context, node.server->endpoint(), &coordinator, trust->keys().public_key);
+    CHECK(c.handshake() == protocol::HandshakeResult::refused);
+  }
+  {
+    // Open: pair requests are answered (pairing again replaces the entry),
+    // and the eleventh within a minute is refused.
+    node::ServerOptions options;
+    options.trust = trust;
+    options.pairing = node::PairingMode::accept;
+    options.log = [](const std::string&) {};
+    Running node(options);
+    SecureClient c(context, node.server->endpoint(), &coordinator, trust->keys().public_key);
+    REQUIRE(c.handshake() == protocol::HandshakeResult::succeeded);
+    for (int i = 0; i < node::kMaxPairingsPerMinute; ++i) CHECK(c.pair(unix_now()).header().code == schema::Code::OK);
+    const protocol::Reply limited = c.pair(unix_now());
+    CHECK(limited.header().code == schema::Code::REFUSED);
+    CHECK_THAT(limited.header().message, Contains("too many"));
+  }
+  {
+    // A window of one second: a key unknown after it is refused again.
+    node::ServerOptions options;
+    options.trust = trust;
+    options.pairing = node::PairingMode::accept;
+    options.pairing_window = std::chrono::seconds(1);
+    options.log = [](const std::string&) {};
+    TempDir late_dir;
+    const protocol::Keypair late = protocol::load_or_create_identity(late_dir.path);
+    Running node(options);
+    std::this_thread::sleep_for(milliseconds(1100));
+    SecureClient c(context, node.server->endpoint(), &late, trust->keys().public_key);
+    CHECK(c.handshake() == protocol::HandshakeResult::refused);
+  }
+}
+
+TEST_CASE("a node keeps at most kMaxConnections connections open") {
+  TempDir node_dir;
+  auto trust = std::make_shared<protocol::Trust>(node_dir.path);
+  node::ServerOptions options;
+  options.trust = trust;
+  options.log = [](const std::string&) {};
+  Running node(options);
+  const std::string endpoint = node.server->endpoint();
+  const int port = std::stoi(endpoint.substr(endpoint.rfind(':') + 1));
+  // Silent TCP connections, as a flood would open them.
+  const size_t extra = 8;
+  std::vector<int> fds;
+  for (size_t i = 0; i < node::kMaxConnections + extra; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    fds.push_back(fd);
+  }
+  // Closed by the node: the stream ends (after libzmq's greeting) well
+  // before the 5-second handshake timeout.
+  size_t closed = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  std::vector<bool> ended(fds.size(), false);
+  while (std::chrono::steady_clock::now() < until && closed < extra) {
+    for (size_t i = 0; i < fds.size(); ++i) {
+      if (ended[i]) continue;
+      pollfd p{fds[i], POLLIN, 0};
+      if (poll(&p, 1, 0) <= 0) continue;
+      char buf[256];
+      const ssize_t n = recv(fds[i], buf, sizeof buf, MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN)) {
+        ended[i] = true;
+        ++closed;
+      }
+    }
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  CHECK(closed >= extra);
+  CHECK(closed < fds.size());  // only those beyond the cap
+  for (int fd : fds) close(fd);
+  // The node still serves its device.
+  zmq::context_t context;
+  SecureClient own(context, endpoint, &trust->keys(), trust->keys().public_key);
+  CHECK(own.handshake() == protocol::HandshakeResult::succeeded);
+  CHECK(status_of(own.status()).getEncrypted());
 }
