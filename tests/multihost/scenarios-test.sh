@@ -38,9 +38,7 @@ work=$(readlink -f "$work")
 MH_DIR=$work/hosts MH_SUBNET=${MH_SUBNET:-10.77.2}
 # shellcheck source=hosts.sh
 source "$here/hosts.sh"
-mh_priority "$@"
-trap mh_teardown EXIT
-trap "exit 143" TERM INT
+mh_test_start "$@"
 py=/usr/bin/python3
 echo "  load average at the start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 coordinator=h5

@@ -5,6 +5,7 @@ usage (run with /usr/bin/python3):
   security.py frames JSONL --task T [--ok N | --none-ok] [--frames N]
   security.py revoked JSONL --task T --at MS [--within 1000] [--after 1500]
   security.py listed NODES_JSON --host ADDR --state S
+  security.py contacts PCAP --from ADDR
 
 cleartext: does a capture carry a file's bytes in clear? Reads a classic
 pcap (tcpdump -w; Ethernet or Linux cooked links, IPv4), puts each TCP
@@ -20,6 +21,7 @@ ended (wall_ms + elapsed_ms) within WITHIN ms of AT, and frames went on for
 AFTER ms past AT (so that a stream that stopped proves nothing).
 listed: `huddle nodes --json` lists a node whose endpoint is on ADDR, in
 state S.
+contacts: no TCP packet from ADDR in the capture (not even a SYN).
 Each prints one line of figures and exits 0 when the check holds, 1 when it
 does not.
 """
@@ -27,6 +29,7 @@ import argparse
 import collections
 import json
 import re
+import socket
 import struct
 import sys
 
@@ -53,8 +56,8 @@ def packets(path):
         off += 16 + incl
 
 
-def tcp_segments(path):
-    """(flow, seq, payload) of each IPv4 TCP segment with a payload."""
+def tcp_packets(path):
+    """(flow, seq, payload) of each IPv4 TCP segment."""
     for linktype, frame in packets(path):
         if linktype == 1:  # Ethernet
             ethertype, ip = struct.unpack("!H", frame[12:14])[0], frame[14:]
@@ -72,9 +75,12 @@ def tcp_segments(path):
         if len(tcp) < 20:
             continue
         sport, dport, seq = struct.unpack("!HHI", tcp[:8])
-        payload = tcp[(tcp[12] >> 4) * 4:]
-        if payload:
-            yield (ip[12:16], sport, ip[16:20], dport), seq, payload
+        yield (ip[12:16], sport, ip[16:20], dport), seq, tcp[(tcp[12] >> 4) * 4:]
+
+
+def tcp_segments(path):
+    """(flow, seq, payload) of each IPv4 TCP segment with a payload."""
+    return ((flow, seq, payload) for flow, seq, payload in tcp_packets(path) if payload)
 
 
 def streams(path):
@@ -104,6 +110,13 @@ def check_cleartext(a):
     if a.expect == "none":
         return not found and total >= len(body)
     return len(found) == n
+
+
+def check_contacts(a):
+    sent = collections.Counter(flow[3] for flow, _, _ in tcp_packets(a.pcap) if socket.inet_ntoa(flow[0]) == a.sender)
+    print(f"{sum(sent.values())} TCP packets from {a.sender} in the capture" +
+          (" (to ports " + ", ".join(str(p) for p in sorted(sent)) + ")" if sent else ""))
+    return not sent
 
 
 def task_ok(frame, task):
@@ -150,6 +163,10 @@ def main():
     s.add_argument("--window", type=int, default=32)
     s.add_argument("--windows", type=int, default=200)
     s.set_defaults(run=check_cleartext)
+    s = sub.add_parser("contacts")
+    s.add_argument("pcap")
+    s.add_argument("--from", dest="sender", required=True)
+    s.set_defaults(run=check_contacts)
     s = sub.add_parser("frames")
     s.add_argument("file")
     s.add_argument("--task", required=True)
