@@ -22,7 +22,8 @@
 #    32-byte window of it in clear; the control, an --insecure node and
 #    client on loopback captured the same way, shows every window;
 #  4 unpair while frames flow: the node's last answer within 1 s of
-#    `huddle unpair`, and the node refuses the coordinator afterwards;
+#    `huddle unpair`, and the node refuses the coordinator afterwards; the
+#    same for a second node that unpairs the coordinator on its side;
 #  5 key file permissions: a group/other-readable identity.key or paired
 #    file, a directory or a symbolic link in place of the key: `huddle node`
 #    refuses to start, naming the file (and `chmod 600` for the modes).
@@ -276,32 +277,60 @@ if start_node plain "$node_host" --task colour --insecure --no-announce --bind t
 fi
 
 # --- 4: unpair while frames flow -------------------------------------------------------
-mh_spawn "$coordinator" "$work/s4.jsonl" "$huddle" recognize --tasks colour --wait-ms 5000 --deadline-ms 500 \
-  --json-lines --repeat 80 --interval-ms 50 "$image"
-stream_pid=$MH_PID
-mh_wait_for 20 test -s "$work/s4.jsonl" || fail "4 unpair: no frame within 20 s"
-sleep 1
-unpaired_at=$(mh_now_ms)
-sec "$coordinator" unpair "$node_id" >"$work/unpair.out" 2>&1
-rc=$? unpair_ms=$(($(mh_now_ms) - unpaired_at))
-mh_wait_exit "$stream_pid" 30
-echo "  4: huddle unpair exit $rc in $unpair_ms ms: $(tr '\n' ' ' <"$work/unpair.out")"
+# unpair_midstream NAME H ARGS...: frames from the coordinator (80, one
+# every 50 ms, lines in $work/NAME.jsonl); a second after the first,
+# `huddle unpair ARGS` on host H; sets unpaired_at (when that started).
+# Returns once the frames are done.
+unpair_midstream() {
+  local name=$1 h=$2 rc stream
+  shift 2
+  mh_spawn "$coordinator" "$work/$name.jsonl" "$huddle" recognize --tasks colour --wait-ms 5000 --deadline-ms 500 \
+    --json-lines --repeat 80 --interval-ms 50 "$image"
+  stream=$MH_PID
+  mh_wait_for 20 test -s "$work/$name.jsonl" || fail "$name: no frame within 20 s: $(tail -2 "$work/$name.jsonl.err")"
+  sleep 1
+  unpaired_at=$(mh_now_ms)
+  sec "$h" unpair "$@" >"$work/$name-unpair.out" 2>&1
+  rc=$?
+  echo "  $name: huddle unpair $* on $h: exit $rc in $(($(mh_now_ms) - unpaired_at)) ms: $(tr '\n' ' ' <"$work/$name-unpair.out")"
+  mh_wait_exit "$stream" 30
+}
+# refused NAME ENDPOINT KEY: `huddle ask` as the coordinator (its state
+# directory) to the node at ENDPOINT is refused (output in $work/NAME.out).
+refused() {
+  ! sec "$coordinator" ask --node "$2" --key "$3" --task colour --timeout 3000 "$image" >"$work/$1.out" 2>&1 &&
+    grep -qi refus "$work/$1.out"
+}
+unpair_midstream s4 "$coordinator" "$node_id"
 verdict "4 unpair: the coordinator stops using the node within 1 s" revoked "$work/s4.jsonl" --task colour \
   --at "$unpaired_at" --within 1000 --after 1500
 # The node refuses the coordinator: told by the unpair, else unpaired on the
 # node's side (its paired file is read again every ~250 ms).
-refused() { ! sec "$coordinator" ask --node "${ep[real]}" --key "$node_key" --task colour --timeout 3000 "$image" \
-  >"$work/s4-ask.out" 2>&1 && grep -qi refus "$work/s4-ask.out"; }
 how="told by the coordinator's unpair"
-if ! refused; then
+if ! refused s4-ask "${ep[real]}" "$node_key"; then
   how="after \`huddle unpair $coord_id\` on the node's side"
   sec "$node_host" unpair "$coord_id" >"$work/unpair-node.out" 2>&1
   t=$(mh_now_ms)
-  mh_wait_for 3 refused
+  mh_wait_for 3 refused s4-ask "${ep[real]}" "$node_key"
   how+=" (refused $(($(mh_now_ms) - t)) ms later)"
 fi
-check "4 the node refuses the unpaired coordinator" "$how: $(tr '\n' ' ' <"$work/s4-ask.out" | cut -c1-160)" refused
+refused s4-ask "${ep[real]}" "$node_key"
+check "4 the node refuses the unpaired coordinator" "$how: $(tr '\n' ' ' <"$work/s4-ask.out" | cut -c1-160)" test $? = 0
 stop "${pid[real]}" "${pid[impostor]}"
+# The same revoked on the node's side: a second node, on the proxy host,
+# paired, then it unpairs the coordinator while the frames flow.
+identity "$proxy_host" && second_id=$id second_key=$key
+start_node second "$proxy_host" --task colour --node-id cam2 --accept-pairing
+if sec "$coordinator" pair --wait-ms 10000 "$second_id" >"$work/pair-second.out" 2>&1; then
+  unpair_midstream s4b "$proxy_host" "$coord_id"
+  verdict "4 unpair on the node's side: its last answer within 1 s" revoked "$work/s4b.jsonl" --task colour \
+    --at "$unpaired_at" --within 1000 --after 1500
+  refused s4b-ask "${ep[second]}" "$second_key"
+  check "4 the second node refuses the coordinator then" "$(tr '\n' ' ' <"$work/s4b-ask.out" | cut -c1-160)" test $? = 0
+else
+  fail "4 unpair on the node's side: huddle pair $second_id failed: $(tr '\n' ' ' <"$work/pair-second.out")"
+fi
+stop "${pid[second]}"
 
 # --- 5: key file permissions ----------------------------------------------------------
 # refuses NAME FILE SETUP...: after SETUP (a command), `huddle node` with a
