@@ -7,10 +7,12 @@
 # One PASS/FAIL line per check, with what was measured:
 #  1 pairing: `huddle pair` on h5 lists the h1 node (--accept-pairing) as
 #    unpaired; `huddle pair ID` pairs it, both sides show the same code;
-#    then `huddle recognize` on h5 gets answers from it;
+#    then `huddle recognize` on h5 gets answers from it; its status says
+#    encrypted, keeps no images;
 #  2 impostor: a node on h2 with another key but the same task, instance
 #    name and --node-id is listed as unpaired by `huddle nodes` and serves
 #    none of 20 frames (its own status says 0 served), the real node all;
+#    a capture of its port shows no packet at all from h5;
 #  3 rogue clients on h3, while the coordinator's frames go on: its own
 #    unpaired key with --key of the node, a wrong --key, and --insecure:
 #    each ends non-zero within seconds, the first saying it was refused;
@@ -161,7 +163,6 @@ echo "  node $node_id on $node_host, coordinator $coord_id on $coordinator"
 
 # --- 1: pairing -------------------------------------------------------------
 pairing_window=12
-node_started=$(mh_now_ms)
 start_node real "$node_host" --task colour --node-id cam --name "huddle cam" --accept-pairing \
   --pairing-window "$pairing_window" || exit 1
 listed() { sec "$coordinator" pair --wait-ms 1500 >"$work/pair-list" 2>&1; grep -q "$node_id.*unpaired" "$work/pair-list"; }
@@ -186,6 +187,9 @@ else
   fail "1 pairing: \`huddle pair\` on $coordinator does not list $node_id as unpaired: $(cat "$work/pair-list")"
 fi
 
+status=$(sec "$node_host" ask --node "${ep[real]}" --status --json 2>&1 | grep -o '"encrypted":[a-z]*,"keepsImages":[a-z]*')
+check "1 the node's status" "${status:-no status}" test "$status" = '"encrypted":true,"keepsImages":false'
+
 # --- 2: an impostor ----------------------------------------------------------
 start_node impostor "$impostor_host" --task colour --node-id cam --name "huddle cam"
 capture_start s2 "$MH_PREFIX-sw" br0 "${ep[impostor]##*:}"
@@ -208,8 +212,9 @@ report "2 impostor never receives a frame" \
 
 # --- 3: rogue clients ----------------------------------------------------------
 # After the pairing window (while it is open an unknown key may ask to pair).
-sleep_until() { local d=$(($1 - $(mh_now_ms))); [ "$d" -le 0 ] || sleep "$((d / 1000)).$(printf %03d $((d % 1000)))"; }
-sleep_until $((node_started + pairing_window * 1000 + 300))
+pairing_closed() { sec "$node_host" ask --node "${ep[real]}" --status --json 2>/dev/null | grep -q '"pairing":false'; }
+mh_wait_for $((pairing_window + 10)) pairing_closed ||
+  fail "3: the node's status does not say its pairing closed, $pairing_window s after its start"
 mh_spawn "$coordinator" "$work/s3.jsonl" "$huddle" recognize --tasks colour --wait-ms 5000 --deadline-ms 3000 \
   --json-lines --repeat 60 --interval-ms 100 "$image"
 stream_pid=$MH_PID
