@@ -1,6 +1,10 @@
 // Load generator for `bench/run pool`: a coordinator::Pool of static peers
 // (no mDNS), driven as `huddle recognize` drives it, timed from the caller's
 // side. Wall clock (steady_clock). With --mdns the pool also browses mDNS.
+// Secure by default, as `huddle recognize`: CURVE with the keys of
+// --state-dir (the nodes started with the same state directory are this
+// device's: no pairing needed); --insecure: plain TCP (loopback or a test
+// namespace only).
 // Every mode waits until --expect nodes (default: one per --peer) are in
 // rotation, sends --warmup frames untimed, then:
 //
@@ -16,6 +20,9 @@
 //   throughput  --in-flight K frames outstanding for --seconds S; one JSON
 //               line: frames per second, complete frames, frames per node,
 //               and this process's CPU time per frame (the coordinator's cost).
+//   ready       only the time from the pool's start to --expect nodes in
+//               rotation (connection, CURVE handshake, first status answer):
+//               one JSON line, ready_ms (before the warm-up frames).
 //   join        frames one at a time through the pool of --peer and
 //               --new-peer (not listening yet; or, with --mdns, the node
 //               announced as --new-id); after --spawn-after-ms
@@ -32,7 +39,7 @@
 //               or retried, and the slowest of them.
 //
 // usage: pool-load MODE (--peer HOST:PORT... | --mdns) --tasks T,... [--image FILE | --list FILE]
-//                  [--expect N]
+//                  [--expect N] [--state-dir DIR] [--insecure]
 //                  [--frames N] [--warmup N] [--deadline-ms N] [--top-k K] [--min-score S]
 //                  [--ensemble] [--in-flight K] [--seconds S]
 //                  [--new-peer HOST:PORT --new-id ID [--spawn-after-ms N] -- CMD...]
@@ -99,6 +106,7 @@ struct Options {
   double seconds = 5, min_score = 0;
   long expect = -1;  // default: one per --peer
   bool ensemble = false, mdns = false;
+  protocol::SecurityArgs security;
 };
 
 struct Input {
@@ -145,9 +153,11 @@ std::string frame_line(const coordinator::Scene& s, double e2e_ms, const Input& 
 
 class Driver {
  public:
-  Driver(const Options& o, std::vector<Input> inputs) : o_(o), inputs_(std::move(inputs)) {
+  Driver(const Options& o, std::vector<Input> inputs, std::shared_ptr<protocol::Trust> trust)
+      : o_(o), inputs_(std::move(inputs)) {
     coordinator::PoolOptions po;
     po.mdns = o.mdns;
+    po.trust = std::move(trust);
     po.peers = o.peers;
     if (!o.new_peer.empty()) po.peers.push_back(o.new_peer);
     po.log = [this](const std::string& line) {
@@ -192,8 +202,9 @@ class Driver {
         print_log();
         return false;
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
     }
+    ready_ms_ = ms_since(born_, Clock::now());
     for (long i = 0; i < o_.warmup; ++i) one(static_cast<size_t>(i));
     return true;
   }
@@ -205,6 +216,7 @@ class Driver {
   }
 
   size_t inputs() const { return inputs_.size(); }
+  double ready_ms() const { return ready_ms_; }
   const Input& input(size_t i) const { return inputs_[i % inputs_.size()]; }
 
   void print_log() {
@@ -216,6 +228,7 @@ class Driver {
   const Options& o_;
   std::vector<Input> inputs_;
   Clock::time_point born_ = Clock::now();
+  double ready_ms_ = -1;
   std::mutex log_mutex_;
   std::vector<std::string> log_;
   std::unique_ptr<coordinator::Pool> pool_;
@@ -275,9 +288,10 @@ int run_throughput(Driver& d, const Options& o) {
     nodes += (nodes.empty() ? "" : ", ") + json_string(node) + ": " + std::to_string(count);
   std::printf(
       "{\"frames\": %ld, \"complete\": %ld, \"seconds\": %.3f, \"fps\": %.2f, \"in_flight\": %ld, "
-      "\"cpu_us_per_frame\": %.1f, \"per_node\": {%s}}\n",
+      "\"cpu_us_per_frame\": %.1f, \"ready_ms\": %.2f, \"per_node\": {%s}}\n",
       total, complete, seconds, static_cast<double>(complete) / seconds, o.in_flight,
-      1000 * (process_cpu_ms() - cpu_start) / static_cast<double>(std::max(1L, total)), nodes.c_str());
+      1000 * (process_cpu_ms() - cpu_start) / static_cast<double>(std::max(1L, total)), d.ready_ms(),
+      nodes.c_str());
   return complete > 0 ? 0 : 1;
 }
 
@@ -429,8 +443,8 @@ std::vector<std::string> split(const std::string& s) {
 
 int usage() {
   std::fputs(
-      "usage: pool-load frames|throughput|join|leave (--peer HOST:PORT... | --mdns) --tasks T,...\n"
-      "       (--image FILE | --list FILE) [--expect N]\n"
+      "usage: pool-load frames|throughput|join|leave|ready (--peer HOST:PORT... | --mdns) --tasks T,...\n"
+      "       (--image FILE | --list FILE) [--expect N] [--state-dir DIR] [--insecure]\n"
       "       [--frames N] [--warmup N] [--deadline-ms N] [--top-k K] [--min-score S] [--ensemble]\n"
       "       [--in-flight K] [--seconds S] [--new-peer HOST:PORT --new-id ID [--spawn-after-ms N] -- "
       "CMD...]\n"
@@ -473,6 +487,9 @@ int main(int argc, char** argv) {
       (arg == "--mdns" ? o.mdns : o.ensemble) = true;
       continue;
     }
+    const int security = protocol::parse_security_arg("pool-load", argc, argv, &i, &o.security);
+    if (security < 0) return 2;
+    if (security > 0) continue;
     if (arg == "--") {
       o.command.assign(argv + i + 1, argv + argc);
       break;
@@ -483,7 +500,8 @@ int main(int argc, char** argv) {
     if (setter == setters.end()) return usage();
     setter->second(v);
   }
-  const bool modes = o.mode == "frames" || o.mode == "throughput" || o.mode == "join" || o.mode == "leave";
+  const bool modes = o.mode == "frames" || o.mode == "throughput" || o.mode == "join" || o.mode == "leave" ||
+                     o.mode == "ready";
   if (o.expect < 0) o.expect = static_cast<long>(o.peers.size());
   if (!modes || (o.peers.empty() && !o.mdns) || o.tasks.empty() || o.image.empty() == o.list.empty() ||
       o.frames < 1 || o.in_flight < 1 ||
@@ -518,8 +536,19 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  Driver d(o, std::move(inputs));
+  std::shared_ptr<protocol::Trust> trust;
+  try {
+    trust = protocol::open_trust("pool-load", o.security);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "pool-load: %s\n", e.what());
+    return 1;
+  }
+  Driver d(o, std::move(inputs), std::move(trust));
   if (!d.ready()) return 1;
+  if (o.mode == "ready") {
+    std::printf("{\"ready_ms\": %.2f}\n", d.ready_ms());
+    return 0;
+  }
   if (o.mode == "frames") return run_frames(d, o);
   if (o.mode == "throughput") return run_throughput(d, o);
   if (o.mode == "join") return run_join(d, o);
