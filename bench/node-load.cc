@@ -43,6 +43,7 @@ double percentile(std::vector<double> v, double p) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  huddle::protocol::keep_freed_memory();
   std::string endpoint, image_path;
   long requests = 200, warmup = 20, concurrency = 1, timeout_ms = 10000;
   bool status = false, insecure = false;
