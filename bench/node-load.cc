@@ -6,9 +6,11 @@
 // trip includes waiting, which thread CPU time (bench/clock.h) would miss.
 //
 // usage: node-load --node ENDPOINT --image FILE [--requests N] [--warmup N >= 1]
-//                  [--concurrency C] [--timeout MS] [--status]
+//                  [--concurrency C] [--timeout MS] [--status] [--insecure]
 // --status sends status requests instead (no image): the round trip of the
-// transport and the node's I/O thread alone.
+// transport and the node's I/O thread alone. The link is CURVE as this device
+// (the default state directory, which the node shares), or plain TCP with
+// --insecure (a node started --insecure).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -18,6 +20,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,13 +43,14 @@ double percentile(std::vector<double> v, double p) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  huddle::protocol::keep_freed_memory();
   std::string endpoint, image_path;
   long requests = 200, warmup = 20, concurrency = 1, timeout_ms = 10000;
-  bool status = false;
+  bool status = false, insecure = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--status") {
-      status = true;
+    if (arg == "--status" || arg == "--insecure") {
+      (arg == "--status" ? status : insecure) = true;
       continue;
     }
     const char* value = i + 1 < argc ? argv[++i] : nullptr;
@@ -84,7 +88,9 @@ int main(int argc, char** argv) {
              : std::vector<uint8_t>{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 
   zmq::context_t context;
-  protocol::Client client(context, endpoint);
+  std::optional<protocol::Keypair> keys;
+  if (!insecure) keys = protocol::load_or_create_identity(protocol::default_state_dir());
+  protocol::Client client(context, endpoint, keys ? &*keys : nullptr, keys ? keys->public_key : "");
   std::map<uint64_t, Clock::time_point> sent;
   const auto send = [&] {
     capnp::MallocMessageBuilder m;

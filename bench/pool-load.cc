@@ -70,6 +70,7 @@
 #include <vector>
 
 #include "coordinator/pool.h"
+#include "protocol/socket.h"
 
 extern char** environ;
 
@@ -456,6 +457,7 @@ int usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  huddle::protocol::keep_freed_memory();
   Options o;
   // The options that take a value, and where each goes.
   const std::map<std::string, std::function<void(const char*)>> setters = {

@@ -1,6 +1,15 @@
 #include "protocol/socket.h"
 
+#include <malloc.h>
+
 namespace huddle::protocol {
+
+void keep_freed_memory() {
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_THRESHOLD, 16 << 20);
+  mallopt(M_TRIM_THRESHOLD, 32 << 20);
+#endif
+}
 
 void configure_socket(zmq::socket_t& socket, int64_t max_message_bytes) {
   socket.set(zmq::sockopt::maxmsgsize, max_message_bytes);

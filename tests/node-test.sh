@@ -209,7 +209,7 @@ for spec in "classify --task classify --model $work/mnist.hdm --node-id pool-cla
   if start_node $spec --no-announce; then peers+=(--peer "${endpoint#tcp://}"); pool_pids+=("$node_pid"); else pool_ok=0; fi
 done
 if [ "$pool_ok" = 1 ]; then
-  expect 0 'pool-colour-b  *colour .*ready' -- "$huddle" nodes --no-mdns "${peers[@]}" --wait-ms 1500
+  expect 0 'pool-colour-b  *[0-9A-Z-]*  *colour .*ready' -- "$huddle" nodes --no-mdns "${peers[@]}" --wait-ms 1500
   out=$(timeout 60 "$huddle" recognize --no-mdns "${peers[@]}" --json-lines --repeat 4 "$work/digit3.png" 2>&1)
   status=$?
   summary=$(/usr/bin/python3 -c '

@@ -16,6 +16,7 @@
 #include "kernels/gemm/gemm.h"
 #include "kernels/isa.h"
 #include "kernels/preprocess/preprocess.h"
+#include "protocol/socket.h"
 #include "tools/commands.h"
 
 namespace {
@@ -75,6 +76,7 @@ int print_version() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  huddle::protocol::keep_freed_memory();
   // Every image a node or `huddle run` decodes needs buffers of megabytes
   // (a 1352x900 photo: 3.6 MB of pixels, more for the decoder's rows). With
   // glibc's defaults each is a fresh mmap, page-faulted in and unmapped on

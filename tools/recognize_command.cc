@@ -32,8 +32,9 @@ constexpr const char* kRecognizeHelp =
     "(timeout, nodeLost, overloaded, error, noNode, badInput, expired).\n";
 
 constexpr const char* kRecognizeHelpOutput =
-    "  --coordinator ENDPOINT  ask a running 'huddle coordinator' (tcp://HOST:PORT)\n"
-    "                      instead of finding the nodes here\n"
+    "  --coordinator ENDPOINT  ask a running 'huddle coordinator' (tcp://HOST:PORT) of\n"
+    "                      this device (the same state directory) instead of\n"
+    "                      finding the nodes here\n"
     "  --json              one JSON object per frame (the whole scene)\n"
     "  --json-lines        one compact JSON line per frame: frame, image, wall_ms,\n"
     "                      elapsed_ms, deadline_ms, complete, tasks (task, outcome,\n"
@@ -167,7 +168,17 @@ int recognize(int argc, char** argv) {
   std::unique_ptr<protocol::Client> client;
   if (!remote.empty()) {
     try {
-      client = std::make_unique<protocol::Client>(context, remote);
+      // The coordinator service serves this device's programs: its key is ours.
+      if (args.security.insecure) protocol::check_insecure_endpoint(remote, "connect to");
+      const std::shared_ptr<protocol::Trust> trust = protocol::open_trust("recognize", args.security);
+      client = trust ? std::make_unique<protocol::Client>(context, remote, &trust->keys(), trust->keys().public_key)
+                     : std::make_unique<protocol::Client>(context, remote);
+    } catch (const protocol::SecurityError& e) {
+      std::fprintf(stderr, "huddle recognize: %s\n", e.what());
+      return 2;
+    } catch (const protocol::IdentityError& e) {
+      std::fprintf(stderr, "huddle recognize: %s\n", e.what());
+      return 1;
     } catch (const zmq::error_t& e) {
       std::fprintf(stderr, "huddle recognize: --coordinator '%s': %s\n", remote.c_str(), e.what());
       return 2;

@@ -30,15 +30,6 @@ if [ "$(id -u)" != 0 ]; then
   echo "SKIP: needs root (network namespaces, bind mounts)"
   exit 77
 fi
-# The figures are latencies of five "devices" sharing this machine's cores:
-# run them ahead of unrelated work (builds), as dedicated devices would. With
-# autogroup scheduling each session shares the CPU as one group, whatever
-# the nice values inside it: the test runs in a session of its own (meson
-# starts tests so; by hand, setsid) and raises that group.
-if [ "$(ps -o sid= -p $$ | tr -d ' ')" != $$ ]; then exec setsid --wait "$0" "$@"; fi
-renice -n -10 -p $$ >/dev/null 2>&1 || echo "  (could not raise the priority: timings may suffer from other work)"
-[ ! -e /proc/$$/autogroup ] || echo -10 >/proc/$$/autogroup
-echo "  scheduling: nice $(ps -o ni= -p $$ | tr -d ' ')$( [ -e /proc/$$/autogroup ] && echo ", $(cat /proc/$$/autogroup)")"
 huddle=$(readlink -f "$1") root=$(readlink -f "$2") work=$3
 here=$(cd "$(dirname "$0")" && pwd)
 rm -rf "$work"
@@ -47,8 +38,7 @@ work=$(readlink -f "$work")
 MH_DIR=$work/hosts MH_SUBNET=${MH_SUBNET:-10.77.2}
 # shellcheck source=hosts.sh
 source "$here/hosts.sh"
-trap mh_teardown EXIT
-trap "exit 143" TERM INT
+mh_test_start "$@"
 py=/usr/bin/python3
 echo "  load average at the start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 coordinator=h5

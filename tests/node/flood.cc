@@ -32,10 +32,12 @@ std::string run_envelope(uint64_t id, uint16_t version = protocol::kVersion) {
 }  // namespace
 
 FloodReport flood(const std::string& endpoint, const std::vector<FloodImage>& images, size_t rounds,
-                  size_t oversized_bytes, int timeout_ms) {
+                  size_t oversized_bytes, int timeout_ms, const protocol::Keypair* keys,
+                  const std::string& server_key) {
   FloodReport report;
   zmq::context_t context;
-  auto client = std::make_unique<protocol::Client>(context, endpoint);
+  const auto connect = [&] { return std::make_unique<protocol::Client>(context, endpoint, keys, server_key); };
+  auto client = connect();
   std::mt19937 gen(7);
   uint64_t next_id = 1000;
   // Reads `expected` answers: the valid requests' must be ok with the right
@@ -132,7 +134,7 @@ FloodReport flood(const std::string& endpoint, const std::vector<FloodImage>& im
       client->send_frames(
           std::vector<std::string>{run_envelope(++next_id), std::string(oversized_bytes, 'x')});
       ++report.oversized;
-      client = std::make_unique<protocol::Client>(context, endpoint);
+      client = connect();
     }
   }
   capnp::MallocMessageBuilder status;

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "protocol/identity.h"
+
 namespace huddle::test {
 
 // A valid request: an encoded image and the top label index the node must answer.
@@ -32,8 +34,10 @@ struct FloodReport {
 // Floods the node at `endpoint` for `rounds` rounds (every image once per
 // round, two at a time, with the malformed messages between them);
 // `oversized_bytes` must exceed the node's frame limit. Never waits more than
-// `timeout_ms` for one round's answers.
+// `timeout_ms` for one round's answers. With `keys`, over CURVE as them to
+// the node whose public key is `server_key`; else plain TCP.
 FloodReport flood(const std::string& endpoint, const std::vector<FloodImage>& images, size_t rounds,
-                  size_t oversized_bytes, int timeout_ms = 10000);
+                  size_t oversized_bytes, int timeout_ms = 10000, const protocol::Keypair* keys = nullptr,
+                  const std::string& server_key = "");
 
 }  // namespace huddle::test

@@ -231,5 +231,5 @@ TEST_CASE("an ok response without a result or status is refused") {
   capnp::MallocMessageBuilder m;
   init_response(m, 3, schema::Code::OK);
   const std::vector<uint8_t> frame = bytes_of(m);
-  CHECK_THROWS_WITH(read_response_header(Envelope(frame)), Contains("ok response without a result"));
+  CHECK_THROWS_WITH(read_response_header(Envelope(frame)), Contains("ok response without a body"));
 }
