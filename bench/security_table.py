@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """The table of `bench/run security` from its results (JSON lines of bench/pool-load, each with "kind" and
-"config" ("TASK LINK", LINK curve, curve-trim or insecure; the LINK alone for the pool starts) in front, and the node's
+"config" ("TASK LINK", LINK curve or insecure; the LINK alone for the pool starts) in front, and the node's
 CPU ticks over each throughput run, kind "node-cpu").
 
 usage: security_table.py RESULTS.jsonl
@@ -14,8 +14,8 @@ from pool_table import pct
 
 med = statistics.median
 TARGET = 0.10  # issue 9: under 10 % difference
-LINKS = ("curve", "curve-trim", "insecure")  # those measured, in this order; ratios to insecure
-NAME = {"curve": "CURVE", "curve-trim": "CURVE+trim", "insecure": "insecure"}
+LINKS = ("curve", "insecure")  # ratios to insecure
+NAME = {"curve": "CURVE", "insecure": "insecure"}
 
 
 def rounds(rows, kind, config, size):
