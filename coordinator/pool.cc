@@ -320,7 +320,9 @@ struct Pool::Impl {
           log("service '" + s.instance + "' at " + s.endpoint() + " announces a malformed key: ignored");
         return;
       }
-      key = device + "/" + s.task;
+      // Several nodes of one device (one state directory) and task are told
+      // apart by their --node-id.
+      key = s.id.empty() || s.id == device ? device + "/" + s.task : device + "/" + s.id + "/" + s.task;
     }
     // A node given as --peer that announces itself too is one node.
     if (e.kind == discovery::EventKind::join && !nodes.count(key))
