@@ -973,6 +973,18 @@ struct Pool::Impl {
       }
       try {
         const protocol::Reply reply(std::move(frames_in.front()), options.max_message_bytes);
+        if (reply.header().code == schema::Code::REFUSED && options.trust) {
+          // The node no longer trusts us (unpaired on its side): close the
+          // connection at once, retry what it held elsewhere, and connect
+          // anew: the handshake is refused (state `refused`) until it lets
+          // us in again.
+          log("node " + n.key + " refused us: " + reply.header().message);
+          disconnect(n, "node " + n.key + " refused us: " + reply.header().message);
+          connect(n);
+          n.state = NodeState::refused;
+          dirty = true;
+          return;
+        }
         on_answer(n, reply, now);
       } catch (const std::exception& e) {
         log("node " + n.key + " sent an unreadable answer (" + e.what() + "); ignored");

@@ -28,7 +28,7 @@ using namespace huddle::coordinator;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-enum class Mode { answer, overloaded, silent, mute, die, garbage };
+enum class Mode { answer, overloaded, silent, mute, die, garbage, refused };
 
 struct FakeDetection {
   float x0, y0, x1, y1;
@@ -82,6 +82,11 @@ class FakeNode {
       huddle::protocol::read_request_header(env, h);
       if (mode_ == Mode::mute) continue;
       capnp::MallocMessageBuilder m;
+      if (mode_ == Mode::refused) {  // as a node that unpaired the sender
+        huddle::protocol::init_response(m, h.id, schema::Code::REFUSED, "fake: not paired with this node");
+        send(frames[0], m);
+        continue;
+      }
       if (h.kind == schema::Request::Body::STATUS) {
         auto s = huddle::protocol::init_response(m, h.id, schema::Code::OK).getBody().initStatus();
         s.setNodeId(id_);
@@ -427,4 +432,23 @@ TEST_CASE("with a Trust the pool uses only its own device's and paired nodes; an
   const Scene after = pool.recognize(frame_of({"detect"}));
   CHECK(report(after, "detect").outcome == Outcome::no_node);
   CHECK(paired.runs() == runs);
+}
+
+TEST_CASE("a node that refuses us (unpaired on its side) is dropped at once and its frames go elsewhere") {
+  huddle::test::TempDir dir;
+  auto trust = std::make_shared<huddle::protocol::Trust>(dir.path);
+  FakeNode a("a", "colour", Mode::answer, 0, &trust->keys());
+  FakeNode b("b", "colour", Mode::answer, 0, &trust->keys());
+  PoolOptions o = peers({&a, &b});
+  o.trust = trust;
+  Pool pool(o);
+  REQUIRE(pool.wait_ready({"colour"}, milliseconds(5000)));
+  b.set_mode(Mode::refused);
+  int ok = 0;
+  for (int i = 0; i < 10; ++i) ok += report(pool.recognize(frame_of({"colour"})), "colour").outcome == Outcome::ok;
+  CHECK(ok == 10);  // a frame b refused was retried on a
+  std::string state;
+  for (const NodeView& n : pool.nodes())
+    if (n.endpoint.ends_with(b.peer())) state = n.state;
+  CHECK(state != "ready");
 }
