@@ -813,19 +813,13 @@ struct Pool::Impl {
   }
 
   void on_monitor(Node& n) {
-    for (;;) {
-      zmq::message_t event, address;
-      if (!n.monitor->recv(event, zmq::recv_flags::dontwait)) return;
-      if (event.more()) (void)n.monitor->recv(address, zmq::recv_flags::dontwait);
-      if (event.size() < 6) continue;
-      uint16_t kind = 0;
-      std::memcpy(&kind, event.data(), sizeof kind);
-      if (kind == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+    while (const std::optional<protocol::MonitorEvent> e = protocol::next_monitor_event(*n.monitor)) {
+      if (e->kind == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
         n.connected = true;
         n.last_heard = Clock::now();
         send_status(n, n.last_heard);  // in rotation as soon as it says it is ready
         dirty = true;
-      } else if (kind == ZMQ_EVENT_DISCONNECTED) {
+      } else if (e->kind == ZMQ_EVENT_DISCONNECTED) {
         n.connected = false;
         if (n.state != NodeState::refused && n.state != NodeState::wrong_key && n.state != NodeState::mismatch)
           set_lost(n, "connection closed");
@@ -833,12 +827,9 @@ struct Pool::Impl {
       } else {
         // A failed handshake: libzmq retries it forever, silently. Say why
         // once; the node stays out of rotation until a handshake succeeds.
-        uint32_t value = 0;
-        std::memcpy(&value, static_cast<const char*>(event.data()) + 2, sizeof value);
-        const std::optional<protocol::HandshakeResult> result = protocol::handshake_result(kind);
+        const std::optional<protocol::HandshakeResult> result = protocol::handshake_result(e->kind);
         if (!result) continue;
-        const protocol::HandshakeEvent h{*result, value,
-                                         std::string(static_cast<const char*>(address.data()), address.size())};
+        const protocol::HandshakeEvent h{*result, e->value, e->endpoint};
         NodeState state = h.result == protocol::HandshakeResult::refused     ? NodeState::refused
                           : h.result == protocol::HandshakeResult::no_detail ? NodeState::wrong_key
                                                                              : NodeState::mismatch;

@@ -320,19 +320,11 @@ bool Server::pairing_open() const {
 }
 
 void Server::on_connection_event() {
-  for (;;) {
-    zmq::message_t event, address;
-    if (!connections_.recv(event, zmq::recv_flags::dontwait)) return;
-    if (event.more()) (void)connections_.recv(address, zmq::recv_flags::dontwait);
-    if (event.size() < 6) continue;
-    uint16_t kind = 0;
-    uint32_t value = 0;
-    std::memcpy(&kind, event.data(), 2);
-    std::memcpy(&value, static_cast<const char*>(event.data()) + 2, 4);
-    const int fd = static_cast<int>(value);
-    if (kind == ZMQ_EVENT_DISCONNECTED) {
+  while (const std::optional<protocol::MonitorEvent> e = protocol::next_monitor_event(connections_)) {
+    const int fd = static_cast<int>(e->value);
+    if (e->kind == ZMQ_EVENT_DISCONNECTED) {
       open_fds_.erase(fd);
-    } else if (kind == ZMQ_EVENT_ACCEPTED) {
+    } else if (e->kind == ZMQ_EVENT_ACCEPTED) {
       open_fds_.insert(fd);
       if (open_fds_.size() > kMaxConnections) {
         // libzmq sees the end of the stream and closes the connection itself.
@@ -341,7 +333,7 @@ void Server::on_connection_event() {
         if (now - last_cap_log_ > std::chrono::seconds(10)) {
           last_cap_log_ = now;
           say(std::to_string(kMaxConnections) + " connections open, the most a node keeps: closing new ones (" +
-              std::string(static_cast<const char*>(address.data()), address.size()) + ")");
+              e->endpoint + ")");
         }
       }
     }

@@ -136,6 +136,21 @@ void make_curve_client(zmq::socket_t& socket, const Keypair& keys, std::string_v
   socket.set(zmq::sockopt::handshake_ivl, kHandshakeTimeoutMs);
 }
 
+std::optional<MonitorEvent> next_monitor_event(zmq::socket_t& monitor) {
+  for (;;) {
+    // An event: 6 bytes (uint16 event, uint32 value, native order), then
+    // the endpoint.
+    const std::vector<zmq::message_t> frames = receive_frames(monitor);
+    if (frames.empty()) return std::nullopt;
+    if (frames.size() != 2 || frames[0].size() != 6) continue;
+    MonitorEvent e;
+    std::memcpy(&e.kind, frames[0].data(), 2);
+    std::memcpy(&e.value, static_cast<const char*>(frames[0].data()) + 2, 4);
+    e.endpoint = text_of(frames[1]);
+    return e;
+  }
+}
+
 std::optional<HandshakeResult> handshake_result(uint16_t event) {
   for (const auto& [code, result] : kHandshakeEvents)
     if (code == event) return result;
@@ -180,20 +195,10 @@ std::optional<HandshakeEvent> HandshakeWatch::next(std::chrono::milliseconds tim
     if (rc < 0 && zmq_errno() == EINTR) continue;
     if (rc < 0) throw zmq::error_t();
     if (rc == 0) return std::nullopt;
-    // An event: 6 bytes (uint16 event, uint32 value, native order), then
-    // the endpoint.
-    const std::vector<zmq::message_t> frames = receive_frames(events_);
-    if (frames.size() == 2 && frames[0].size() == 6) {
-      uint16_t event;
-      HandshakeEvent e;
-      std::memcpy(&event, frames[0].data(), 2);
-      std::memcpy(&e.value, static_cast<const char*>(frames[0].data()) + 2, 4);
-      e.endpoint = text_of(frames[1]);
-      if (const std::optional<HandshakeResult> result = handshake_result(event)) {
-        e.result = *result;
-        return e;
-      }
-      // Another event (the monitor stopping): not a handshake.
+    while (std::optional<MonitorEvent> m = next_monitor_event(events_)) {
+      // Other events (the monitor stopping) are not about a handshake.
+      if (const std::optional<HandshakeResult> result = handshake_result(m->kind))
+        return HandshakeEvent{*result, m->value, std::move(m->endpoint)};
     }
     if (std::chrono::steady_clock::now() >= until) return std::nullopt;
   }

@@ -116,6 +116,18 @@ struct HandshakeEvent {
   std::string endpoint;  // the connection's endpoint, as libzmq names it
 };
 
+// One event of a socket monitor (zmq_socket_monitor): its ZMQ_EVENT_* kind,
+// its value (a file descriptor, an error or a status code) and the endpoint.
+struct MonitorEvent {
+  uint16_t kind = 0;
+  uint32_t value = 0;
+  std::string endpoint;
+};
+// The next event waiting on `monitor` (the PAIR socket connected to a
+// monitor's endpoint), without blocking; nullopt when none is waiting.
+// Malformed messages are skipped.
+std::optional<MonitorEvent> next_monitor_event(zmq::socket_t& monitor);
+
 // The handshake result a monitor event (ZMQ_EVENT_*) reports; nullopt for
 // an event that is not about a handshake.
 std::optional<HandshakeResult> handshake_result(uint16_t event);
